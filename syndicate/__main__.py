@@ -1,0 +1,5 @@
+"""`python -m syndicate` runs the same CLI as the `syndicate` script."""
+
+from syndicate.cli import main
+
+main()

@@ -1,0 +1,14 @@
+"""The `syndicate` command: thin click commands over the service functions.
+
+Domain errors become one line on stderr and an exit code (1 operational, 2 usage or
+config); nothing else reaches the user as a traceback.
+"""
+
+from syndicate.cli import check, db, run
+from syndicate.cli.app import cli
+
+__all__ = ["check", "cli", "db", "main", "run"]
+
+
+def main() -> None:
+    cli(prog_name="syndicate")

@@ -1,0 +1,29 @@
+"""`syndicate check`: validate the config and say what it will do."""
+
+from __future__ import annotations
+
+import click
+
+from syndicate.cli.app import AppContext, cli, pass_app
+from syndicate.config import missing_secrets
+from syndicate.summary import describe
+
+
+@cli.command()
+@pass_app
+def check(app: AppContext) -> None:
+    """Validate the config file and print a short summary.
+
+    Exits 0 when the config is usable, 2 with one line per problem when it is not
+    (file, key path and what is wrong).
+
+    \b
+    Example:
+      syndicate --config /etc/syndicate/config.toml check
+    """
+    settings = app.settings
+    click.echo(f"{app.config_file}: OK")
+    for label, value in describe(settings, app.clock.now()):
+        click.echo(f"  {label:<9} {value}")
+    for warning in missing_secrets(settings):
+        click.echo(f"warning: {app.config_file}: {warning}", err=True)

@@ -1,0 +1,20 @@
+"""`syndicate run`: the main job."""
+
+from __future__ import annotations
+
+from syndicate.cli.app import AppContext, cli, pass_app, run_async
+from syndicate.pipeline import run_once
+
+
+@cli.command()
+@pass_app
+def run(app: AppContext) -> None:
+    """Run the main job: prepare the database and work through the configured sources.
+
+    \b
+    Example:
+      syndicate --config config.toml run
+    """
+    report = run_async(run_once(app.settings, app.clock))
+    for line in report.lines:
+        app.out.print(line)

@@ -1,0 +1,177 @@
+"""config.toml -> typed Settings, or a ConfigError with one line per problem.
+
+Every problem names the file and the key path (``config.toml: sources[1].url: ...``) so an
+admin can fix it without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+import types
+import typing
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from syndicate.config.settings import (
+    DigestSettings,
+    ForumSettings,
+    MailSettings,
+    PublishSettings,
+    Settings,
+    SiteSettings,
+    SourceSettings,
+    local_path,
+    secret,
+)
+from syndicate.errors import ConfigError
+
+__all__ = [
+    "DigestSettings",
+    "ForumSettings",
+    "MailSettings",
+    "PublishSettings",
+    "Settings",
+    "SiteSettings",
+    "SourceSettings",
+    "config_path",
+    "load_settings",
+    "local_path",
+    "missing_secrets",
+    "secret",
+]
+
+DEFAULT_PATH = Path("config.toml")
+
+
+def config_path(option: str | Path | None = None) -> Path:
+    """--config wins, then $SYNDICATE_CONFIG, then ./config.toml."""
+    if option:
+        return Path(option)
+    return Path(os.environ.get("SYNDICATE_CONFIG") or DEFAULT_PATH)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate the config file; raise ConfigError listing every problem."""
+    path = config_path(path)
+    label = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"{label}: file not found (pass --config PATH or set SYNDICATE_CONFIG)"]
+        ) from None
+    except OSError as error:
+        raise ConfigError([f"{label}: cannot read: {error.strerror or error}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ConfigError([f"{label}:{line}: not valid UTF-8"]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"{label}: TOML syntax error: {error}"]) from None
+
+    problems: list[str] = []
+    if "path" in data:
+        problems.append(f"{label}: path: unknown key")
+        del data["path"]
+    try:
+        settings = Settings.model_validate(data, context={"base_dir": path.resolve().parent})
+    except ValidationError as error:
+        problems.extend(f"{label}: {line}" for line in _describe(error))
+        raise ConfigError(problems) from None
+    settings = settings.model_copy(update={"path": path})
+    problems.extend(f"{label}: {line}" for line in _cross_checks(settings))
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def missing_secrets(settings: Settings) -> list[str]:
+    """Env vars the config names for features in use that are not set (warnings, not errors)."""
+    wanted: list[tuple[str, str]] = [(settings.web.secret_env, "web.secret_env")]
+    if settings.mail.transport == "smtp" and settings.mail.smtp.password_env:
+        wanted.append((settings.mail.smtp.password_env, "mail.smtp.password_env"))
+    if settings.mail.dkim:
+        wanted.append((settings.mail.dkim.private_key_env, "mail.dkim.private_key_env"))
+    if _uses_strategy(settings, "discourse") and settings.forum.discourse:
+        wanted.append((settings.forum.discourse.api_key_env, "forum.discourse.api_key_env"))
+    return [
+        f"{key}: environment variable {name} is not set"
+        for name, key in wanted
+        if secret(name) is None
+    ]
+
+
+def _cross_checks(settings: Settings) -> list[str]:
+    """Rules that span keys, which per-field validation cannot see."""
+    problems = []
+    seen: dict[str, int] = {}
+    for index, source in enumerate(settings.sources):
+        if source.name in seen:
+            problems.append(
+                f"sources[{index}].name: duplicate source name {source.name!r} "
+                f"(also sources[{seen[source.name]}])"
+            )
+        seen.setdefault(source.name, index)
+    if _uses_strategy(settings, "template") and not settings.forum.url_template:
+        problems.append('forum.url_template: required when a source uses strategy "template"')
+    if _uses_strategy(settings, "discourse") and not settings.forum.discourse:
+        problems.append('forum.discourse: required when a source uses strategy "discourse"')
+    return problems
+
+
+def _uses_strategy(settings: Settings, strategy: str) -> bool:
+    return any((source.forum or settings.forum.strategy) == strategy for source in settings.sources)
+
+
+def _describe(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        loc = item["loc"]
+        key = _key_path(loc)
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            message = "unknown key" + _suggestion(loc)
+        elif kind == "missing":
+            message = "required key is missing"
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            if kind != "value_error" and "input" in item and not isinstance(item["input"], dict):
+                message += f" (got {item['input']!r})"
+        lines.append(f"{key}: {message}" if key else message)
+    return lines
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _suggestion(loc: tuple[int | str, ...]) -> str:
+    """'; did you mean "schedule"?' for a key that is one typo away from a real one."""
+    model: type[BaseModel] | None = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
+        model = _model_in(field.annotation) if field else None
+    if model is None:
+        return ""
+    names = [f.alias or name for name, f in model.model_fields.items() if name != "path"]
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        for arg in typing.get_args(annotation):
+            if found := _model_in(arg):
+                return found
+    return None

@@ -1,0 +1,162 @@
+"""Value types of config keys: durations, sizes, cron expressions, slugs, URLs, addresses.
+
+Each parser raises ValueError with a message written for an admin; the loader prefixes it
+with the file name and the key path.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import timedelta
+from email.utils import parseaddr
+from typing import Annotated
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BeforeValidator
+
+_DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "m": 1000**2,
+    "g": 1000**3,
+    "ki": 1024,
+    "mi": 1024**2,
+    "gi": 1024**3,
+}
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+URL_TEMPLATE_FIELDS = frozenset({"slug", "id", "source", "year", "month"})
+
+
+def parse_duration(value: object) -> timedelta:
+    """'30m', '1h30m', '90s', '1d' or a number of seconds -> timedelta (at least 1 s)."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f'not a duration: {value!r} (use e.g. "30m", "1h", "1d")')
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        parts = _DURATION_PART.findall(text)
+        if not parts or _DURATION_PART.sub("", text).strip():
+            raise ValueError(f'not a duration: {value!r} (use e.g. "30m", "1h", "1d")')
+        seconds = float(sum(int(n) * _DURATION_UNITS[unit] for n, unit in parts))
+    else:
+        raise ValueError(f'not a duration: {value!r} (use e.g. "30m", "1h", "1d")')
+    if seconds < 1:
+        raise ValueError(f"duration must be at least 1 second, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def parse_size(value: object) -> int:
+    """'10MB', '512KiB', '1048576' or an int -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError(f'not a size: {value!r} (use e.g. "10MB")')
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and (match := _SIZE.match(value)):
+        unit = (match.group(2) or "").lower().removesuffix("b")
+        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    else:
+        raise ValueError(f'not a size: {value!r} (use e.g. "10MB")')
+    if size <= 0:
+        raise ValueError(f"size must be positive, got {value!r}")
+    return size
+
+
+def check_cron(value: object) -> str:
+    """A five-field crontab expression APScheduler accepts."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    if not isinstance(value, str):
+        raise ValueError(f"not a cron expression: {value!r}")
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as error:
+        raise ValueError(f'invalid cron expression "{value}" ({error})') from None
+    return value
+
+
+def check_timezone(value: object) -> str:
+    """An IANA zone name such as "Europe/Berlin"."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"not a time zone: {value!r}")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f'unknown time zone "{value}" (use an IANA name like "Europe/Berlin")'
+        ) from None
+    return value
+
+
+def check_slug(value: object) -> str:
+    if not isinstance(value, str) or not SLUG.match(value):
+        raise ValueError(
+            f"{value!r} is not a slug (lower-case letters, digits, - and _; at most 64 characters)"
+        )
+    return value
+
+
+def check_http_url(value: object) -> str:
+    """An absolute http(s) URL; a trailing slash is dropped so URLs join predictably."""
+    if not isinstance(value, str) or not is_http_url(value):
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value.rstrip("/")
+
+
+def is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def check_address(value: object) -> str:
+    """An email address, optionally with a display name: 'News <news@example.org>'."""
+    if not isinstance(value, str) or "\n" in value or "\r" in value:
+        raise ValueError(f"not an email address: {value!r}")
+    _, address = parseaddr(value)
+    local, _, domain = address.rpartition("@")
+    if not local or "." not in domain:
+        raise ValueError(f"not an email address: {value!r}")
+    return value
+
+
+def check_env_name(value: object) -> str:
+    """The name of an environment variable (the secret itself never goes in the file)."""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ValueError(f"not an environment variable name: {value!r}")
+    return value
+
+
+def check_url_template(value: object) -> str:
+    """A forum URL template using only the known placeholders."""
+    if not isinstance(value, str):
+        raise ValueError(f"not a URL template: {value!r}")
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as error:
+        raise ValueError(f"malformed URL template {value!r} ({error})") from None
+    unknown = sorted(fields - URL_TEMPLATE_FIELDS)
+    if unknown:
+        known = ", ".join(f"{{{name}}}" for name in sorted(URL_TEMPLATE_FIELDS))
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}} in URL template (known: {known})")
+    if not is_http_url(value.split("{", 1)[0] + "x"):
+        raise ValueError(f"URL template must start with http:// or https://: {value!r}")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+Cron = Annotated[str, BeforeValidator(check_cron)]
+TimeZoneName = Annotated[str, BeforeValidator(check_timezone)]
+Slug = Annotated[str, BeforeValidator(check_slug)]
+HttpUrl = Annotated[str, BeforeValidator(check_http_url)]
+Address = Annotated[str, BeforeValidator(check_address)]
+EnvName = Annotated[str, BeforeValidator(check_env_name)]
+UrlTemplate = Annotated[str, BeforeValidator(check_url_template)]

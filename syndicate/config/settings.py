@@ -1,0 +1,224 @@
+"""Typed settings, one model per section of config.toml. Defaults live here, nowhere else."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from syndicate.config.fields import (
+    Address,
+    Cron,
+    Duration,
+    EnvName,
+    HttpUrl,
+    Size,
+    Slug,
+    TimeZoneName,
+    UrlTemplate,
+    is_http_url,
+)
+
+ForumStrategy = Literal["feed", "template", "discourse", "none"]
+FeedFormat = Literal["rss", "atom", "json"]
+
+
+class Section(BaseModel):
+    # Unknown keys are errors: a typo must not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSettings(Section):
+    title: str = Field(min_length=1)
+    url: HttpUrl
+    description: str = ""
+    language: str = "en"
+    timezone: TimeZoneName = "UTC"
+    author: str = ""
+    icon: HttpUrl | None = None
+    logo: HttpUrl | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class StorageSettings(Section):
+    database: str = "sqlite:///var/syndicate.db"
+    # Name of an env var holding the URL instead (it may carry a password).
+    database_env: EnvName | None = None
+
+    @field_validator("database")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError(
+                f"unsupported database URL {value!r} (use sqlite:///path or "
+                "postgresql+psycopg://user@host/db)"
+            )
+        return value
+
+
+class SourceSettings(Section):
+    name: Slug
+    url: str
+    title: str | None = None
+    category: str | None = None
+    every: Duration = timedelta(minutes=30)
+    forum: ForumStrategy | None = None
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_or_file(cls, value: str, info: ValidationInfo) -> str:
+        if is_http_url(value):
+            return value
+        base_dir = (info.context or {}).get("base_dir", Path.cwd())
+        path = local_path(value, base_dir)
+        if path is None or not path.is_file():
+            raise ValueError(f"not an http(s) URL or existing file: {value!r}")
+        return value
+
+
+class DiscourseSettings(Section):
+    url: HttpUrl
+    api_key_env: EnvName = "DISCOURSE_API_KEY"
+    api_username: str = "system"
+    category: int | None = None
+    refresh_replies: bool = True
+
+
+class ForumSettings(Section):
+    strategy: ForumStrategy = "feed"
+    url_template: UrlTemplate | None = None
+    discourse: DiscourseSettings | None = None
+
+
+class IngestSettings(Section):
+    concurrency: int = Field(default=16, ge=1, le=512)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    max_size: Size = 10_000_000
+    max_redirects: int = Field(default=5, ge=0, le=20)
+
+
+class PublishSettings(Section):
+    dir: str = "feeds"
+    formats: list[FeedFormat] = Field(default_factory=lambda: ["rss", "atom", "json"], min_length=1)
+    items: int = Field(default=50, ge=1, le=10_000)
+    ttl: Duration = timedelta(minutes=60)
+    websub_hub: HttpUrl | None = None
+
+
+class DigestSettings(Section):
+    schedule: Cron = "0 9 1 * *"
+    period: Literal["month", "week"] = "month"
+    subject: str = "{{ site.title }}: {{ period.label }}"
+    sender: Address = Field(default="newsletter@example.org", alias="from")
+    reply_to: Address | None = None
+    skip_empty: bool = True
+    group_by: Literal["category", "source", "none"] = "category"
+    order: Literal["newest", "oldest"] = "newest"
+    max_posts: int = Field(default=30, ge=1, le=1000)
+
+
+class SmtpSettings(Section):
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    tls: Literal["starttls", "implicit", "none"] = "starttls"
+    username: str | None = None
+    password_env: EnvName | None = None
+    pool: int = Field(default=4, ge=1, le=256)
+    rate: float = Field(default=0.0, ge=0)  # messages per second, 0 = unlimited
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class DkimSettings(Section):
+    domain: str
+    selector: str
+    private_key_env: EnvName = "DKIM_PRIVATE_KEY"
+
+
+class MailSettings(Section):
+    transport: Literal["outbox", "smtp"] = "outbox"
+    outbox: str = "var/outbox"
+    smtp: SmtpSettings = SmtpSettings()
+    dkim: DkimSettings | None = None
+
+
+class WebSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    secret_env: EnvName = "SYNDICATE_SECRET"  # noqa: S105 (a variable name, not a secret)
+
+
+class Settings(Section):
+    """The whole config file, plus where it was read from (to resolve relative paths)."""
+
+    site: SiteSettings
+    storage: StorageSettings = StorageSettings()
+    ingest: IngestSettings = IngestSettings()
+    sources: list[SourceSettings] = Field(default_factory=list)
+    forum: ForumSettings = ForumSettings()
+    publish: PublishSettings = PublishSettings()
+    digest: DigestSettings = DigestSettings()
+    mail: MailSettings = MailSettings()
+    web: WebSettings = WebSettings()
+    path: Path = Field(default=Path("config.toml"), exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.resolve().parent
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        return (self.base_dir / Path(path).expanduser()).resolve()
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL, env var override applied, SQLite paths made absolute."""
+        url = self.storage.database
+        if self.storage.database_env and os.environ.get(self.storage.database_env):
+            url = os.environ[self.storage.database_env]
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            relative = url.removeprefix("sqlite:///")
+            if relative and relative != ":memory:":
+                url = f"sqlite:///{self.resolve(relative)}"
+        return url
+
+    @property
+    def publish_dir(self) -> Path:
+        return self.resolve(self.publish.dir)
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.resolve(self.mail.outbox)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.base_dir / "templates"
+
+    def source(self, name: str) -> SourceSettings | None:
+        return next((source for source in self.sources if source.name == name), None)
+
+
+def local_path(url: str, base_dir: Path) -> Path | None:
+    """The file a source URL names (a path or file: URL), or None for other schemes."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return Path(unquote(parts.path))
+    if parts.scheme and len(parts.scheme) > 1:  # one letter is a Windows drive, not a scheme
+        return None
+    return (base_dir / Path(url).expanduser()).resolve()
+
+
+def secret(env_name: str | None) -> str | None:
+    """Read a secret from the environment variable the config names; None when unset."""
+    if not env_name:
+        return None
+    return os.environ.get(env_name) or None

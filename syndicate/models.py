@@ -1,0 +1,87 @@
+"""Plain data passed between the pipeline's stages. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the store knows about polling one source."""
+
+    name: str
+    url: str
+    permanent_url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
+    last_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    next_poll_at: datetime | None = None
+    disabled_reason: str | None = None
+    feed_title: str | None = None
+    feed_link: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.disabled_reason is None and self.consecutive_failures == 0
+
+    def due(self, now: datetime) -> bool:
+        return self.disabled_reason is None and (
+            self.next_poll_at is None or self.next_poll_at <= now
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    """One run of a periodic job, keyed like "digest:2015-12"."""
+
+    key: str
+    status: str  # running | done | failed
+    owner: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enclosure:
+    url: str
+    type: str | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A normalised, sanitised post, as stored and published.
+
+    HTML fields are sanitised with absolute URLs; datetimes are aware UTC. `id` is None
+    until the store has saved the post.
+    """
+
+    source: str
+    guid: str
+    url: str
+    title: str
+    published: datetime
+    updated: datetime
+    first_seen: datetime
+    content_hash: str
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    summary_html: str = ""
+    content_html: str = ""
+    excerpt: str = ""
+    image_url: str | None = None
+    enclosure: Enclosure | None = None
+    comments_url: str | None = None
+    language: str | None = None
+    discussion_url: str | None = None
+    forum_topic_id: int | None = None
+    reply_count: int | None = None
+    forum_checked_at: datetime | None = None
+    id: int | None = None

@@ -1,0 +1,89 @@
+"""All SQL lives behind one Store object; its methods come from one module per noun.
+
+    async with await Store.open(settings.database_url) as store:
+        await store.claim_run("digest:2015-12", owner, now)
+
+Opening a store applies pending migrations, so every command works on a fresh database.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from syndicate.errors import StoreError
+from syndicate.store import migrate
+from syndicate.store.engine import create_engine, safe_url
+from syndicate.store.runs import RunQueries
+from syndicate.store.sources import SourceQueries
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Store"]
+
+
+class Store(RunQueries, SourceQueries):
+    def __init__(self, engine: AsyncEngine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+
+    @classmethod
+    async def open(cls, url: str, *, upgrade: bool = True) -> Store:
+        """Connect, and unless told not to, migrate the schema to the newest revision."""
+        try:
+            store = cls(create_engine(url), url)
+        except (SQLAlchemyError, ValueError, OSError) as error:
+            raise StoreError(f"cannot use database {safe_url(url)}: {error}") from None
+        if upgrade:
+            try:
+                await store.upgrade()
+            except BaseException:
+                await store.close()
+                raise
+        return store
+
+    async def upgrade(self) -> tuple[str | None, str]:
+        """Apply pending migrations; return the (before, after) revisions."""
+        try:
+            async with self.write() as conn:
+                return await conn.run_sync(migrate.upgrade)
+        except (DBAPIError, OSError) as error:
+            raise StoreError(
+                f"cannot open database {safe_url(self.url)}: {_first_line(error)}"
+            ) from None
+
+    async def revision(self) -> str | None:
+        async with self.read() as conn:
+            return await conn.run_sync(migrate.current_revision)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (DBAPIError, OSError):
+            log.warning("database %s is unreachable", safe_url(self.url))
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _first_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    return (str(original).strip().splitlines() or [type(original).__name__])[0]

@@ -1,0 +1,48 @@
+"""Job runs: a row per periodic run, whose unique key makes each run happen once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from syndicate.models import JobRun
+from syndicate.store.base import Queries
+from syndicate.store.tables import job_runs
+
+
+class RunQueries(Queries):
+    async def claim_run(self, key: str, owner: str, now: datetime) -> bool:
+        """Start the run `key` unless it ran or is running; True when this caller owns it.
+
+        A run that failed may be claimed again; one that is running or done may not.
+        """
+        try:
+            async with self.write() as conn:
+                await conn.execute(
+                    insert(job_runs).values(key=key, status="running", owner=owner, started_at=now)
+                )
+            return True
+        except IntegrityError:
+            pass
+        async with self.write() as conn:
+            result = await conn.execute(
+                update(job_runs)
+                .where(job_runs.c.key == key, job_runs.c.status == "failed")
+                .values(status="running", owner=owner, started_at=now, finished_at=None, error=None)
+            )
+            return result.rowcount == 1
+
+    async def finish_run(self, key: str, now: datetime, error: str | None = None) -> None:
+        async with self.write() as conn:
+            await conn.execute(
+                update(job_runs)
+                .where(job_runs.c.key == key)
+                .values(status="failed" if error else "done", finished_at=now, error=error)
+            )
+
+    async def get_run(self, key: str) -> JobRun | None:
+        async with self.read() as conn:
+            row = (await conn.execute(select(job_runs).where(job_runs.c.key == key))).first()
+        return JobRun(**row._mapping) if row else None

@@ -1,0 +1,52 @@
+"""Sources' fetch state. The config lists sources; these rows remember how polling went."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, insert, select, update
+
+from syndicate.models import SourceState
+from syndicate.store.base import Queries
+from syndicate.store.tables import sources
+
+
+class SourceQueries(Queries):
+    async def sync_sources(self, configured: Iterable[tuple[str, str]]) -> None:
+        """Make the rows match the config's (name, url) pairs.
+
+        A new source gets a fresh row; a source whose URL changed starts over (its
+        validators and redirects belonged to the old URL); a removed one is deleted.
+        """
+        wanted = dict(configured)
+        async with self.write() as conn:
+            rows = (await conn.execute(select(sources.c.name, sources.c.url))).all()
+            known = {name: url for name, url in rows}
+            gone = set(known) - set(wanted)
+            if gone:
+                await conn.execute(delete(sources).where(sources.c.name.in_(gone)))
+            for name, url in wanted.items():
+                if name not in known:
+                    await conn.execute(
+                        insert(sources).values(name=name, url=url, consecutive_failures=0)
+                    )
+                elif known[name] != url:
+                    await conn.execute(delete(sources).where(sources.c.name == name))
+                    await conn.execute(
+                        insert(sources).values(name=name, url=url, consecutive_failures=0)
+                    )
+
+    async def source_states(self) -> list[SourceState]:
+        async with self.read() as conn:
+            rows = (await conn.execute(select(sources).order_by(sources.c.name))).all()
+        return [SourceState(**row._mapping) for row in rows]
+
+    async def source_state(self, name: str) -> SourceState | None:
+        async with self.read() as conn:
+            row = (await conn.execute(select(sources).where(sources.c.name == name))).first()
+        return SourceState(**row._mapping) if row else None
+
+    async def save_source_state(self, state: SourceState) -> None:
+        values = {field: getattr(state, field) for field in SourceState.__slots__}
+        async with self.write() as conn:
+            await conn.execute(update(sources).where(sources.c.name == state.name).values(**values))

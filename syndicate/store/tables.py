@@ -1,0 +1,138 @@
+"""The schema as SQLAlchemy Core tables. Migrations in migrations/versions/ create it;
+tests check that the two agree, so change both together."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from syndicate.store.types import UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Fetch state of each configured source; the config says what to poll, this says how it went.
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("permanent_url", Text),  # where a 301/308 said the feed now lives
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("content_hash", String(64)),  # of the last body parsed, for files and no-ETag servers
+    Column("last_polled_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("next_poll_at", UTCDateTime),
+    Column("disabled_reason", Text),  # e.g. "410 Gone"; the source is not polled while set
+    Column("feed_title", Text),
+    Column("feed_link", Text),
+)
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("guid", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("authors", JSON, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("summary_html", Text, nullable=False),
+    Column("content_html", Text, nullable=False),
+    Column("excerpt", Text, nullable=False),
+    Column("image_url", Text),
+    Column("comments_url", Text),  # the discussion link the source feed itself gives
+    Column("language", String(35)),
+    Column("content_hash", String(64), nullable=False),
+    Column("discussion_url", Text),  # resolved by the forum linker
+    Column("forum_topic_id", Integer),
+    Column("reply_count", Integer),
+    Column("forum_checked_at", UTCDateTime),
+    UniqueConstraint("source", "guid"),
+    Index(None, "url"),
+    Index(None, "published"),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),  # stored normalised, lower-case
+    Column("name", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False),  # pending | active | unsubscribed | bounced
+    Column("categories", JSON, nullable=False),
+    Column("consent_source", Text, nullable=False),
+    Column("consented_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Column("unsubscribed_at", UTCDateTime),
+    Column("bounce_count", Integer, nullable=False, default=0),
+    Index(None, "status"),
+)
+
+# A digest issue: one per period, holding what every delivery of it shares.
+digest_issues = Table(
+    "digest_issues",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("period", String(16), nullable=False, unique=True),  # "2015-12" or "2015-W49"
+    Column("subject", Text, nullable=False),
+    Column("post_ids", JSON, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# The delivery ledger: one row per (issue, subscriber), whose status says what was sent.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("issue_id", Integer, ForeignKey("digest_issues.id"), nullable=False),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sending | sent | deferred | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("message_id", Text),
+    Column("claimed_by", Text),
+    Column("claimed_at", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("issue_id", "subscriber_id"),
+    Index(None, "issue_id", "status"),
+)
+
+# One row per periodic run ("digest:2015-12"): the unique key is what makes a run happen once.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("status", String(16), nullable=False),  # running | done | failed
+    Column("owner", Text, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("error", Text),
+)

@@ -1,0 +1,46 @@
+"""Human summaries of the configuration (for `syndicate check` and start-up banners)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from apscheduler.triggers.cron import CronTrigger
+
+from syndicate.config import Settings
+from syndicate.store.engine import safe_url
+
+
+def next_digest_time(settings: Settings, now: datetime) -> datetime | None:
+    """When [digest] schedule next fires, in the site's time zone."""
+    trigger = CronTrigger.from_crontab(settings.digest.schedule, timezone=settings.site.tz)
+    return trigger.get_next_fire_time(None, now.astimezone(settings.site.tz))
+
+
+def describe(settings: Settings, now: datetime) -> list[tuple[str, str]]:
+    """(label, value) rows describing what this config will do."""
+    sources = ", ".join(s.name + ("" if s.enabled else " (disabled)") for s in settings.sources)
+    next_digest = next_digest_time(settings, now)
+    smtp = settings.mail.smtp
+    transport = (
+        f"outbox {settings.outbox_dir}"
+        if settings.mail.transport == "outbox"
+        else f"smtp {smtp.host}:{smtp.port} ({smtp.tls}, pool {smtp.pool})"
+    )
+    return [
+        ("site", f"{settings.site.title} <{settings.site.url}> ({settings.site.timezone})"),
+        ("database", safe_url(settings.database_url)),
+        ("sources", f"{len(settings.sources)}: {sources}" if sources else "none configured"),
+        ("forum", settings.forum.strategy),
+        (
+            "feeds",
+            f"{settings.publish_dir} ({', '.join(settings.publish.formats)}, "
+            f"{settings.publish.items} items)",
+        ),
+        (
+            "digest",
+            f'"{settings.digest.schedule}" every {settings.digest.period}, next '
+            + (next_digest.strftime("%Y-%m-%d %H:%M %Z") if next_digest else "never"),
+        ),
+        ("mail", transport),
+        ("web", f"http://{settings.web.host}:{settings.web.port}/"),
+    ]

@@ -1,0 +1,141 @@
+"""The CLI's edges: exit codes, one-line errors, help with examples, the entry points."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from syndicate import __version__
+from syndicate.cli import cli
+
+
+def invoke(*args: str) -> click.testing.Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_check_on_the_bundled_config(project: Path) -> None:
+    result = invoke("--config", str(project / "config.toml"), "check")
+    assert result.exit_code == 0, result.output
+    assert f"{project / 'config.toml'}: OK" in result.stdout
+    assert "sources   3: riverside-news, wetland-alliance, field-notes" in result.stdout
+    assert '"0 9 1 * *" every month, next ' in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[site]\ntitle = "T"\nurl = "https://e.org"\n[[sources]]\nname = "a"\nurl = "x.xml"\n',
+            "config.toml: sources[0].url: not an http(s) URL or existing file: 'x.xml'",
+        ),
+        (
+            '[site]\ntitle = "T"\nurl = "https://e.org"\n[digest]\nschedule = "61 * * * *"\n',
+            'config.toml: digest.schedule: invalid cron expression "61 * * * *"',
+        ),
+        (
+            '[site]\ntitle = "T"\nurl = "https://e.org"\n[web]\nprot = 80\n',
+            'config.toml: web.prot: unknown key; did you mean "port"?',
+        ),
+        (
+            '[site]\ntitle = "T"\nurl = "https://e.org"\n[web\n',
+            "config.toml: TOML syntax error: Expected ']' at the end of a table declaration "
+            "(at line 4, column 5)",
+        ),
+    ],
+)
+def test_bad_config_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("config.toml").write_text(text)
+    result = invoke("check")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].startswith(expected)
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_config_from_environment(
+    project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path / "..")
+    monkeypatch.setenv("SYNDICATE_CONFIG", str(project / "config.toml"))
+    assert invoke("check").exit_code == 0
+
+
+def test_missing_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SYNDICATE_CONFIG", raising=False)
+    result = invoke("check")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "config.toml: file not found (pass --config PATH or set SYNDICATE_CONFIG)"
+    )
+
+
+def test_db_upgrade_then_again(project: Path) -> None:
+    config = str(project / "config.toml")
+    first = invoke("--config", config, "db", "upgrade")
+    assert first.exit_code == 0
+    assert "upgraded from empty to revision 0001" in first.stdout
+    assert (project / "var" / "syndicate.db").is_file()
+    second = invoke("--config", config, "db", "upgrade")
+    assert "already at revision 0001" in second.stdout
+
+
+def test_unreachable_database_is_exit_1(project: Path) -> None:
+    config = project / "config.toml"
+    config.write_text(
+        config.read_text().replace(
+            'database = "sqlite:///var/syndicate.db"',
+            'database = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"',
+        )
+    )
+    result = invoke("--config", str(config), "db", "upgrade")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot open database postgresql+psycopg://nobody@")
+    assert "Traceback" not in result.output
+
+
+def test_run_reports_what_it_did(project: Path) -> None:
+    result = invoke("--config", str(project / "config.toml"), "run")
+    assert result.exit_code == 0, result.output
+    assert "at revision 0001" in result.stdout
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((prefix + name, command))
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, prefix + name + " "))
+    return found
+
+
+@pytest.mark.parametrize(("name", "command"), _commands(cli))
+def test_every_command_has_help_with_an_example(name: str, command: click.Command) -> None:
+    if isinstance(command, click.Group):
+        assert command.help, name
+        return
+    assert command.help and "Example:" in command.help, f"{name} has no example"
+    example = command.help.split("Example:", 1)[1]
+    assert "syndicate " in example and name.split()[-1] in example, name
+
+
+def test_version_and_module_entry_point() -> None:
+    assert invoke("--version").stdout.strip() == f"syndicate, version {__version__}"
+    result = subprocess.run(
+        [sys.executable, "-m", "syndicate", "--version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == f"syndicate, version {__version__}"
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "syndicate"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
+    assert "Usage: syndicate" in result.stdout

@@ -1,0 +1,249 @@
+"""Config loading: the bundled file is valid; each kind of mistake gets one clear line."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from syndicate.config import config_path, load_settings, missing_secrets
+from syndicate.config.fields import parse_duration, parse_size
+from syndicate.errors import ConfigError
+
+MINIMAL = '[site]\ntitle = "T"\nurl = "https://example.org/"\n'
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text))
+    return caught.value.problems
+
+
+def test_bundled_config_is_valid(project: Path) -> None:
+    settings = load_settings(project / "config.toml")
+    assert settings.site.title
+    assert [s.name for s in settings.sources] == [
+        "riverside-news",
+        "wetland-alliance",
+        "field-notes",
+    ]
+    assert settings.mail.transport == "outbox"
+    assert settings.database_url == f"sqlite:///{project / 'var' / 'syndicate.db'}"
+    assert settings.publish_dir == project / "feeds"
+
+
+def test_defaults_fill_in_a_minimal_config(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, MINIMAL))
+    assert settings.site.url == "https://example.org"  # trailing slash dropped
+    assert settings.ingest.concurrency == 16
+    assert settings.ingest.max_size == 10_000_000
+    assert settings.publish.formats == ["rss", "atom", "json"]
+    assert settings.digest.schedule == "0 9 1 * *"
+    assert settings.digest.skip_empty is True
+    assert settings.mail.smtp.pool == 4
+    assert settings.forum.strategy == "feed"
+
+
+def test_source_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    (tmp_path / "feeds-in").mkdir()
+    (tmp_path / "feeds-in" / "a.xml").write_text("<rss/>")
+    text = MINIMAL + '[[sources]]\nname = "a"\nurl = "feeds-in/a.xml"\nevery = "1h30m"\n'
+    settings = load_settings(write(tmp_path, text))
+    assert settings.sources[0].every == timedelta(minutes=90)
+
+
+def test_bad_source_url_names_the_key(tmp_path: Path) -> None:
+    text = (
+        MINIMAL + '[[sources]]\nname = "a"\nurl = "https://example.org/feed"\n'
+        '[[sources]]\nname = "b"\nurl = "nowhere/feed.xml"\n'
+    )
+    assert problems(tmp_path, text) == [
+        "%s: sources[1].url: not an http(s) URL or existing file: 'nowhere/feed.xml'"
+        % (tmp_path / "config.toml")
+    ]
+
+
+def test_bad_cron_expression(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, MINIMAL + '[digest]\nschedule = "61 * * * *"\n')
+    assert line.startswith(
+        f'{tmp_path / "config.toml"}: digest.schedule: invalid cron expression "61 * * * *"'
+    )
+
+
+def test_unknown_key_is_reported_with_a_suggestion(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, MINIMAL + '[digest]\nschedul = "0 9 1 * *"\n')
+    assert line.endswith('digest.schedul: unknown key; did you mean "schedule"?')
+
+
+def test_unknown_section_is_reported(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, MINIMAL + "[publsh]\nitems = 5\n")
+    assert line.endswith('publsh: unknown key; did you mean "publish"?')
+
+
+def test_toml_syntax_error_has_the_line_number(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, MINIMAL + "[digest\nschedule = 1\n")
+    assert "TOML syntax error" in line
+    assert "line 4" in line
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = (
+        '[site]\nurl = "ftp://x"\ntimezone = "Mars/Olympus"\n'
+        '[publish]\nitems = "fifty"\nformats = ["rss", "gopher"]\n'
+        '[[sources]]\nname = "Bad Name"\nurl = "https://example.org/f"\nevery = "soon"\n'
+    )
+    lines = problems(tmp_path, text)
+    keys = [line.split(": ")[1] for line in lines]
+    assert sorted(keys) == [
+        "publish.formats[1]",
+        "publish.items",
+        "site.timezone",
+        "site.title",
+        "site.url",
+        "sources[0].every",
+        "sources[0].name",
+    ]
+    assert any("required key is missing" in line for line in lines)
+    assert any('unknown time zone "Mars/Olympus"' in line for line in lines)
+    assert any("(got 'fifty')" in line for line in lines)
+
+
+def test_duplicate_source_names(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        '[[sources]]\nname = "a"\nurl = "https://e.org/1"\n'
+        '[[sources]]\nname = "a"\nurl = "https://e.org/2"\n'
+    )
+    [line] = problems(tmp_path, text)
+    assert line.endswith("sources[1].name: duplicate source name 'a' (also sources[0])")
+
+
+def test_url_template_rejects_unknown_placeholders(tmp_path: Path) -> None:
+    text = MINIMAL + '[forum]\nstrategy = "template"\nurl_template = "https://f.org/{title}"\n'
+    [line] = problems(tmp_path, text)
+    assert "forum.url_template: unknown placeholder {title}" in line
+
+
+def test_template_strategy_needs_a_template(tmp_path: Path) -> None:
+    text = MINIMAL + ('[[sources]]\nname = "a"\nurl = "https://e.org/1"\nforum = "template"\n')
+    [line] = problems(tmp_path, text)
+    assert line.endswith('forum.url_template: required when a source uses strategy "template"')
+
+
+def test_secrets_are_env_var_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    [line] = problems(tmp_path, MINIMAL + '[mail.smtp]\npassword_env = "hunter 2"\n')
+    assert "mail.smtp.password_env: not an environment variable name" in line
+    text = MINIMAL + '[mail]\ntransport = "smtp"\n[mail.smtp]\npassword_env = "SMTP_PW"\n'
+    monkeypatch.delenv("SMTP_PW", raising=False)
+    monkeypatch.delenv("SYNDICATE_SECRET", raising=False)
+    settings = load_settings(write(tmp_path, text))
+    assert missing_secrets(settings) == [
+        "web.secret_env: environment variable SYNDICATE_SECRET is not set",
+        "mail.smtp.password_env: environment variable SMTP_PW is not set",
+    ]
+    monkeypatch.setenv("SMTP_PW", "s3cret")
+    monkeypatch.setenv("SYNDICATE_SECRET", "x" * 32)
+    assert missing_secrets(settings) == []
+
+
+def test_database_url_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(write(tmp_path, MINIMAL + '[storage]\ndatabase_env = "DB_URL"\n'))
+    monkeypatch.setenv("DB_URL", "postgresql+psycopg://u:pw@db/x")
+    assert settings.database_url == "postgresql+psycopg://u:pw@db/x"
+
+
+def test_missing_file_and_not_utf8(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "absent.toml")
+    path = tmp_path / "config.toml"
+    path.write_bytes(MINIMAL.encode() + b'description = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match=r"config.toml:4: not valid UTF-8"):
+        load_settings(path)
+
+
+def test_config_path_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SYNDICATE_CONFIG", raising=False)
+    assert config_path() == Path("config.toml")
+    monkeypatch.setenv("SYNDICATE_CONFIG", "/etc/syndicate.toml")
+    assert config_path() == Path("/etc/syndicate.toml")
+    assert config_path("mine.toml") == Path("mine.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30m", 1800), ("1h30m", 5400), ("90s", 90), ("1d", 86400), (45, 45), ("2w", 1209600)],
+)
+def test_durations(text: str | int, seconds: int) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "30", "m30", "0s", "30x", True])
+def test_bad_durations(text: str | bool) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("10MB", 10_000_000), ("512KiB", 524_288), (4096, 4096), ("1.5 GB", 1_500_000_000)],
+)
+def test_sizes(text: str | int, size: int) -> None:
+    assert parse_size(text) == size
+
+
+toml_values = st.recursive(
+    st.booleans()
+    | st.integers()
+    | st.text(max_size=20)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(min_size=1, max_size=8), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+sections = st.sampled_from(
+    ["site", "storage", "ingest", "sources", "forum", "publish", "digest", "mail", "web", "typo"]
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.dictionaries(sections, toml_values, max_size=5))
+def test_no_config_crashes_the_loader(tmp_path: Path, data: dict) -> None:
+    import tomlkit
+
+    path = tmp_path / "config.toml"
+    path.write_text(tomlkit.dumps(data), encoding="utf-8")
+    try:
+        load_settings(path)
+    except ConfigError as error:
+        assert error.problems
+        assert all(line.startswith(str(path)) and "\n" not in line for line in error.problems)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=st.binary(max_size=200))
+def test_no_bytes_crash_the_loader(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(raw)
+    with pytest.raises(ConfigError):
+        load_settings(path)
+
+
+def test_bundled_config_parses_as_plain_toml() -> None:
+    # The file admins edit must stay valid TOML with the contract's section names.
+    data = tomllib.loads((Path(__file__).parent.parent / "config.toml").read_text())
+    assert {"site", "storage", "sources", "forum", "publish", "digest", "mail", "web"} <= set(data)

@@ -1,0 +1,148 @@
+"""The store on a real SQLite file and a real PostgreSQL database (see conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect, select, text
+
+from syndicate.errors import StoreError
+from syndicate.models import SourceState
+from syndicate.store import Store, migrate
+from syndicate.store.tables import job_runs, metadata
+
+TABLES = {"sources", "posts", "subscribers", "digest_issues", "deliveries", "job_runs"}
+
+
+async def test_open_creates_every_table(store: Store) -> None:
+    async with store.engine.connect() as conn:
+        names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    assert names >= TABLES | {"alembic_version"}
+    assert await store.revision() == migrate.head_revision()
+
+
+async def test_migrations_match_the_table_definitions(store: Store) -> None:
+    def diff(sync: Connection) -> list:
+        return compare_metadata(
+            MigrationContext.configure(sync, opts={"compare_type": True}), metadata
+        )
+
+    async with store.engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+
+
+async def test_reopening_applies_nothing(database_url: str) -> None:
+    first = await Store.open(database_url)
+    async with first:
+        assert await first.upgrade() == (migrate.head_revision(), migrate.head_revision())
+    second = await Store.open(database_url, upgrade=False)
+    async with second:
+        assert await second.revision() == migrate.head_revision()
+
+
+async def test_concurrent_starts_migrate_once(database_url: str) -> None:
+    # Two workers starting at the same moment must not both create the tables.
+    stores = await asyncio.gather(Store.open(database_url), Store.open(database_url))
+    for store in stores:
+        assert await store.revision() == migrate.head_revision()
+        await store.close()
+
+
+async def test_a_run_key_is_claimed_once(store: Store) -> None:
+    now = datetime(2015, 12, 1, 9, tzinfo=UTC)
+    assert await store.claim_run("digest:2015-11", "worker-a", now)
+    assert not await store.claim_run("digest:2015-11", "worker-b", now)
+    await store.finish_run("digest:2015-11", now + timedelta(minutes=3))
+    assert not await store.claim_run("digest:2015-11", "worker-b", now)
+    run = await store.get_run("digest:2015-11")
+    assert run is not None
+    assert (run.status, run.owner, run.finished_at) == (
+        "done",
+        "worker-a",
+        now + timedelta(minutes=3),
+    )
+
+
+async def test_a_failed_run_can_be_claimed_again(store: Store) -> None:
+    now = datetime(2015, 12, 1, 9, tzinfo=UTC)
+    assert await store.claim_run("digest:2015-11", "worker-a", now)
+    await store.finish_run("digest:2015-11", now, error="SMTP server down")
+    assert (await store.get_run("digest:2015-11")).status == "failed"
+    results = await asyncio.gather(
+        *(store.claim_run("digest:2015-11", f"w{i}", now) for i in range(5))
+    )
+    assert results.count(True) == 1
+
+
+async def test_datetimes_come_back_aware_utc(store: Store) -> None:
+    berlin_noon = datetime(2015, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    await store.claim_run("k", "me", berlin_noon)
+    run = await store.get_run("k")
+    assert run is not None
+    assert run.started_at == berlin_noon
+    assert run.started_at.tzinfo == UTC
+    assert run.started_at.hour == 4 and run.started_at.day == 1  # 2016-01-01 04:30 UTC
+
+
+async def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        await store.claim_run("k", "me", datetime(2015, 12, 1))
+
+
+async def test_sync_sources_follows_the_config(store: Store) -> None:
+    await store.sync_sources([("a", "https://a.example/feed"), ("b", "https://b.example/")])
+    state = await store.source_state("a")
+    assert state is not None
+    await store.save_source_state(
+        SourceState(
+            name="a",
+            url="https://a.example/feed",
+            etag='"v1"',
+            consecutive_failures=2,
+            last_polled_at=datetime(2015, 12, 1, tzinfo=UTC),
+        )
+    )
+    await store.sync_sources([("a", "https://a.example/feed"), ("c", "https://c.example/")])
+    states = {s.name: s for s in await store.source_states()}
+    assert set(states) == {"a", "c"}
+    assert states["a"].etag == '"v1"' and states["a"].consecutive_failures == 2
+    # A new URL is a new feed: its old validators would be wrong.
+    await store.sync_sources([("a", "https://a.example/new-feed")])
+    [fresh] = await store.source_states()
+    assert (fresh.url, fresh.etag, fresh.consecutive_failures) == (
+        "https://a.example/new-feed",
+        None,
+        0,
+    )
+
+
+async def test_sqlite_uses_wal_and_creates_its_folder(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "var" / "syndicate.db"
+    async with await Store.open(f"sqlite:///{path}") as store, store.engine.connect() as conn:
+        mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
+        timeout = (await conn.execute(text("PRAGMA busy_timeout"))).scalar()
+    assert path.is_file()
+    assert (mode, timeout) == ("wal", 10_000)
+
+
+async def test_unreachable_postgres_is_a_store_error() -> None:
+    url = "postgresql+psycopg://nobody:pw@127.0.0.1:1/none?connect_timeout=2"
+    with pytest.raises(StoreError) as caught:
+        await Store.open(url)
+    assert "cannot open database postgresql+psycopg://nobody:***@127.0.0.1:1/none" in str(
+        caught.value
+    )
+    assert "pw@" not in str(caught.value)
+
+
+async def test_rows_written_by_one_store_are_seen_by_another(database_url: str) -> None:
+    async with await Store.open(database_url) as writer, await Store.open(database_url) as reader:
+        await writer.claim_run("publish:1", "w", datetime(2015, 12, 1, tzinfo=UTC))
+        async with reader.engine.connect() as conn:
+            keys = (await conn.execute(select(job_runs.c.key))).scalars().all()
+    assert keys == ["publish:1"]

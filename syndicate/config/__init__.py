@@ -7,7 +7,9 @@ admin can fix it without reading a traceback.
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 import tomllib
 import types
 import typing
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 DEFAULT_PATH = Path("config.toml")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def config_path(option: str | Path | None = None) -> Path:
@@ -141,14 +144,20 @@ def _describe(error: ValidationError) -> list[str]:
             message = item["msg"].removeprefix("Value error, ")
             if kind != "value_error" and "input" in item and not isinstance(item["input"], dict):
                 message += f" (got {item['input']!r})"
-        lines.append(f"{key}: {message}" if key else message)
+        line = f"{key}: {message}" if key else message
+        lines.append(line.replace("\r", "\\r").replace("\n", "\\n"))  # one problem, one line
     return lines
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
+    """('sources', 1, 'url') -> 'sources[1].url'; odd keys quoted as TOML would quote them."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        name = part if _BARE_KEY.fullmatch(part) else json.dumps(part)
+        out += f".{name}" if out else name
     return out
 
 

@@ -3,13 +3,17 @@
     SyndicateError                 anything syndicate itself reports
     ├── ConfigError                the config file is missing, unreadable or invalid (exit 2)
     ├── StoreError                 the database cannot be reached or migrated (exit 1)
-    └── SourceError                one source could not be fetched or parsed; the rest go on
+    ├── SourceError                one source could not be fetched or parsed; the rest go on
+    │   └── FetchError             the download failed: network, HTTP status, size or time
+    └── UsageError                 a command named something that does not exist (exit 2)
 
 The CLI prints ``str(error)`` as one line (one line per problem for ConfigError) and exits
 with ``error.exit_code``; the worker logs it and carries on.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 
 class SyndicateError(Exception):
@@ -38,3 +42,32 @@ class SourceError(SyndicateError):
     def __init__(self, source: str, message: str) -> None:
         self.source = source
         super().__init__(f"{source}: {message}")
+
+
+class FetchError(SourceError):
+    """A source could not be downloaded. The message is one line and names the cause.
+
+    ``status`` is the HTTP status when the server answered (None for network errors and
+    limits); ``retry_after`` is how long the server asked us to wait (429, 503); ``gone`` is
+    True for 410, the server saying the feed was removed for good.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: timedelta | None = None,
+        gone: bool = False,
+    ) -> None:
+        self.status = status
+        self.retry_after = retry_after
+        self.gone = gone
+        super().__init__(source, message)
+
+
+class UsageError(SyndicateError):
+    """The command was asked for something that does not exist (a source name, a month)."""
+
+    exit_code = 2

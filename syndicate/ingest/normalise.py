@@ -1,0 +1,172 @@
+"""RawEntry -> Post: stable ids, absolute URLs, UTC dates, sanitised HTML, an excerpt.
+
+Everything a later stage shows comes out of here clean, so publishing and the digest can
+trust posts without sanitising again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from syndicate.ingest.raw import RawEntry
+from syndicate.ingest.sanitise import excerpt, first_image, plain_title, sanitise_html
+from syndicate.models import Enclosure, Post
+
+# Dates before this are clock or parser accidents, not blog posts.
+EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
+# A post "published" further ahead than this is a wrong zone or a scheduled post leaking.
+FUTURE_SLACK = timedelta(days=1)
+MAX_TITLE = 500
+MAX_LABELS = 20  # categories or authors kept per post
+_TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid")
+
+
+def normalise_entry(
+    entry: RawEntry,
+    *,
+    source: str,
+    feed_url: str,
+    feed_link: str | None,
+    default_category: str | None,
+    now: datetime,
+) -> Post:
+    """Build a Post. `now` is the first-seen time, used for missing or absurd dates."""
+    xml_base = absolute_url(entry.base_url, feed_url) if entry.base_url else None
+    feed_base = xml_base or absolute_url(feed_link, feed_url) or feed_url
+    link = absolute_url(entry.link, feed_base) if entry.link else None
+    # Relative URLs in a post: an explicit xml:base, else the post's own page (the "/about/"
+    # of a WordPress post means the blog's, even when the feed is served from elsewhere).
+    base = xml_base or link or feed_base
+    guid = (entry.id or "").strip() or link or _hash_guid(entry)
+    # An entry with no link at all still needs a unique URL: the feed's page plus a fragment.
+    fallback = f"{absolute_url(feed_link, feed_url) or feed_url}#{_short_hash(guid)}"
+    url = canonical_url(link or _link_from_id(guid) or fallback)
+    summary_html = _html(entry.summary, entry.summary_type, base)
+    content_html = _html(entry.content, entry.content_type, base) or summary_html
+    published = _plausible(entry.published, now) or _plausible(entry.updated, now) or now
+    updated = _plausible(entry.updated, now) or published
+    enclosure = next(
+        (
+            Enclosure(absolute_url(e.url, base), e.type, e.length)
+            for e in entry.enclosures
+            if _is_http(absolute_url(e.url, base))
+        ),
+        None,
+    )
+    image = (absolute_url(entry.image, base) if entry.image else None) or first_image(
+        content_html or summary_html
+    )
+    title = plain_title(entry.title or "", entry.title_type == "html")[:MAX_TITLE]
+    categories = _labels(entry.categories) or ((default_category,) if default_category else ())
+    comments = absolute_url(entry.comments_url, base) if entry.comments_url else None
+    post = Post(
+        source=source,
+        guid=guid,
+        url=url,
+        title=title or excerpt(summary_html or content_html, 80) or "Untitled",
+        published=published,
+        updated=max(updated, published),
+        first_seen=now,
+        content_hash="",
+        authors=_labels(entry.authors),
+        categories=categories,
+        summary_html=summary_html,
+        content_html=content_html,
+        excerpt=excerpt(summary_html or content_html),
+        image_url=image if image and _is_http(image) else None,
+        enclosure=enclosure,
+        comments_url=comments if comments and _is_http(comments) else None,
+        language=(entry.language or "").strip()[:35] or None,
+    )
+    return _with_hash(post, entry)
+
+
+def absolute_url(url: str | None, base: str | None) -> str:
+    url = (url or "").strip()
+    return urljoin(base, url) if base else url
+
+
+def canonical_url(url: str) -> str:
+    """Lower-case scheme and host, no tracking parameters: one post, one URL."""
+    parts = urlsplit(url.strip())
+    query = urlencode(
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not k.lower().startswith(_TRACKING_PARAMS)
+        ]
+    )
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, parts.fragment)
+    )
+
+
+def _html(value: str | None, kind: str, base: str) -> str:
+    if not value or not value.strip():
+        return ""
+    if kind == "text":
+        paragraphs = [p.strip() for p in value.split("\n\n") if p.strip()]
+        return "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    return sanitise_html(value, base)
+
+
+def _plausible(moment: datetime | None, now: datetime) -> datetime | None:
+    if moment is None or moment < EARLIEST_PLAUSIBLE or moment > now + FUTURE_SLACK:
+        return None
+    return moment.astimezone(UTC)
+
+
+def _labels(values: list[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for value in values:
+        label = plain_title(value, is_html=False)[:100]
+        if label and label.casefold() not in {s.casefold() for s in seen}:
+            seen[label] = None
+    return tuple(seen)[:MAX_LABELS]
+
+
+def _link_from_id(guid: str) -> str | None:
+    return guid if _is_http(guid) else None
+
+
+def _is_http(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _hash_guid(entry: RawEntry) -> str:
+    """No id and no link: the title and date are all that identify the entry."""
+    date = entry.published or entry.updated
+    seed = f"{entry.title or ''}\x00{date.isoformat() if date else ''}"
+    return "sha256:" + hashlib.sha256(seed.encode()).hexdigest()[:32]
+
+
+def _with_hash(post: Post, entry: RawEntry) -> Post:
+    # The raw dates, not the fallbacks: a dateless entry must not look changed on every poll.
+    fields = [
+        post.url,
+        post.title,
+        post.authors,
+        post.categories,
+        post.summary_html,
+        post.content_html,
+        post.image_url,
+        post.comments_url,
+        post.language,
+        [post.enclosure.url, post.enclosure.type, post.enclosure.length]
+        if post.enclosure
+        else None,
+        entry.published.isoformat() if entry.published else None,
+        entry.updated.isoformat() if entry.updated else None,
+    ]
+    digest = hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
+    return replace(post, content_hash=digest)
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,147 @@
+"""Normalising: ids, URLs, dates, clean HTML, excerpts, stable content hashes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from syndicate.ingest.normalise import canonical_url, normalise_entry
+from syndicate.ingest.raw import RawEnclosure, RawEntry
+
+NOW = datetime(2015, 12, 20, 12, 0, tzinfo=UTC)
+
+
+def normalise(entry: RawEntry, **kwargs: object):
+    options = {
+        "source": "blog",
+        "feed_url": "https://blog.example/feed/",
+        "feed_link": "https://blog.example/",
+        "default_category": None,
+        "now": NOW,
+    }
+    options.update(kwargs)
+    return normalise_entry(entry, **options)
+
+
+def test_guid_prefers_id_then_link_then_a_hash() -> None:
+    assert normalise(RawEntry(id="urn:x:1", link="/a")).guid == "urn:x:1"
+    assert normalise(RawEntry(link="/a")).guid == "https://blog.example/a"
+    dateless = normalise(RawEntry(title="Hello"))
+    assert dateless.guid.startswith("sha256:")
+    assert normalise(RawEntry(title="Hello")).guid == dateless.guid
+    assert normalise(RawEntry(title="Other")).guid != dateless.guid
+
+
+def test_urls_are_absolute_and_canonical() -> None:
+    post = normalise(
+        RawEntry(
+            id="1", link="/2015/12/post/?utm_source=rss&p=2", base_url="HTTPS://Blog.Example/sub/"
+        )
+    )
+    assert post.url == "https://blog.example/2015/12/post/?p=2"
+    assert canonical_url("https://E.org") == "https://e.org/"
+
+
+def test_an_entry_without_a_link_gets_a_unique_url() -> None:
+    first = normalise(RawEntry(id="a"))
+    second = normalise(RawEntry(id="b"))
+    assert first.url.startswith("https://blog.example/#") and first.url != second.url
+
+
+def test_dates_are_utc_with_fallbacks() -> None:
+    offset = datetime(
+        2015, 12, 1, 23, 30, tzinfo=__import__("datetime").timezone(timedelta(hours=-5))
+    )
+    post = normalise(RawEntry(id="1", published=offset))
+    assert post.published == datetime(2015, 12, 2, 4, 30, tzinfo=UTC)
+    assert post.published.tzinfo == UTC
+    assert post.updated == post.published
+    only_updated = normalise(RawEntry(id="2", updated=datetime(2015, 11, 5, tzinfo=UTC)))
+    assert only_updated.published == datetime(2015, 11, 5, tzinfo=UTC)
+    for absurd in (datetime(1970, 1, 1, tzinfo=UTC), NOW + timedelta(days=400), None):
+        post = normalise(RawEntry(id="3", published=absurd))
+        assert post.published == NOW and post.first_seen == NOW
+
+
+def test_updated_is_never_before_published() -> None:
+    post = normalise(
+        RawEntry(
+            id="1",
+            published=datetime(2015, 12, 2, tzinfo=UTC),
+            updated=datetime(2015, 12, 1, tzinfo=UTC),
+        )
+    )
+    assert post.updated == post.published
+
+
+def test_titles_are_plain_text() -> None:
+    assert normalise(RawEntry(id="1", title="Fish & <Ships>")).title == "Fish & <Ships>"
+    html_title = RawEntry(id="2", title="<b>Bold</b> &amp; brave", title_type="html")
+    assert normalise(html_title).title == "Bold & brave"
+    untitled = normalise(RawEntry(id="3", summary="<p>Only a summary here.</p>"))
+    assert untitled.title == "Only a summary here."
+
+
+def test_content_is_sanitised_with_absolute_links() -> None:
+    post = normalise(
+        RawEntry(
+            id="1",
+            base_url="https://blog.example/2015/",
+            content='<p onclick="x()">Hi <a href="post/">there</a><script>alert(1)</script>'
+            ' <a href="javascript:alert(2)">bad</a><img src="/i.png" alt="A heron"></p>',
+        )
+    )
+    html = post.content_html
+    assert "<script" not in html and "onclick" not in html and "javascript:" not in html
+    assert 'href="https://blog.example/2015/post/"' in html
+    assert 'rel="noopener nofollow"' in html
+    assert post.image_url == "https://blog.example/i.png"
+    assert post.excerpt == "Hi there bad"
+    assert post.summary_html == ""
+
+
+def test_text_content_is_escaped_into_paragraphs() -> None:
+    post = normalise(RawEntry(id="1", content="a < b\n\nsecond", content_type="text"))
+    assert post.content_html == "<p>a &lt; b</p><p>second</p>"
+
+
+def test_categories_authors_and_defaults() -> None:
+    post = normalise(
+        RawEntry(id="1", categories=["Rivers", "rivers", " Gardens "], authors=["Ann", "Ann"])
+    )
+    assert post.categories == ("Rivers", "Gardens")
+    assert post.authors == ("Ann",)
+    assert normalise(RawEntry(id="2"), default_category="Partners").categories == ("Partners",)
+
+
+def test_enclosure_image_comments_and_language() -> None:
+    post = normalise(
+        RawEntry(
+            id="1",
+            image="/thumb.jpg",
+            comments_url="/t/42",
+            language="en-GB",
+            enclosures=[RawEnclosure("/report.pdf", "application/pdf", 1234)],
+        )
+    )
+    assert post.image_url == "https://blog.example/thumb.jpg"
+    assert post.enclosure is not None and post.enclosure.url == "https://blog.example/report.pdf"
+    assert post.comments_url == "https://blog.example/t/42"
+    assert post.language == "en-GB"
+    assert normalise(RawEntry(id="2", comments_url="javascript:alert(1)")).comments_url is None
+
+
+def test_content_hash_is_stable_and_sensitive() -> None:
+    entry = RawEntry(id="1", title="T", content="<p>x</p>")
+    first = normalise(entry)
+    later = normalise(entry, now=NOW + timedelta(days=3))
+    assert first.content_hash == later.content_hash  # a dateless entry is not "changed"
+    changed = normalise(RawEntry(id="1", title="T", content="<p>y</p>"))
+    assert changed.content_hash != first.content_hash
+
+
+@pytest.mark.parametrize("title", ["\x00\x07bell", "tab\there", "line\nbreak"])
+def test_control_characters_leave_titles(title: str) -> None:
+    post = normalise(RawEntry(id="1", title=title))
+    assert not any(ord(ch) < 32 for ch in post.title)

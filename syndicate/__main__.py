@@ -2,4 +2,6 @@
 
 from syndicate.cli import main
 
-main()
+# The guard matters: parser worker processes are spawned, and spawning re-imports __main__.
+if __name__ == "__main__":
+    main()

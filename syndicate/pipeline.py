@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from syndicate.clock import Clock
 from syndicate.config import Settings
+from syndicate.ingest.poll import IngestReport, ingest
 from syndicate.store import Store
 from syndicate.store.engine import safe_url
 
@@ -13,15 +14,27 @@ from syndicate.store.engine import safe_url
 @dataclass
 class RunReport:
     lines: list[str] = field(default_factory=list)
-    failed: bool = False
+    ingest: IngestReport | None = None
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.ingest and self.ingest.failed)
 
 
 async def run_once(settings: Settings, clock: Clock) -> RunReport:
+    """Do everything that is due now: poll sources whose time has come."""
     report = RunReport()
     async with await Store.open(settings.database_url) as store:
         report.lines.append(
             f"database {safe_url(settings.database_url)} at revision {await store.revision()}"
         )
-        await store.sync_sources((s.name, s.url) for s in settings.sources)
-        report.lines.append(f"{len(settings.sources)} sources registered")
+        report.ingest = await ingest(settings, store, clock, due_only=True)
+        polled = report.ingest.sources
+        report.lines.append(
+            f"polled {len(polled)} of {len(settings.sources)} sources: "
+            f"{sum(s.new for s in polled)} new, {sum(s.updated for s in polled)} updated, "
+            f"{sum(s.unchanged for s in polled)} unchanged posts, "
+            f"{len(report.ingest.failed)} failed"
+        )
+        report.lines.extend(f"  {s.name}: {s.error}" for s in report.ingest.failed)
     return report

@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 from syndicate.clock import FrozenClock
 from syndicate.store import Store
 
+pytest_plugins = ["httpserver"]  # the real HTTP server fixture, tests/httpserver.py
+
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get(
     "SYNDICATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

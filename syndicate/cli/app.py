@@ -31,7 +31,7 @@ class AppContext:
     config_option: str | None
     verbosity: int
     clock: Clock = field(default_factory=SystemClock)
-    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    out: Console = field(default_factory=lambda: _console())
     _settings: Settings | None = None
 
     @property
@@ -46,6 +46,11 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+def _console() -> Console:
+    # Piped output (cron mail, logs, tests) gets wide lines rather than rich's 80 columns.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
+import click
+
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
 from syndicate.pipeline import run_once
 
@@ -9,7 +13,7 @@ from syndicate.pipeline import run_once
 @cli.command()
 @pass_app
 def run(app: AppContext) -> None:
-    """Run the main job: prepare the database and work through the configured sources.
+    """Run the main job: poll the sources that are due and store their posts.
 
     \b
     Example:
@@ -17,4 +21,6 @@ def run(app: AppContext) -> None:
     """
     report = run_async(run_once(app.settings, app.clock))
     for line in report.lines:
-        app.out.print(line)
+        click.echo(line)
+    if report.failed:
+        sys.exit(1)

@@ -103,8 +103,10 @@ class IngestSettings(Section):
     concurrency: int = Field(default=16, ge=1, le=512)
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
+    total_timeout: float = Field(default=120.0, gt=0)  # a whole fetch, however it trickles
     max_size: Size = 10_000_000
     max_redirects: int = Field(default=5, ge=0, le=20)
+    workers: int = Field(default=0, ge=0, le=64)  # parser processes; 0 = one per core, 1 = none
 
 
 class PublishSettings(Section):

@@ -8,6 +8,7 @@ Opening a store applies pending migrations, so every command works on a fresh da
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from types import TracebackType
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from syndicate.errors import StoreError
 from syndicate.store import migrate
 from syndicate.store.engine import create_engine, safe_url
+from syndicate.store.posts import PostQueries
 from syndicate.store.runs import RunQueries
 from syndicate.store.sources import SourceQueries
 
@@ -26,10 +28,11 @@ log = logging.getLogger(__name__)
 __all__ = ["Store"]
 
 
-class Store(RunQueries, SourceQueries):
+class Store(PostQueries, RunQueries, SourceQueries):
     def __init__(self, engine: AsyncEngine, url: str) -> None:
         self.engine = engine
         self.url = url
+        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     async def open(cls, url: str, *, upgrade: bool = True) -> Store:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,11 +14,15 @@ from syndicate.store.engine import WRITE_OPTION
 
 class Queries:
     engine: AsyncEngine
+    # SQLite has one writer at a time. Queueing this process's writers here is much faster
+    # than letting them spin in SQLite's busy handler, which sleeps up to 100 ms per retry;
+    # other processes are still held off by the busy timeout.
+    _sqlite_writer: asyncio.Lock | None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that writes: committed on success, rolled back on error."""
-        async with self.engine.connect() as conn:
+        async with self._sqlite_writer or contextlib.nullcontext(), self.engine.connect() as conn:
             conn = await conn.execution_options(**{WRITE_OPTION: True})
             async with conn.begin():
                 yield conn

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from syndicate.models import SourceState
 from syndicate.store.base import Queries
@@ -47,6 +47,17 @@ class SourceQueries(Queries):
         return SourceState(**row._mapping) if row else None
 
     async def save_source_state(self, state: SourceState) -> None:
-        values = {field: getattr(state, field) for field in SourceState.__slots__}
+        await self.save_source_states([state])
+
+    async def save_source_states(self, states: Sequence[SourceState]) -> None:
+        """Save many sources' poll results in one transaction."""
+        if not states:
+            return
+        fields = [field for field in SourceState.__slots__ if field != "name"]
         async with self.write() as conn:
-            await conn.execute(update(sources).where(sources.c.name == state.name).values(**values))
+            await conn.execute(
+                update(sources)
+                .where(sources.c.name == bindparam("source_name"))
+                .values({field: bindparam(field) for field in fields}),
+                [{"source_name": s.name, **{f: getattr(s, f) for f in fields}} for s in states],
+            )

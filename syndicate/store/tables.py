@@ -65,6 +65,7 @@ posts = Table(
     Column("content_html", Text, nullable=False),
     Column("excerpt", Text, nullable=False),
     Column("image_url", Text),
+    Column("enclosure", JSON),  # {"url", "type", "length"} of the first enclosure
     Column("comments_url", Text),  # the discussion link the source feed itself gives
     Column("language", String(35)),
     Column("content_hash", String(64), nullable=False),

@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("content_html", sa.Text, nullable=False),
         sa.Column("excerpt", sa.Text, nullable=False),
         sa.Column("image_url", sa.Text),
+        sa.Column("enclosure", sa.JSON),
         sa.Column("comments_url", sa.Text),
         sa.Column("language", sa.String(35)),
         sa.Column("content_hash", sa.String(64), nullable=False),

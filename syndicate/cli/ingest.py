@@ -1,0 +1,60 @@
+"""`syndicate ingest`: poll sources now."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.table import Table
+
+from syndicate.cli.app import AppContext, cli, pass_app, run_async
+from syndicate.ingest.poll import IngestReport, ingest
+from syndicate.store import Store
+
+
+@cli.command("ingest")
+@click.option("--source", "only", metavar="NAME", help="Poll only this source.")
+@pass_app
+def ingest_command(app: AppContext, only: str | None) -> None:
+    """Poll every enabled source now and store new and changed posts.
+
+    Prints a table per source (status, new, updated, unchanged, error). Exits 0 when all
+    sources succeeded and 1 when any failed; the others are still stored.
+
+    \b
+    Example:
+      syndicate ingest --source riverside-news
+    """
+    settings = app.settings
+
+    async def go() -> IngestReport:
+        async with await Store.open(settings.database_url) as store:
+            return await ingest(settings, store, app.clock, only=only)
+
+    report = run_async(go())
+    app.out.print(report_table(report))
+    if report.failed:
+        sys.exit(1)
+
+
+def report_table(report: IngestReport) -> Table:
+    table = Table(title=None, show_edge=False, pad_edge=False)
+    for column in ("source", "status", "http", "new", "updated", "unchanged", "error"):
+        table.add_column(
+            column,
+            justify="right" if column in ("http", "new", "updated", "unchanged") else "left",
+            overflow="fold",
+        )
+    for source in report.sources:
+        style = "red" if source.status == "failed" else None
+        table.add_row(
+            source.name,
+            source.status,
+            str(source.http_status or "-"),
+            str(source.new),
+            str(source.updated),
+            str(source.unchanged),
+            source.error or source.warning or "",
+            style=style,
+        )
+    return table

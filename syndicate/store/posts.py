@@ -1,0 +1,179 @@
+"""Posts: idempotent upserts keyed by (source, guid), and the reads later stages need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from syndicate.models import Enclosure, Post
+from syndicate.store.base import Queries
+from syndicate.store.tables import posts
+
+_CHUNK = 500  # bound parameters per IN (...) stay well under SQLite's limit
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+class PostQueries(Queries):
+    async def upsert_posts(self, source: str, batch: Sequence[Post], now: datetime) -> UpsertCounts:
+        """Store one poll's posts: insert new ones, update changed ones, count the rest.
+
+        An entry seen before keeps its id and first-seen time; a changed one (content hash)
+        gets a new `updated`. A post whose URL another source already holds is the same
+        post, not a new one. Repeated guids within the batch count once.
+        """
+        unique = list({post.guid: post for post in reversed(batch)}.values())[::-1]
+        async with self.write() as conn:
+            known = await _known(conn, source)
+            fresh = [post for post in unique if post.guid not in known]
+            elsewhere = await _urls_elsewhere(conn, source, {post.url for post in fresh})
+            inserts = [_row(post) for post in fresh if post.url not in elsewhere]
+            changed = [
+                (post, known[post.guid])
+                for post in unique
+                if post.guid in known and known[post.guid].content_hash != post.content_hash
+            ]
+            if inserts:
+                await conn.execute(_insert_ignoring_conflicts(conn), inserts)
+            if changed:
+                await conn.execute(
+                    update(posts)
+                    .where(posts.c.id == bindparam("row_id"))
+                    .values({c: bindparam(c) for c in _UPDATABLE}),
+                    [_update_row(post, old, now) for post, old in changed],
+                )
+        return UpsertCounts(
+            new=len(inserts),
+            updated=len(changed),
+            unchanged=len(unique) - len(inserts) - len(changed),
+        )
+
+    async def count_posts(self, source: str | None = None) -> int:
+        query = select(func.count()).select_from(posts)
+        if source is not None:
+            query = query.where(posts.c.source == source)
+        async with self.read() as conn:
+            return (await conn.execute(query)).scalar_one()
+
+    async def post_counts(self) -> dict[str, int]:
+        """Number of posts per source."""
+        query = select(posts.c.source, func.count()).group_by(posts.c.source)
+        async with self.read() as conn:
+            return {source: count for source, count in await conn.execute(query)}
+
+    async def recent_posts(self, limit: int = 50, *, source: str | None = None) -> list[Post]:
+        """Newest first by published time; ties broken by id so the order is stable."""
+        query = select(posts).order_by(posts.c.published.desc(), posts.c.id.desc()).limit(limit)
+        if source is not None:
+            query = query.where(posts.c.source == source)
+        async with self.read() as conn:
+            return [post_from_row(row._mapping) for row in await conn.execute(query)]
+
+    async def last_post_time(self) -> datetime | None:
+        async with self.read() as conn:
+            return (await conn.execute(select(func.max(posts.c.first_seen)))).scalar()
+
+
+_UPDATABLE = (
+    "url",
+    "title",
+    "authors",
+    "categories",
+    "published",
+    "updated",
+    "summary_html",
+    "content_html",
+    "excerpt",
+    "image_url",
+    "enclosure",
+    "comments_url",
+    "language",
+    "content_hash",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    id: int
+    content_hash: str
+    first_seen: datetime
+    published: datetime
+    updated: datetime
+
+
+async def _known(conn: AsyncConnection, source: str) -> dict[str, _Known]:
+    rows = await conn.execute(
+        select(
+            posts.c.guid,
+            posts.c.id,
+            posts.c.content_hash,
+            posts.c.first_seen,
+            posts.c.published,
+            posts.c.updated,
+        ).where(posts.c.source == source)
+    )
+    return {
+        row.guid: _Known(row.id, row.content_hash, row.first_seen, row.published, row.updated)
+        for row in rows
+    }
+
+
+async def _urls_elsewhere(conn: AsyncConnection, source: str, urls: Iterable[str]) -> set[str]:
+    wanted, found = list(urls), set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        result = await conn.execute(
+            select(posts.c.url).where(posts.c.url.in_(chunk), posts.c.source != source)
+        )
+        found.update(result.scalars())
+    return found
+
+
+def _insert_ignoring_conflicts(conn: AsyncConnection) -> Any:
+    # Two workers polling the same source at once must not fail on the unique key.
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(posts).on_conflict_do_nothing(index_elements=["source", "guid"])
+
+
+_COLUMNS = tuple(field.name for field in fields(Post) if field.name != "id")
+
+
+def _row(post: Post) -> dict[str, Any]:
+    # Not dataclasses.asdict: its deep copies cost more than the SQL for a batch of posts.
+    row = {column: getattr(post, column) for column in _COLUMNS}
+    row["authors"] = list(post.authors)
+    row["categories"] = list(post.categories)
+    row["enclosure"] = asdict(post.enclosure) if post.enclosure else None
+    return row
+
+
+def _update_row(post: Post, old: _Known, now: datetime) -> dict[str, Any]:
+    row = _row(post)
+    if post.published == post.first_seen:
+        # The entry has no usable date, so the normaliser used "now": keep the first one.
+        row["published"] = old.published
+    # The entry changed: its updated time moves forward even if the feed did not say so.
+    row["updated"] = post.updated if post.updated > old.updated else max(now, old.updated)
+    return {"row_id": old.id, **{key: row[key] for key in _UPDATABLE}}
+
+
+def post_from_row(row: Any) -> Post:
+    values = dict(row)
+    values["authors"] = tuple(values["authors"] or ())
+    values["categories"] = tuple(values["categories"] or ())
+    values["enclosure"] = Enclosure(**values["enclosure"]) if values["enclosure"] else None
+    return Post(**values)
+
+
+__all__ = ["PostQueries", "UpsertCounts", "post_from_row"]

@@ -5,6 +5,7 @@
     ├── StoreError                 the database cannot be reached or migrated (exit 1)
     ├── SourceError                one source could not be fetched or parsed; the rest go on
     │   └── FetchError             the download failed: network, HTTP status, size or time
+    ├── TemplateError              a template has an error: "file:line: reason" (exit 2)
     └── UsageError                 a command named something that does not exist (exit 2)
 
 The CLI prints ``str(error)`` as one line (one line per problem for ConfigError) and exits
@@ -65,6 +66,12 @@ class FetchError(SourceError):
         self.retry_after = retry_after
         self.gone = gone
         super().__init__(source, message)
+
+
+class TemplateError(SyndicateError):
+    """A template admins edit cannot be loaded or rendered; the message names file and line."""
+
+    exit_code = 2
 
 
 class UsageError(SyndicateError):

@@ -85,3 +85,18 @@ class Post:
     reply_count: int | None = None
     forum_checked_at: datetime | None = None
     id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostKey:
+    """A post without its content: enough to decide which documents hold it and whether
+    they changed, cheap to load for every post at once."""
+
+    id: int
+    source: str
+    categories: tuple[str, ...]
+    published: datetime
+    updated: datetime
+    content_hash: str
+    discussion_url: str | None
+    reply_count: int | None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.ingest.poll import IngestReport, ingest
+from syndicate.publish.build import publish
 from syndicate.store import Store
 from syndicate.store.engine import safe_url
 
@@ -22,7 +23,7 @@ class RunReport:
 
 
 async def run_once(settings: Settings, clock: Clock) -> RunReport:
-    """Do everything that is due now: poll sources whose time has come."""
+    """Do everything that is due now: poll sources whose time has come, publish."""
     report = RunReport()
     async with await Store.open(settings.database_url) as store:
         report.lines.append(
@@ -37,4 +38,7 @@ async def run_once(settings: Settings, clock: Clock) -> RunReport:
             f"{len(report.ingest.failed)} failed"
         )
         report.lines.extend(f"  {s.name}: {s.error}" for s in report.ingest.failed)
+        # Cheap when nothing changed: unchanged documents are recognised by fingerprint.
+        published = await publish(settings, store, clock)
+        report.lines.append(published.summary())
     return report

@@ -74,3 +74,21 @@ def test_run_polls_what_is_due(project: Path) -> None:
     assert "polled 3 of 3 sources: 28 new, 0 updated, 0 unchanged posts, 0 failed" in first.stdout
     again = invoke(project, "run")
     assert "polled 0 of 3 sources" in again.stdout  # nothing is due yet
+
+
+def test_ingest_publishes_when_something_changed(project: Path) -> None:
+    first = invoke(project, "ingest")
+    assert first.exit_code == 0, first.output
+    assert "published to " in first.stdout and " 0 written" not in first.stdout
+    assert (project / "feeds" / "index.atom").is_file()
+    second = invoke(project, "ingest")
+    assert "published to" not in second.stdout  # nothing changed, nothing to publish
+    again = invoke(project, "publish")
+    assert again.exit_code == 0
+    assert re.search(r": 0 written, \d+ unchanged, 0 removed$", again.stdout.strip())
+
+
+def test_no_publish_flag(project: Path) -> None:
+    result = invoke(project, "ingest", "--no-publish")
+    assert result.exit_code == 0
+    assert not (project / "feeds").exists()

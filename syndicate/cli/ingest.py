@@ -9,17 +9,20 @@ from rich.table import Table
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
 from syndicate.ingest.poll import IngestReport, ingest
+from syndicate.publish.build import PublishReport, publish
 from syndicate.store import Store
 
 
 @cli.command("ingest")
 @click.option("--source", "only", metavar="NAME", help="Poll only this source.")
+@click.option("--no-publish", is_flag=True, help="Do not publish the feeds afterwards.")
 @pass_app
-def ingest_command(app: AppContext, only: str | None) -> None:
+def ingest_command(app: AppContext, only: str | None, no_publish: bool) -> None:
     """Poll every enabled source now and store new and changed posts.
 
-    Prints a table per source (status, new, updated, unchanged, error). Exits 0 when all
-    sources succeeded and 1 when any failed; the others are still stored.
+    Prints a table per source (status, new, updated, unchanged, error), then publishes the
+    feeds when anything changed. Exits 0 when all sources succeeded and 1 when any failed;
+    the others are still stored and published.
 
     \b
     Example:
@@ -27,12 +30,18 @@ def ingest_command(app: AppContext, only: str | None) -> None:
     """
     settings = app.settings
 
-    async def go() -> IngestReport:
+    async def go() -> tuple[IngestReport, PublishReport | None]:
         async with await Store.open(settings.database_url) as store:
-            return await ingest(settings, store, app.clock, only=only)
+            report = await ingest(settings, store, app.clock, only=only)
+            published = None
+            if report.changed and not no_publish:
+                published = await publish(settings, store, app.clock)
+            return report, published
 
-    report = run_async(go())
+    report, published = run_async(go())
     app.out.print(report_table(report))
+    if published is not None:
+        click.echo(published.summary())
     if report.failed:
         sys.exit(1)
 

@@ -20,6 +20,7 @@ from syndicate.errors import StoreError
 from syndicate.store import migrate
 from syndicate.store.engine import create_engine, safe_url
 from syndicate.store.posts import PostQueries
+from syndicate.store.published import PublishedQueries
 from syndicate.store.runs import RunQueries
 from syndicate.store.sources import SourceQueries
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Store"]
 
 
-class Store(PostQueries, RunQueries, SourceQueries):
+class Store(PostQueries, PublishedQueries, RunQueries, SourceQueries):
     def __init__(self, engine: AsyncEngine, url: str) -> None:
         self.engine = engine
         self.url = url

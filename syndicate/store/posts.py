@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from syndicate.models import Enclosure, Post
+from syndicate.models import Enclosure, Post, PostKey
 from syndicate.store.base import Queries
 from syndicate.store.tables import posts
 
@@ -71,6 +71,42 @@ class PostQueries(Queries):
         query = select(posts.c.source, func.count()).group_by(posts.c.source)
         async with self.read() as conn:
             return {source: count for source, count in await conn.execute(query)}
+
+    async def post_keys(self) -> list[PostKey]:
+        """Every post without its content, newest first (ties by id, so the order is stable)."""
+        query = select(
+            posts.c.id,
+            posts.c.source,
+            posts.c.categories,
+            posts.c.published,
+            posts.c.updated,
+            posts.c.content_hash,
+            posts.c.discussion_url,
+            posts.c.reply_count,
+        ).order_by(posts.c.published.desc(), posts.c.id.desc())
+        async with self.read() as conn:
+            return [
+                PostKey(
+                    row.id,
+                    row.source,
+                    tuple(row.categories or ()),
+                    row.published,
+                    row.updated,
+                    row.content_hash,
+                    row.discussion_url,
+                    row.reply_count,
+                )
+                for row in await conn.execute(query)
+            ]
+
+    async def posts_by_ids(self, ids: Iterable[int]) -> dict[int, Post]:
+        wanted, found = list(ids), {}
+        async with self.read() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                query = select(posts).where(posts.c.id.in_(wanted[start : start + _CHUNK]))
+                for row in await conn.execute(query):
+                    found[row.id] = post_from_row(row._mapping)
+        return found
 
     async def recent_posts(self, limit: int = 50, *, source: str | None = None) -> list[Post]:
         """Newest first by published time; ties broken by id so the order is stable."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -136,4 +137,16 @@ job_runs = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
     Column("error", Text),
+)
+
+# What publishing wrote last time: lets a build skip documents whose inputs did not change,
+# remove documents that no longer exist, and retry WebSub pings that failed.
+published_files = Table(
+    "published_files",
+    metadata,
+    Column("path", String(512), primary_key=True),  # relative to [publish] dir
+    Column("fingerprint", String(64), nullable=False),  # of everything the bytes depend on
+    Column("sha256", String(64), nullable=False),
+    Column("written_at", UTCDateTime, nullable=False),
+    Column("ping_pending", Boolean, nullable=False, default=False),
 )

@@ -1,0 +1,1 @@
+"""Publishing: feed documents, monthly archives, atomic writes, WebSub pings."""

@@ -1,0 +1,293 @@
+"""The publish job: plan the documents, rebuild the ones whose inputs changed, write them
+atomically, remove the ones that no longer exist, ping the WebSub hub.
+
+A second build with nothing changed loads no post content and writes no file: each
+document's fingerprint (plan.py) is compared with the one stored when it was written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from hashlib import sha256
+from pathlib import Path
+
+from syndicate import __version__
+from syndicate.clock import Clock
+from syndicate.config import Settings
+from syndicate.config.fields import is_http_url
+from syndicate.models import Post
+from syndicate.publish.atom import render_atom
+from syndicate.publish.document import ArchivePage, FeedDocument, MonthLink, SourceInfo
+from syndicate.publish.files import has_bytes, remove, remove_stale_temporaries, write_atomic
+from syndicate.publish.jsonfeed import render_json
+from syndicate.publish.pages import PageRenderer
+from syndicate.publish.plan import FeedPlan, Plan, fingerprint_of, make_plan
+from syndicate.publish.rss import render_rss
+from syndicate.publish.websub import ping_hub
+from syndicate.store import Store
+from syndicate.store.published import PublishedFile
+
+log = logging.getLogger(__name__)
+
+RENDERERS: dict[str, Callable[[FeedDocument], bytes]] = {
+    "rss": render_rss,
+    "atom": render_atom,
+    "json": render_json,
+}
+FEED_EXTENSIONS = tuple(RENDERERS)
+
+
+@dataclass(slots=True)
+class PublishReport:
+    folder: Path
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    pinged: int = 0
+    ping_failures: int = 0
+
+    def summary(self) -> str:
+        line = (
+            f"published to {self.folder}: {len(self.written)} written, "
+            f"{self.unchanged} unchanged, {len(self.removed)} removed"
+        )
+        if self.pinged or self.ping_failures:
+            line += f"; WebSub: {self.pinged} pinged, {self.ping_failures} to retry"
+        return line
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    path: str
+    fingerprint: str
+    build: Callable[[dict[int, Post]], bytes]
+    post_ids: tuple[int, ...]
+
+
+async def publish(settings: Settings, store: Store, clock: Clock) -> PublishReport:
+    folder = settings.publish_dir
+    report = PublishReport(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)
+    now = clock.now()
+    feeds_url = f"{settings.site.url}/feeds"
+    sources = await _source_infos(settings, store, feeds_url)
+    pages = PageRenderer(settings.templates_dir, formats=tuple(settings.publish.formats))
+    context = fingerprint_of(
+        __version__,
+        settings.site.model_dump(),
+        settings.publish.model_dump(exclude={"dir"}),
+        [vars_of_source(s) for s in sources.values()],
+        pages.fingerprint(),
+    )
+    keys = await store.post_keys()
+    plan = make_plan(
+        keys,
+        site_title=settings.site.title,
+        site_description=settings.site.description,
+        site_url=settings.site.url,
+        feeds_url=feeds_url,
+        timezone=settings.site.tz,
+        items=settings.publish.items,
+        formats=tuple(settings.publish.formats),
+        sources={name: (info.title, info.home_url) for name, info in sources.items()},
+        now=now,
+        context=context,
+    )
+    files = _feed_files(settings, plan, sources, feeds_url) + _page_files(
+        settings, plan, sources, feeds_url, pages, context
+    )
+
+    previous = await store.published_files()
+    stale = [
+        f
+        for f in files
+        if previous.get(f.path) is None
+        or previous[f.path].fingerprint != f.fingerprint
+        or not (folder / f.path).is_file()
+    ]
+    report.unchanged = len(files) - len(stale)
+    posts = await store.posts_by_ids({i for f in stale for i in f.post_ids})
+    records = []
+    for file in stale:
+        data = file.build(posts)
+        target = folder / file.path
+        if has_bytes(target, data):
+            report.unchanged += 1
+        else:
+            write_atomic(target, data)
+            report.written.append(file.path)
+        records.append(
+            PublishedFile(
+                file.path, file.fingerprint, sha256(data).hexdigest(), now, ping_pending=False
+            )
+        )
+    await store.record_published(records)
+
+    planned = {file.path for file in files}
+    gone = [path for path in previous if path not in planned]
+    for path in gone:
+        if remove(folder / path, folder):
+            report.removed.append(path)
+    await store.forget_published(gone)
+
+    if settings.publish.websub_hub:
+        await _ping(settings.publish.websub_hub, store, feeds_url, report, previous, planned)
+    log.info(
+        "published to %s: %d written, %d unchanged, %d removed",
+        folder,
+        len(report.written),
+        report.unchanged,
+        len(report.removed),
+    )
+    return report
+
+
+async def _ping(
+    hub: str,
+    store: Store,
+    feeds_url: str,
+    report: PublishReport,
+    previous: dict[str, PublishedFile],
+    planned: set[str],
+) -> None:
+    """Ping for feeds written now and for those whose earlier ping failed."""
+    owed = {path for path in report.written if path.endswith(FEED_EXTENSIONS)}
+    owed |= {path for path, file in previous.items() if file.ping_pending and path in planned}
+    if not owed:
+        return
+    await store.set_ping_pending(owed, True)
+    urls = {f"{feeds_url}/{path}": path for path in sorted(owed)}
+    accepted = await ping_hub(hub, urls)
+    await store.set_ping_pending([urls[url] for url in accepted], False)
+    report.pinged = len(accepted)
+    report.ping_failures = len(urls) - len(accepted)
+
+
+def _feed_files(
+    settings: Settings, plan: Plan, sources: dict[str, SourceInfo], feeds_url: str
+) -> list[_File]:
+    def builder(feed: FeedPlan, ext: str) -> Callable[[dict[int, Post]], bytes]:
+        def build(posts: dict[int, Post]) -> bytes:
+            return RENDERERS[ext](_document(settings, feed, posts, sources, feeds_url))
+
+        return build
+
+    return [
+        _File(f"{feed.path}.{ext}", feed.fingerprint, builder(feed, ext), feed.post_ids)
+        for feed in plan.feeds
+        for ext in feed.formats
+    ]
+
+
+def _document(
+    settings: Settings,
+    feed: FeedPlan,
+    posts: dict[int, Post],
+    sources: dict[str, SourceInfo],
+    feeds_url: str,
+) -> FeedDocument:
+    site = settings.site
+    return FeedDocument(
+        path=feed.path,
+        feeds_url=feeds_url,
+        title=feed.title,
+        description=feed.description,
+        home_url=feed.home_url,
+        language=site.language,
+        author=site.author or site.title,
+        generator=f"syndicate {__version__}",
+        posts=tuple(posts[i] for i in feed.post_ids),
+        sources=sources,
+        ttl_minutes=int(settings.publish.ttl.total_seconds() // 60),
+        icon=site.icon,
+        logo=site.logo,
+        hub=settings.publish.websub_hub,
+        links=feed.links,
+    )
+
+
+def _page_files(
+    settings: Settings,
+    plan: Plan,
+    sources: dict[str, SourceInfo],
+    feeds_url: str,
+    pages: PageRenderer,
+    context: str,
+) -> list[_File]:
+    site = settings.site
+    months = tuple(
+        MonthLink(m.key, m.label, len(m.post_ids), f"{feeds_url}/archive/{m.key}.html")
+        for m in plan.months
+    )
+
+    def page(path: str, title: str, posts: tuple[Post, ...] = (), **extra: object) -> ArchivePage:
+        return ArchivePage(
+            path=path,
+            site_title=site.title,
+            site_url=site.url,
+            feeds_url=feeds_url,
+            language=site.language,
+            title=title,
+            posts=posts,
+            months=months,
+            sources=sources,
+            timezone=site.timezone,
+            **extra,
+        )
+
+    files = [
+        _File(
+            "archive/index.html",
+            fingerprint_of(context, "index", months),
+            lambda _: pages.render_archive_index(page("archive/index.html", "Archive")),
+            (),
+        )
+    ]
+    for index, month in enumerate(plan.months):
+        older = months[index + 1] if index + 1 < len(months) else None
+        newer = months[index - 1] if index > 0 else None
+        feed = next(f for f in plan.feeds if f.path == f"archive/{month.key}")
+
+        def build(posts: dict[int, Post], month=month, older=older, newer=newer) -> bytes:  # noqa: ANN001
+            return pages.render_archive(
+                page(
+                    f"archive/{month.key}.html",
+                    f"Archive for {month.label}",
+                    tuple(posts[i] for i in month.post_ids),
+                    previous=older,
+                    next=newer,
+                    atom_url=f"{feeds_url}/archive/{month.key}.atom",
+                )
+            )
+
+        files.append(
+            _File(
+                f"archive/{month.key}.html",
+                fingerprint_of(feed.fingerprint, older, newer, "html"),
+                build,
+                month.post_ids,
+            )
+        )
+    return files
+
+
+async def _source_infos(settings: Settings, store: Store, feeds_url: str) -> dict[str, SourceInfo]:
+    states = {state.name: state for state in await store.source_states()}
+    infos = {}
+    for source in settings.sources:
+        state = states.get(source.name)
+        title = source.title or (state.feed_title if state else None) or source.name
+        feed_url = (
+            source.url if is_http_url(source.url) else f"{feeds_url}/source/{source.name}.atom"
+        )
+        infos[source.name] = SourceInfo(
+            source.name, title, feed_url, state.feed_link if state else None
+        )
+    return infos
+
+
+def vars_of_source(info: SourceInfo) -> list[str | None]:
+    return [info.name, info.title, info.feed_url, info.home_url]

@@ -1,0 +1,75 @@
+"""Writing published files so that a reader never sees half of one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync it, then rename it over `path`.
+
+    A rename within one folder is atomic: a reader (or a web server) sees the old file or
+    the new one, never a mix, even if this process is killed mid-write. The folder is
+    fsynced too so the rename itself survives a power cut.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        temp = Path(temp_name)
+        temp.chmod(0o644)  # mkstemp makes it 0600; web servers must read it
+        temp.replace(path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def has_bytes(path: Path, data: bytes) -> bool:
+    """True when `path` already holds exactly `data` (so it need not be rewritten)."""
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except FileNotFoundError:
+        return False
+
+
+def remove(path: Path, root: Path) -> bool:
+    """Delete a published file and any folders it leaves empty, up to `root`."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    folder = path.parent
+    while folder != root and folder.is_relative_to(root):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+        folder = folder.parent
+    return True
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Temporary files left by a process killed mid-write."""
+    removed = 0
+    for temp in root.rglob(".*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+            removed += 1
+    return removed
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,199 @@
+"""Which documents exist, which posts each holds, and a fingerprint of everything its bytes
+depend on. Pure: no I/O, so it is cheap to run on every publish and easy to test.
+
+Public URLs follow DESIGN.md: everything lives under `<site url>/feeds/`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from syndicate.models import PostKey
+from syndicate.publish.document import NO_LINKS, ArchiveLinks
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPlan:
+    """One feed document: rendered once per format in `formats`."""
+
+    path: str  # without extension: "index", "category/rivers", "archive/2015-12"
+    title: str
+    description: str
+    home_url: str
+    post_ids: tuple[int, ...]
+    formats: tuple[str, ...]
+    links: ArchiveLinks = NO_LINKS
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MonthPlan:
+    key: str  # "2015-12"
+    label: str  # "December 2015"
+    post_ids: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class Plan:
+    feeds: list[FeedPlan] = field(default_factory=list)
+    months: list[MonthPlan] = field(default_factory=list)  # newest first
+
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug or hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def month_label(key: str) -> str:
+    year, month = key.split("-")
+    return f"{calendar.month_name[int(month)]} {year}"
+
+
+def make_plan(
+    keys: list[PostKey],
+    *,
+    site_title: str,
+    site_description: str,
+    site_url: str,
+    feeds_url: str,
+    timezone: ZoneInfo,
+    items: int,
+    formats: tuple[str, ...],
+    sources: dict[str, tuple[str, str | None]],  # name -> (title, home url)
+    now: datetime,
+    context: str,  # fingerprint of settings and templates the bytes also depend on
+) -> Plan:
+    """`keys` newest first. Feeds hold the newest `items` posts; archives a whole month."""
+    by_key = {key.id: key for key in keys}
+    months: dict[str, list[int]] = {}
+    categories: dict[str, tuple[str, list[int]]] = {}
+    by_source: dict[str, list[int]] = {name: [] for name in sources}
+    for key in keys:
+        months.setdefault(key.published.astimezone(timezone).strftime("%Y-%m"), []).append(key.id)
+        for category in key.categories:
+            slug = slugify(category)
+            categories.setdefault(slug, (category, []))[1].append(key.id)
+        if key.source in by_source:
+            by_source[key.source].append(key.id)
+
+    month_keys = sorted(months, reverse=True)
+    current_month = now.astimezone(timezone).strftime("%Y-%m")
+    full_months = [month for month in month_keys if month < current_month]
+    plan = Plan(months=[MonthPlan(m, month_label(m), tuple(months[m])) for m in month_keys])
+
+    def feed(
+        path: str,
+        title: str,
+        description: str,
+        home: str,
+        ids: list[int],
+        fmts: tuple[str, ...],
+        links: ArchiveLinks = NO_LINKS,
+    ) -> None:
+        chosen = tuple(ids if path.startswith("archive/") else ids[:items])
+        plan.feeds.append(
+            FeedPlan(
+                path,
+                title,
+                description,
+                home,
+                chosen,
+                fmts,
+                links,
+                _fingerprint(path, title, description, home, links, chosen, by_key, context),
+            )
+        )
+
+    latest_full = f"{feeds_url}/archive/{full_months[0]}" if full_months else None
+    feed(
+        "index",
+        site_title,
+        site_description,
+        site_url,
+        [k.id for k in keys],
+        formats,
+        ArchiveLinks(prev_archive=latest_full),
+    )
+    for slug, (name, ids) in sorted(categories.items()):
+        feed(
+            f"category/{slug}", f"{site_title}: {name}", f"Posts in {name}.", site_url, ids, formats
+        )
+    for name, ids in by_source.items():
+        title, home = sources[name]
+        feed(
+            f"source/{name}",
+            f"{site_title}: {title}",
+            f"Posts from {title}.",
+            home or site_url,
+            ids,
+            formats,
+        )
+    for index, month in enumerate(month_keys):
+        older = month_keys[index + 1] if index + 1 < len(month_keys) else None
+        newer = month_keys[index - 1] if index > 0 else None
+        links = ArchiveLinks(
+            archive=True,
+            current=f"{feeds_url}/index",
+            prev_archive=f"{feeds_url}/archive/{older}" if older else None,
+            next_archive=f"{feeds_url}/archive/{newer}" if newer else None,
+        )
+        label = month_label(month)
+        feed(
+            f"archive/{month}",
+            f"{site_title}: Archive for {label}",
+            f"Every post of {label}.",
+            f"{feeds_url}/archive/{month}.html",
+            months[month],
+            formats,
+            links,
+        )
+    return plan
+
+
+def _fingerprint(
+    path: str,
+    title: str,
+    description: str,
+    home: str,
+    links: ArchiveLinks,
+    ids: tuple[int, ...],
+    by_key: dict[int, PostKey],
+    context: str,
+) -> str:
+    """Everything the document's bytes depend on; equal fingerprints, equal bytes."""
+    posts = [
+        (
+            i,
+            by_key[i].content_hash,
+            by_key[i].updated.isoformat(),
+            by_key[i].source,
+            by_key[i].discussion_url,
+            by_key[i].reply_count,
+        )
+        for i in ids
+    ]
+    data = [
+        context,
+        path,
+        title,
+        description,
+        home,
+        links.archive,
+        links.current,
+        links.prev_archive,
+        links.next_archive,
+        posts,
+    ]
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+
+
+def fingerprint_of(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()

@@ -1,0 +1,252 @@
+"""Publishing end to end: the examples ingested, then every document written, valid,
+stable, and rebuilt or removed only when it must be."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+import pytest
+from feedcheck import check_atom, check_json, check_rss
+from httpserver import HttpServer, Response
+
+from syndicate.clock import FrozenClock
+from syndicate.config import load_settings
+from syndicate.config.settings import Settings
+from syndicate.ingest.poll import ingest
+from syndicate.publish.build import publish
+from syndicate.store import Store
+
+NOW = datetime(2015, 12, 20, 12, 0, tzinfo=UTC)
+ATOM = "{http://www.w3.org/2005/Atom}"
+CHECKS = {"rss": check_rss, "atom": check_atom, "json": check_json}
+
+
+async def ingested(project: Path) -> tuple[Settings, Store]:
+    settings = load_settings(project / "config.toml")
+    store = await Store.open(settings.database_url)
+    await ingest(settings, store, FrozenClock(NOW))
+    return settings, store
+
+
+async def test_every_document_is_written_and_valid(project: Path) -> None:
+    settings, store = await ingested(project)
+    async with store:
+        report = await publish(settings, store, FrozenClock(NOW))
+    feeds = project / "feeds"
+    written = set(report.written)
+    for ext in ("rss", "atom", "json"):
+        assert f"index.{ext}" in written
+        for name in ("riverside-news", "wetland-alliance", "field-notes"):
+            assert f"source/{name}.{ext}" in written
+        assert f"category/rivers.{ext}" in written and f"category/policy.{ext}" in written
+    months = [f"2015-{m:02d}" for m in range(6, 13)]
+    for month in months:
+        for ext in ("rss", "atom", "json", "html"):
+            assert f"archive/{month}.{ext}" in written
+    assert "archive/index.html" in written
+    for path in written:
+        ext = path.rsplit(".", 1)[1]
+        if ext in CHECKS:
+            CHECKS[ext]((feeds / path).read_bytes())
+    html = (feeds / "archive/2015-12.html").read_text()
+    assert "Archive for December 2015" in html
+
+
+async def test_items_carry_what_readers_show(project: Path) -> None:
+    settings, store = await ingested(project)
+    async with store:
+        await publish(settings, store, FrozenClock(NOW))
+    feeds = project / "feeds"
+    rss = feedparser.parse(io.BytesIO((feeds / "index.rss").read_bytes()))
+    atom = feedparser.parse(io.BytesIO((feeds / "index.atom").read_bytes()))
+    assert not rss.bozo and not atom.bozo
+    assert len(rss.entries) == 28
+    fish = [e for e in rss.entries + atom.entries if e.title.startswith("Fish &")]
+    assert [e.title for e in fish] == ["Fish & <Ships>: what the survey found"] * 2
+    for entry in fish:
+        assert entry.link.startswith("https://news.riverside-commons.example/2015/07/")
+        assert entry.get("author") and entry.get("tags")
+        assert entry.content[0].value.startswith("<")
+    assert fish[0].comments.startswith("https://forum.riverside-commons.example/t/")
+    replies = [link for link in fish[1].links if link.rel == "replies"]
+    assert replies and replies[0].href == fish[0].comments
+    data = json.loads((feeds / "index.json").read_text())
+    item = next(i for i in data["items"] if i["title"].startswith("Fish &"))
+    assert item["title"] == "Fish & <Ships>: what the survey found"
+    assert item["_syndicate"]["discussion_url"] == fish[0].comments
+
+
+async def test_a_second_publish_writes_nothing(project: Path) -> None:
+    settings, store = await ingested(project)
+    async with store:
+        first = await publish(settings, store, FrozenClock(NOW))
+        snapshot = {p: (project / "feeds" / p).stat().st_mtime_ns for p in first.written}
+        second = await publish(settings, store, FrozenClock(NOW))
+    assert (second.written, second.removed) == ([], [])
+    assert second.unchanged == len(first.written)
+    assert {p: (project / "feeds" / p).stat().st_mtime_ns for p in first.written} == snapshot
+
+
+async def test_the_same_posts_give_the_same_bytes(project: Path, tmp_path: Path) -> None:
+    settings, store = await ingested(project)
+    other = settings.model_copy(
+        update={"publish": settings.publish.model_copy(update={"dir": str(tmp_path / "elsewhere")})}
+    )
+    async with store:
+        first = await publish(settings, store, FrozenClock(NOW))
+        await store.forget_published(first.written)  # force a full rebuild elsewhere
+        await publish(other, store, FrozenClock(datetime(2016, 3, 1, tzinfo=UTC)))
+    for path in first.written:
+        # Only the subscription feeds' prev-archive link depends on the date (latest full month).
+        if path.endswith((".rss", ".atom", ".json")) and not path.startswith("index."):
+            assert (project / "feeds" / path).read_bytes() == (
+                tmp_path / "elsewhere" / path
+            ).read_bytes(), path
+
+
+async def test_a_changed_post_rewrites_only_its_documents(project: Path) -> None:
+    settings, store = await ingested(project)
+    async with store:
+        await publish(settings, store, FrozenClock(NOW))
+        feed = project / "examples" / "field-notes.json"
+        feed.write_text(
+            feed.read_text().replace(
+                "Otter spraint under the railway bridge",
+                "Otter spraint under the old railway bridge",
+            )
+        )
+        await ingest(settings, store, FrozenClock(NOW))
+        report = await publish(settings, store, FrozenClock(NOW))
+    assert "index.rss" in report.written
+    assert "source/field-notes.json" in report.written
+    assert "archive/2015-11.atom" in report.written
+    assert not any(p.startswith("source/riverside-news") for p in report.written)
+    assert "archive/2015-06.atom" not in report.written
+
+
+async def test_documents_of_a_removed_source_are_removed(project: Path) -> None:
+    settings, store = await ingested(project)
+    async with store:
+        await publish(settings, store, FrozenClock(NOW))
+        fewer = settings.model_copy(update={"sources": settings.sources[:2]})
+        report = await publish(fewer, store, FrozenClock(NOW))
+    assert sorted(report.removed) == [
+        "source/field-notes.atom",
+        "source/field-notes.json",
+        "source/field-notes.rss",
+    ]
+    assert not (project / "feeds" / "source" / "field-notes.rss").exists()
+
+
+async def test_rfc5005_archive_links(project: Path) -> None:
+    settings, store = await ingested(project)
+    async with store:
+        await publish(settings, store, FrozenClock(NOW))
+    feeds = project / "feeds"
+    base = "https://news.riverside-commons.example/feeds"
+
+    def links(path: str) -> dict[str, str]:
+        root = ET.fromstring((feeds / path).read_bytes())
+        return {link.get("rel"): link.get("href") for link in root.findall(f"{ATOM}link")}
+
+    # December 2015 is the current month at NOW: the latest full month is November.
+    assert links("index.atom")["prev-archive"] == f"{base}/archive/2015-11.atom"
+    november = links("archive/2015-11.atom")
+    assert november["prev-archive"] == f"{base}/archive/2015-10.atom"
+    assert november["next-archive"] == f"{base}/archive/2015-12.atom"
+    assert november["current"] == f"{base}/index.atom"
+    root = ET.fromstring((feeds / "archive/2015-06.atom").read_bytes())
+    assert root.find("{http://purl.org/syndication/history/1.0}archive") is not None
+    assert "prev-archive" not in links("archive/2015-06.atom")
+
+
+async def test_websub_pings_and_retries(project: Path, http_server: HttpServer) -> None:
+    settings, store = await ingested(project)
+    http_server.route("/hub", Response(503))
+    hubbed = settings.model_copy(
+        update={
+            "publish": settings.publish.model_copy(
+                update={"websub_hub": http_server.url_for("/hub")}
+            )
+        }
+    )
+    async with store:
+        failed = await publish(hubbed, store, FrozenClock(NOW))
+        assert failed.pinged == 0 and failed.ping_failures > 0
+        http_server.route("/hub", Response(204))
+        retried = await publish(hubbed, store, FrozenClock(NOW))
+    assert retried.written == []
+    assert retried.pinged == failed.ping_failures
+    last = http_server.requests_to("/hub")[-1]
+    assert b"hub.mode=publish" in last.body
+    assert b"hub.url=https%3A%2F%2Fnews.riverside-commons.example%2Ffeeds%2F" in last.body
+    root = ET.fromstring((project / "feeds" / "index.atom").read_bytes())
+    hubs = [x.get("href") for x in root.findall(f"{ATOM}link") if x.get("rel") == "hub"]
+    assert hubs == [http_server.url_for("/hub")]
+
+
+def test_killed_mid_write_leaves_whole_files(project: Path) -> None:
+    """kill -9 a publisher again and again; every file on disk is always a whole document."""
+    config = project / "config.toml"
+    subprocess.run(
+        [sys.executable, "-m", "syndicate", "--config", str(config), "ingest", "--no-publish"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    script = (
+        "import asyncio, sys\n"
+        "from syndicate.clock import SystemClock\n"
+        "from syndicate.config import load_settings\n"
+        "from syndicate.publish.build import publish\n"
+        "from syndicate.store import Store\n"
+        "async def main():\n"
+        "    s = load_settings(sys.argv[1])\n"
+        "    async with await Store.open(s.database_url) as store:\n"
+        "        while True:\n"
+        "            await store.forget_published((await store.published_files()))\n"
+        "            await publish(s, store, SystemClock())\n"
+        "asyncio.run(main())\n"
+    )
+    feeds = project / "feeds"
+    for delay in (0.8, 1.1, 1.3, 1.6):
+        child = subprocess.Popen([sys.executable, "-c", script, str(config)])
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        for path in feeds.rglob("*"):
+            if path.suffix in (".rss", ".atom"):
+                ET.fromstring(path.read_bytes())
+            elif path.suffix == ".json":
+                json.loads(path.read_bytes())
+            elif path.suffix == ".html":
+                assert path.read_text().rstrip().endswith("</html>")
+    result = subprocess.run(
+        [sys.executable, "-m", "syndicate", "--config", str(config), "publish"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not list(feeds.rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize("formats", [["json"], ["rss", "atom"]])
+async def test_formats_follow_the_config(project: Path, formats: list[str]) -> None:
+    settings, store = await ingested(project)
+    only = settings.model_copy(
+        update={"publish": settings.publish.model_copy(update={"formats": formats})}
+    )
+    async with store:
+        report = await publish(only, store, FrozenClock(NOW))
+    extensions = {p.rsplit(".", 1)[1] for p in report.written if not p.startswith("archive/")}
+    assert extensions == set(formats)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from syndicate.clock import Clock
 from syndicate.config import Settings
+from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import IngestReport, ingest
 from syndicate.publish.build import publish
 from syndicate.store import Store
@@ -38,6 +39,8 @@ async def run_once(settings: Settings, clock: Clock) -> RunReport:
             f"{len(report.ingest.failed)} failed"
         )
         report.lines.extend(f"  {s.name}: {s.error}" for s in report.ingest.failed)
+        linked = await link_discussions(settings, store, clock)
+        report.lines.append(linked.summary())
         # Cheap when nothing changed: unchanged documents are recognised by fingerprint.
         published = await publish(settings, store, clock)
         report.lines.append(published.summary())

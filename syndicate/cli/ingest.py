@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
+from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import IngestReport, ingest
 from syndicate.publish.build import PublishReport, publish
 from syndicate.store import Store
@@ -33,8 +34,9 @@ def ingest_command(app: AppContext, only: str | None, no_publish: bool) -> None:
     async def go() -> tuple[IngestReport, PublishReport | None]:
         async with await Store.open(settings.database_url) as store:
             report = await ingest(settings, store, app.clock, only=only)
+            linked = await link_discussions(settings, store, app.clock)
             published = None
-            if report.changed and not no_publish:
+            if (report.changed or linked.linked) and not no_publish:
                 published = await publish(settings, store, app.clock)
             return report, published
 

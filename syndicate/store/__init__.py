@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from syndicate.errors import StoreError
 from syndicate.store import migrate
 from syndicate.store.engine import create_engine, safe_url
+from syndicate.store.forum import ForumQueries
 from syndicate.store.posts import PostQueries
 from syndicate.store.published import PublishedQueries
 from syndicate.store.runs import RunQueries
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Store"]
 
 
-class Store(PostQueries, PublishedQueries, RunQueries, SourceQueries):
+class Store(ForumQueries, PostQueries, PublishedQueries, RunQueries, SourceQueries):
     def __init__(self, engine: AsyncEngine, url: str) -> None:
         self.engine = engine
         self.url = url

@@ -206,6 +206,7 @@ def _update_row(post: Post, old: _Known, now: datetime) -> dict[str, Any]:
 
 def post_from_row(row: Any) -> Post:
     values = dict(row)
+    values.pop("discussion_key", None)  # bookkeeping of the forum linker, not part of a Post
     values["authors"] = tuple(values["authors"] or ())
     values["categories"] = tuple(values["categories"] or ())
     values["enclosure"] = Enclosure(**values["enclosure"]) if values["enclosure"] else None

@@ -74,6 +74,9 @@ posts = Table(
     Column("forum_topic_id", Integer),
     Column("reply_count", Integer),
     Column("forum_checked_at", UTCDateTime),
+    # How discussion_url was found ("feed", "template:<hash>", "discourse:<url>"): a post
+    # whose source now uses another strategy or template is linked again.
+    Column("discussion_key", String(120)),
     UniqueConstraint("source", "guid"),
     Index(None, "url"),
     Index(None, "published"),

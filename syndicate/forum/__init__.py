@@ -1,0 +1,1 @@
+"""Forum linking: every post gets its discussion thread (feed link, URL template, Discourse)."""

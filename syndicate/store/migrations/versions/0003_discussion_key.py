@@ -1,0 +1,26 @@
+"""posts.discussion_key: how a post's discussion link was resolved, to relink on change.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-25
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("posts") as batch:
+        batch.add_column(sa.Column("discussion_key", sa.String(120)))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("posts") as batch:
+        batch.drop_column("discussion_key")

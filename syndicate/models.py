@@ -100,3 +100,30 @@ class PostKey:
     content_hash: str
     discussion_url: str | None
     reply_count: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestIssue:
+    """A built digest: one per period, holding what every delivery of it shares."""
+
+    id: int
+    period: str
+    subject: str
+    post_ids: tuple[int, ...]
+    html: str
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: int
+    email: str  # normalised, lower-case
+    name: str
+    status: str  # pending | active | unsubscribed | bounced
+    categories: tuple[str, ...]
+    consent_source: str
+    consented_at: datetime
+    confirmed_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+    bounce_count: int = 0

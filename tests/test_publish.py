@@ -21,6 +21,7 @@ from httpserver import HttpServer, Response
 from syndicate.clock import FrozenClock
 from syndicate.config import load_settings
 from syndicate.config.settings import Settings
+from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import ingest
 from syndicate.publish.build import publish
 from syndicate.store import Store
@@ -34,6 +35,7 @@ async def ingested(project: Path) -> tuple[Settings, Store]:
     settings = load_settings(project / "config.toml")
     store = await Store.open(settings.database_url)
     await ingest(settings, store, FrozenClock(NOW))
+    await link_discussions(settings, store, FrozenClock(NOW))  # as ingest and run do
     return settings, store
 
 

@@ -4,10 +4,10 @@ Domain errors become one line on stderr and an exit code (1 operational, 2 usage
 config); nothing else reaches the user as a traceback.
 """
 
-from syndicate.cli import check, db, forum, ingest, publish, run, sources
+from syndicate.cli import check, db, digest, forum, ingest, publish, run, sources
 from syndicate.cli.app import cli
 
-__all__ = ["check", "cli", "db", "forum", "ingest", "main", "publish", "run", "sources"]
+__all__ = ["check", "cli", "db", "digest", "forum", "ingest", "main", "publish", "run", "sources"]
 
 
 def main() -> None:

@@ -14,27 +14,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from zoneinfo import ZoneInfo
 
-from jinja2 import (
-    FileSystemLoader,
-    StrictUndefined,
-    TemplateError,
-    TemplateNotFound,
-    TemplateRuntimeError,
-    TemplateSyntaxError,
-    Undefined,
-    pass_context,
-    select_autoescape,
-)
-from jinja2.runtime import Context
+from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
-from syndicate.errors import TemplateError as SyndicateTemplateError
 from syndicate.publish.document import ArchivePage
+
+# TemplateProblem is re-exported: callers of the page renderer catch it from here.
+from syndicate.templating import TemplateProblem as TemplateProblem
+from syndicate.templating import date_filter, isodate_filter, template_problem
 
 ARCHIVE_TEMPLATE = "web/archive.html.j2"
 ARCHIVE_INDEX_TEMPLATE = "web/archive-index.html.j2"
@@ -45,38 +34,6 @@ _FEED_TYPES = {
     "atom": ("Atom", "application/atom+xml"),
     "json": ("JSON Feed", "application/feed+json"),
 }
-
-# Fixed English names rather than strftime's %B, which follows the process locale: the same
-# page must render to the same bytes on every machine.
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-
-
-class TemplateProblem(SyndicateTemplateError, ValueError):
-    """A template cannot be loaded or rendered. The message reads "file:line: reason".
-
-    `template` is the file as admins know it ("templates/web/archive.html.j2"); `line` is
-    None when the problem has no line (a template that does not exist).
-    """
-
-    def __init__(self, template: str, line: int | None, reason: str) -> None:
-        self.template = template
-        self.line = line
-        self.reason = reason
-        where = f"{template}:{line}" if line is not None else template
-        super().__init__(f"{where}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +81,8 @@ class PageRenderer:
             # Files end with a newline like any other text file.
             keep_trailing_newline=True,
         )
-        self.env.filters["date"] = _date
-        self.env.filters["isodate"] = _isodate
+        self.env.filters["date"] = date_filter
+        self.env.filters["isodate"] = isodate_filter
 
     def render_archive(self, page: ArchivePage) -> bytes:
         """One month's page ("Archive for December 2015")."""
@@ -142,30 +99,12 @@ class PageRenderer:
         name), so a context for it should carry one; UTC is assumed otherwise.
         """
         try:
-            template = self.env.get_template(name)
-            text = template.render(context)
-        except TemplateSyntaxError as exc:
-            # Raised while compiling: it knows its file and line, the traceback does not.
-            path = exc.filename or exc.name or name
-            raise TemplateProblem(self._display(path), exc.lineno, exc.message or "") from exc
-        except TemplateNotFound as exc:
-            # Either `name` itself is missing, or a template extends/includes a missing one.
-            where = self._template_frame(exc.__traceback__)
-            if where is None:
-                raise TemplateProblem(
-                    self._display(str(self.templates_dir / name)), None, "template not found"
-                ) from exc
-            raise TemplateProblem(where[0], where[1], f"template {exc.name!r} not found") from exc
+            text = self.env.get_template(name).render(context)
         except Exception as exc:
-            # UndefinedError, SecurityError from the sandbox, or a plain TypeError from an
-            # expression like `1 + "a"`: all mistakes in a template when raised from one.
-            # Jinja rewrites the traceback so template frames carry the template's filename
-            # and line (jinja2.debug.rewrite_traceback_stack); the innermost one is the culprit.
-            where = self._template_frame(exc.__traceback__)
-            if where is None:
+            problem = template_problem(exc, self.templates_dir, name)
+            if problem is None:
                 raise
-            reason = (exc.message if isinstance(exc, TemplateError) else None) or str(exc)
-            raise TemplateProblem(where[0], where[1], reason) from exc
+            raise problem from exc
         return text.encode("utf-8")
 
     def fingerprint(self) -> str:
@@ -199,50 +138,3 @@ class PageRenderer:
             "feeds": self.feeds(page.feeds_url),
             "timezone": page.timezone,
         }
-
-    def _template_frame(self, tb: TracebackType | None) -> tuple[str, int] | None:
-        """The innermost traceback frame inside a template file, as (display name, line)."""
-        found = None
-        while tb is not None:
-            filename = tb.tb_frame.f_code.co_filename
-            if Path(filename).is_relative_to(self.templates_dir):
-                found = (self._display(filename), tb.tb_lineno)
-            tb = tb.tb_next
-        return found
-
-    def _display(self, filename: str) -> str:
-        """The template's path as admins see it, from the config dir: "templates/web/x.j2"."""
-        path = Path(filename)
-        try:
-            return path.relative_to(self.templates_dir.parent).as_posix()
-        except ValueError:
-            return path.as_posix()
-
-
-def _in_site_zone(context: Context, value: object, filter_name: str) -> datetime:
-    if isinstance(value, Undefined):
-        # StrictUndefined raises on use with a message naming the missing variable, which is
-        # clearer than "expected a datetime".
-        str(value)
-    if not isinstance(value, datetime):
-        raise TemplateRuntimeError(
-            f"the {filter_name} filter needs a datetime, not {type(value).__name__}"
-        )
-    if value.tzinfo is None:
-        # Posts carry aware UTC times; a naive one would be shown in an unknown zone.
-        raise TemplateRuntimeError(f"the {filter_name} filter needs an aware datetime")
-    zone = context.get("timezone") or "UTC"
-    return value.astimezone(ZoneInfo(str(zone)))
-
-
-@pass_context
-def _date(context: Context, value: object) -> str:
-    """`{{ post.published|date }}` -> "8 December 2015", in the site timezone."""
-    moment = _in_site_zone(context, value, "date")
-    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
-
-
-@pass_context
-def _isodate(context: Context, value: object) -> str:
-    """`{{ post.published|isodate }}` -> "2015-12-08T10:30:00+01:00", for <time datetime>."""
-    return _in_site_zone(context, value, "isodate").isoformat()

@@ -81,14 +81,14 @@ def item_id(post: Post) -> str:
 def discussion(post: Post) -> tuple[str | None, int | None]:
     """Where readers discuss the post, and how many replies it has there.
 
-    The forum thread wins over the source's own comments page. The count belongs to the
-    forum thread, so it is given only with that thread's URL.
+    Only the forum linker's answer counts: with strategy "feed" it is the source's own
+    comments link, with "none" there is no link even if the source gave one.
     """
     forum = http_url(post.discussion_url)
-    if forum:
-        count = post.reply_count
-        return forum, max(count, 0) if count is not None else None
-    return http_url(post.comments_url), None
+    if not forum:
+        return None, None
+    count = post.reply_count
+    return forum, max(count, 0) if count is not None else None
 
 
 def distinct_summary_html(post: Post) -> str:

@@ -20,17 +20,27 @@ from syndicate.errors import StoreError
 from syndicate.store import migrate
 from syndicate.store.engine import create_engine, safe_url
 from syndicate.store.forum import ForumQueries
+from syndicate.store.issues import IssueQueries
 from syndicate.store.posts import PostQueries
 from syndicate.store.published import PublishedQueries
 from syndicate.store.runs import RunQueries
 from syndicate.store.sources import SourceQueries
+from syndicate.store.subscribers import SubscriberQueries
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Store"]
 
 
-class Store(ForumQueries, PostQueries, PublishedQueries, RunQueries, SourceQueries):
+class Store(
+    ForumQueries,
+    IssueQueries,
+    PostQueries,
+    PublishedQueries,
+    RunQueries,
+    SourceQueries,
+    SubscriberQueries,
+):
     def __init__(self, engine: AsyncEngine, url: str) -> None:
         self.engine = engine
         self.url = url

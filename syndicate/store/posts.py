@@ -108,6 +108,16 @@ class PostQueries(Queries):
                     found[row.id] = post_from_row(row._mapping)
         return found
 
+    async def posts_between(self, start: datetime, end: datetime) -> list[Post]:
+        """Posts published in [start, end), oldest first (ties by id)."""
+        query = (
+            select(posts)
+            .where(posts.c.published >= start, posts.c.published < end)
+            .order_by(posts.c.published, posts.c.id)
+        )
+        async with self.read() as conn:
+            return [post_from_row(row._mapping) for row in await conn.execute(query)]
+
     async def recent_posts(self, limit: int = 50, *, source: str | None = None) -> list[Post]:
         """Newest first by published time; ties broken by id so the order is stable."""
         query = select(posts).order_by(posts.c.published.desc(), posts.c.id.desc()).limit(limit)

@@ -1,0 +1,1 @@
+"""The digest: pick a period's posts, render the issue from templates, personalise it."""

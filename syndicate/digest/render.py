@@ -1,0 +1,508 @@
+"""Rendering a digest issue: the shared body once, then each subscriber's copy cheaply.
+
+    renderer = DigestRenderer(settings.templates_dir, settings.digest.subject)
+    rendered = renderer.render(context)                    # templates + CSS inlining, once
+    html, text = rendered.personalise(subscriber, unsubscribe_url, preferences_url)  # each
+    page = rendered.web_copy()                             # "view in browser", no personal data
+
+Sending to many subscribers must not re-render templates or re-inline CSS for each one (the
+benchmark asks for thousands of copies a second), so the body is rendered once with a
+marker string in every personal value (`%%SYNDICATE-NAME%%`, `%%SYNDICATE-UNSUBSCRIBE%%`,
+...). Markers are plain ASCII without characters HTML escapes, so they come out of
+autoescaping and css-inline unchanged; the result is split once at the markers, and
+personalise() joins the pieces with the subscriber's values, escaped for HTML in the HTML
+part (values may sit in attributes, hence quote=True) and as they are in the text part.
+
+Two things could break that, and both are stopped here: a feed smuggling a marker into a
+post (an image URL ending in `%%SYNDICATE-EMAIL%%` would tell its owner every subscriber's
+address), so marker look-alikes in the data are defused before rendering; and a template
+changing a marker (`{{ subscriber.name|upper }}`), which is reported as a TemplateProblem
+rather than sent as `%%Syndicate-Name%%`.
+
+Templates live in `<templates>/email/`: digest.html.j2 (extending base.html.j2), styled by
+style.css, and digest.txt.j2, rendered without autoescaping. Both run sandboxed with
+StrictUndefined, and mistakes come back as TemplateProblem ("file:line: reason") like the
+web pages' (syndicate.templating).
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import UTC, datetime
+from html import escape
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import css_inline
+from jinja2 import FileSystemLoader, StrictUndefined, Template
+from jinja2.sandbox import SandboxedEnvironment
+
+from syndicate.digest.context import (
+    DigestContext,
+    DigestGroup,
+    DigestPeriod,
+    DigestPost,
+    DigestSite,
+    DigestSubscriber,
+    DigestUrls,
+)
+from syndicate.templating import (
+    TemplateProblem,
+    date_filter,
+    display_path,
+    string_template_problem,
+    template_problem,
+)
+
+HTML_TEMPLATE = "email/digest.html.j2"
+TEXT_TEMPLATE = "email/digest.txt.j2"
+STYLESHEET = "email/style.css"
+SUBJECT = "[digest] subject"  # how problems with the subject setting are named
+
+# The personal values, each with the marker that stands for it in the shared body.
+_SLOTS = ("NAME", "EMAIL", "GREETING", "UNSUBSCRIBE", "PREFERENCES")
+_MARKER = re.compile("%%SYNDICATE-(" + "|".join(_SLOTS) + ")%%")
+# Something that looks like a marker: in any case, and URL-encoded (`|urlencode`).
+_LOOKALIKE = re.compile(r"%(?:25)?%(?:25)?syndicate-", re.IGNORECASE)
+# Where a look-alike in the data gets a word joiner (invisible) between its two "%".
+_LOOKALIKE_START = re.compile(r"(%(?:25)?)(?=%(?:25)?syndicate-)", re.IGNORECASE)
+
+
+def _marker(slot: str) -> str:
+    return f"%%SYNDICATE-{slot}%%"
+
+
+MARKED_SUBSCRIBER = DigestSubscriber(
+    name=_marker("NAME"), email=_marker("EMAIL"), greeting=_marker("GREETING")
+)
+
+# What the web copy shows in place of the personal values.
+NEUTRAL_GREETING = "Hello,"
+# The web copy is published at <site>/feeds/digest/<period>.html, so this relative link leads
+# to the site's home page when the digest does not know the site's address (see web_copy).
+RELATIVE_HOME = "../../"
+
+
+class _Pieces:
+    """A rendered part split at its markers: literal text, with slots filled per subscriber."""
+
+    __slots__ = ("parts", "slots")
+
+    def __init__(self, rendered: str) -> None:
+        # re.split with a group: literal text at even indexes, slot names at odd ones.
+        self.parts = _MARKER.split(rendered)
+        self.slots = tuple((i, self.parts[i]) for i in range(1, len(self.parts), 2))
+
+    def names(self) -> set[str]:
+        return {name for _, name in self.slots}
+
+    def literals(self) -> Iterator[str]:
+        return iter(self.parts[::2])
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        parts = self.parts.copy()
+        for index, name in self.slots:
+            parts[index] = values[name]
+        return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedDigest:
+    """An issue rendered once: `html` (CSS inlined) and `text` hold personal markers.
+
+    Rebuilt from a stored issue with RenderedDigest(subject, html, text). `home_url` is where
+    the web copy's unsubscribe and preferences links lead (the site's home page); "" means
+    RELATIVE_HOME, right for the web copy where it is published.
+    """
+
+    subject: str
+    html: str
+    text: str
+    home_url: str = ""
+    _html: _Pieces = field(init=False, repr=False, compare=False)
+    _text: _Pieces = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Split once here, so each personalise() is a few list copies and two joins.
+        object.__setattr__(self, "_html", _Pieces(self.html))
+        object.__setattr__(self, "_text", _Pieces(self.text))
+
+    def personalise(
+        self, subscriber: DigestSubscriber, unsubscribe_url: str, preferences_url: str
+    ) -> tuple[str, str]:
+        """(html, text) for one subscriber: cheap — no template rendering, no CSS inlining."""
+        values = {
+            "NAME": subscriber.name,
+            "EMAIL": subscriber.email,
+            "GREETING": subscriber.greeting,
+            "UNSUBSCRIBE": unsubscribe_url,
+            "PREFERENCES": preferences_url,
+        }
+        return self._html.fill(_escaped(values)), self._text.fill(values)
+
+    def web_copy(self) -> str:
+        """The "view in browser" page: no name or address, "Hello,", and the unsubscribe and
+        preferences links leading to the site's home page (a token-less link could not
+        unsubscribe anyone, and the page is public)."""
+        return self._html.fill(_escaped(self._neutral()))
+
+    def text_copy(self) -> str:
+        """The text part with the web copy's neutral values (previews)."""
+        return self._text.fill(self._neutral())
+
+    def _neutral(self) -> dict[str, str]:
+        home = self.home_url or RELATIVE_HOME
+        return {
+            "NAME": "",
+            "EMAIL": "",
+            "GREETING": NEUTRAL_GREETING,
+            "UNSUBSCRIBE": home,
+            "PREFERENCES": home,
+        }
+
+
+def _escaped(values: Mapping[str, str]) -> dict[str, str]:
+    return {name: escape(value, quote=True) for name, value in values.items()}
+
+
+class DigestRenderer:
+    """Renders digest issues from `<templates_dir>/email/` and the subject setting.
+
+    Jinja reloads a template when its file changes and the stylesheet is read at each
+    render, so one renderer can live as long as the process.
+    """
+
+    def __init__(self, templates_dir: Path, subject_template: str) -> None:
+        # Absolute, so the filenames Jinja reports can be shown relative to the config dir.
+        self.templates_dir = templates_dir.resolve()
+        self.subject_template = subject_template
+        self.html_env = _environment(self.templates_dir, autoescape=True)
+        # Text is not HTML: escaping would show "Fish &amp; Ships" to the reader.
+        self.text_env = _environment(self.templates_dir, autoescape=False)
+        self._subject: Template | None = None
+
+    def render(self, context: DigestContext) -> RenderedDigest:
+        """The shared parts of an issue, rendered once; raises TemplateProblem."""
+        variables = self._variables(context)
+        return RenderedDigest(
+            subject=self._render_subject(variables),
+            html=self._render_html(variables),
+            text=self._render_text(variables),
+            home_url=_home(context.site.url),
+        )
+
+    def check(self) -> list[str]:
+        """Render every email template with sample data: one "file:line: reason" per
+        problem, [] when all is well."""
+        problems: list[str] = []
+
+        def attempt(step: Callable[..., object], *args: Any) -> None:
+            try:
+                step(*args)
+            except TemplateProblem as problem:
+                if str(problem) not in problems:
+                    problems.append(str(problem))
+
+        # Compiling every file catches syntax errors in templates the digest does not use.
+        for name in self._email_templates():
+            attempt(self._compile, name)
+        # Both branches of the templates: an issue with posts and an empty one.
+        for sample in (_sample_context(), _sample_context(empty=True)):
+            variables = self._variables(sample)
+            for step in (self._render_html, self._render_text, self._render_subject):
+                attempt(step, variables)
+        return problems
+
+    # --- the parts -------------------------------------------------------------------------
+
+    def _variables(self, context: DigestContext) -> dict[str, object]:
+        """What templates see: the context's fields with markers for the personal values."""
+        shared = _defuse(context)
+        marked = replace(
+            shared,
+            subscriber=MARKED_SUBSCRIBER,
+            urls=replace(
+                shared.urls, unsubscribe=_marker("UNSUBSCRIBE"), preferences=_marker("PREFERENCES")
+            ),
+        )
+        variables: dict[str, object] = {f.name: getattr(marked, f.name) for f in fields(marked)}
+        # The date filter reads the zone from here, as on the web pages.
+        variables["timezone"] = context.site.timezone
+        return variables
+
+    def _render_html(self, variables: Mapping[str, object]) -> str:
+        html = self._render_file(self.html_env, HTML_TEMPLATE, variables)
+        html = self._inline_css(html)
+        self._check_markers(HTML_TEMPLATE, html)
+        return html
+
+    def _render_text(self, variables: Mapping[str, object]) -> str:
+        text = _tidy(self._render_file(self.text_env, TEXT_TEMPLATE, variables))
+        self._check_markers(TEXT_TEMPLATE, text)
+        return text
+
+    def _render_subject(self, variables: Mapping[str, object]) -> str:
+        try:
+            if self._subject is None:
+                self._subject = self.text_env.from_string(self.subject_template)
+            subject = self._subject.render(variables)
+        except Exception as exc:
+            problem = string_template_problem(exc, SUBJECT)
+            if problem is None:
+                raise
+            raise problem from exc
+        if _LOOKALIKE.search(subject):
+            raise TemplateProblem(
+                SUBJECT,
+                None,
+                "the subject is the same for every subscriber, so it cannot use subscriber.* "
+                "or urls.unsubscribe/preferences",
+            )
+        # A header: CR or LF would end it (or start another one); tabs and runs of spaces
+        # from the template's layout read badly in a subject line.
+        return " ".join(subject.split())
+
+    def _render_file(
+        self, env: SandboxedEnvironment, name: str, variables: Mapping[str, object]
+    ) -> str:
+        try:
+            return env.get_template(name).render(variables)
+        except Exception as exc:
+            problem = template_problem(exc, self.templates_dir, name)
+            if problem is None:
+                raise
+            raise problem from exc
+
+    def _compile(self, name: str) -> None:
+        env = self.text_env if name.endswith(".txt.j2") else self.html_env
+        try:
+            env.get_template(name)
+        except Exception as exc:
+            problem = template_problem(exc, self.templates_dir, name)
+            if problem is None:
+                raise
+            raise problem from exc
+
+    def _inline_css(self, html: str) -> str:
+        path = self.templates_dir / STYLESHEET
+        shown = display_path(str(path), self.templates_dir)
+        try:
+            css = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise TemplateProblem(shown, None, "stylesheet not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TemplateProblem(shown, None, f"cannot read the stylesheet: {exc}") from exc
+        inliner = css_inline.CSSInliner(
+            # @media rules (dark mode, phones) cannot be inlined: keep them in a <style>.
+            keep_at_rules=True,
+            # A template must not make rendering fetch from the network.
+            load_remote_stylesheets=False,
+            extra_css=css,
+        )
+        try:
+            return inliner.inline(html)
+        except css_inline.InlineError as exc:
+            raise TemplateProblem(shown, None, f"cannot inline the stylesheet: {exc}") from exc
+
+    def _check_markers(self, name: str, rendered: str) -> None:
+        """A changed marker would reach subscribers as gibberish; a missing unsubscribe link
+        breaks the bulk-mail rules (RFC 8058 asks for a visible one too)."""
+        pieces = _Pieces(rendered)
+        shown = display_path(str(self.templates_dir / name), self.templates_dir)
+        if any(_LOOKALIKE.search(literal) for literal in pieces.literals()):
+            raise TemplateProblem(
+                shown,
+                None,
+                "a personal value (subscriber.*, urls.unsubscribe, urls.preferences) was "
+                "changed by a filter; print it as it is",
+            )
+        if "UNSUBSCRIBE" not in pieces.names():
+            raise TemplateProblem(
+                shown, None, "no unsubscribe link: the email must show {{ urls.unsubscribe }}"
+            )
+
+    def _email_templates(self) -> list[str]:
+        folder = self.templates_dir / "email"
+        if not folder.is_dir():
+            return []
+        return sorted(
+            path.relative_to(self.templates_dir).as_posix()
+            for path in folder.rglob("*.j2")
+            if path.is_file()
+        )
+
+
+def _environment(templates_dir: Path, *, autoescape: bool) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(templates_dir, encoding="utf-8"),
+        autoescape=autoescape,
+        # A misspelt variable must be an error an admin sees, not a silently empty line.
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["date"] = date_filter
+    env.filters["wrap"] = wrap
+    env.filters["plaintext"] = plaintext
+    return env
+
+
+def _home(site_url: str) -> str:
+    return site_url if site_url.endswith("/") else f"{site_url}/"
+
+
+def _defuse(value: Any) -> Any:
+    """`value` with marker look-alikes in its strings broken up, however deep they sit."""
+    if isinstance(value, str):
+        return _LOOKALIKE_START.sub("\\1\u2060", value) if "%" in value else value
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: _defuse(getattr(value, f.name)) for f in fields(value)})
+    if isinstance(value, tuple | list):
+        return type(value)(_defuse(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _defuse(item) for key, item in value.items()}
+    return value
+
+
+# --- text ------------------------------------------------------------------------------------
+
+
+def wrap(value: object, width: int = 72) -> str:
+    """`{{ post.excerpt|wrap }}`: each line wrapped at `width` columns; URLs and other long
+    words are never broken, so they stay clickable."""
+    lines = str(value).splitlines()
+    return "\n".join(
+        textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) for line in lines
+    )
+
+
+def plaintext(value: object) -> str:
+    """`{{ intro_html|plaintext }}`: sanitised HTML as text. A paragraph becomes a line (with
+    a blank line between), a list item a line "- item", a link "text <url>", an image its alt.
+    Lines are left long: |wrap them."""
+    parser = _TextParser()
+    parser.feed(str(value))
+    parser.close()
+    text = "".join(parser.out)
+    text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n ")
+
+
+class _TextParser(HTMLParser):
+    # Elements that start a paragraph of their own.
+    _BLOCKS = frozenset(
+        {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "pre"}
+        | {"hr", "table", "tr", "figure"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._links: list[str | None] = []
+        self._link_text: list[int] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._BLOCKS:
+            self.out.append("\n\n")
+        elif tag == "li":
+            self.out.append("\n- ")
+        elif tag == "br":
+            self.out.append("\n")
+        elif tag == "a":
+            self._links.append(dict(attrs).get("href"))
+            self._link_text.append(len(self.out))
+        elif tag == "img" and (alt := dict(attrs).get("alt")):
+            self.out.append(alt)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._BLOCKS:
+            self.out.append("\n\n")
+        elif tag == "a" and self._links:
+            href = self._links.pop()
+            label = "".join(self.out[self._link_text.pop() :]).strip()
+            if href and href != label:
+                self.out.append(f" <{href}>")
+
+    def handle_data(self, data: str) -> None:
+        # Whitespace in HTML is a space, whatever the source's line breaks; between block
+        # elements ("</li>\n<li>") it is nothing.
+        if data.isspace() and (not self.out or self.out[-1].endswith("\n")):
+            return
+        self.out.append(re.sub(r"\s+", " ", data))
+
+
+def _tidy(text: str) -> str:
+    """Runs of blank lines collapsed to one, none at the start, one newline at the end."""
+    text = re.sub(r"\n(?:[ \t]*\n){2,}", "\n\n", text)
+    return text.lstrip("\n").rstrip() + "\n"
+
+
+# --- sample data for check() -------------------------------------------------------------
+
+
+def _sample_context(*, empty: bool = False) -> DigestContext:
+    moment = datetime(2015, 12, 8, 10, 30, tzinfo=UTC)
+    site = DigestSite(
+        "Example News", "https://news.example", "News from the example", "en", "Europe/London"
+    )
+    period = DigestPeriod(
+        "2015-12",
+        "December 2015",
+        datetime(2015, 12, 1, tzinfo=UTC),
+        datetime(2016, 1, 1, tzinfo=UTC),
+    )
+    full = DigestPost(
+        title="A post with everything",
+        url="https://news.example/2015/12/everything/",
+        excerpt="The first lines of the post.",
+        image="https://news.example/images/everything.jpg",
+        author="Ann Author",
+        category="Projects",
+        source="Example blog",
+        date=moment,
+        discussion_url="https://forum.example/t/everything/1",
+        reply_count=12,
+        categories=("Projects", "News"),
+    )
+    bare = DigestPost(
+        title="A post with little",
+        url="https://news.example/2015/12/little/",
+        excerpt="",
+        image=None,
+        author="",
+        category="",
+        source="",
+        date=moment,
+        discussion_url=None,
+        reply_count=None,
+    )
+    uncounted = replace(
+        full,
+        title="A post not yet discussed",
+        discussion_url="https://forum.example/t/2",
+        reply_count=None,
+    )
+    posts = () if empty else (full, bare, uncounted)
+    groups = () if empty else (DigestGroup("Projects", (full, uncounted)), DigestGroup("", (bare,)))
+    return DigestContext(
+        site=site,
+        period=period,
+        groups=groups,
+        posts=posts,
+        urls=DigestUrls(
+            view_in_browser="https://news.example/feeds/digest/2015-12.html",
+            archive="https://news.example/feeds/archive/2015-12.html",
+            feeds="https://news.example/feeds/index.rss",
+        ),
+        subscriber=DigestSubscriber("", "", NEUTRAL_GREETING),
+        intro_html=""
+        if empty
+        else '<p>A <strong>busy</strong> month. <a href="https://news.example/">Home</a></p>',
+        more=0 if empty else 2,
+        preheader="3 posts from December 2015",
+    )

@@ -1,0 +1,65 @@
+"""Digest issues: one row per period, so building twice never makes a second issue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from syndicate.models import DigestIssue
+from syndicate.store.base import Queries
+from syndicate.store.tables import digest_issues
+
+
+class IssueQueries(Queries):
+    async def issue(self, period: str) -> DigestIssue | None:
+        async with self.read() as conn:
+            row = (
+                await conn.execute(select(digest_issues).where(digest_issues.c.period == period))
+            ).first()
+        return _issue(row._mapping) if row else None
+
+    async def create_issue(
+        self,
+        period: str,
+        subject: str,
+        post_ids: Sequence[int],
+        html: str,
+        text: str,
+        now: datetime,
+    ) -> tuple[DigestIssue, bool]:
+        """Store the period's issue; if another process stored it first, return that one.
+
+        The second value says whether this call created it.
+        """
+        try:
+            async with self.write() as conn:
+                await conn.execute(
+                    insert(digest_issues).values(
+                        period=period,
+                        subject=subject,
+                        post_ids=list(post_ids),
+                        html=html,
+                        text=text,
+                        created_at=now,
+                    )
+                )
+            created = True
+        except IntegrityError:
+            created = False
+        issue = await self.issue(period)
+        assert issue is not None
+        return issue, created
+
+    async def issues(self) -> list[DigestIssue]:
+        async with self.read() as conn:
+            rows = await conn.execute(select(digest_issues).order_by(digest_issues.c.period))
+            return [_issue(row._mapping) for row in rows]
+
+
+def _issue(row: object) -> DigestIssue:
+    values = dict(row)  # type: ignore[call-overload]
+    values["post_ids"] = tuple(values["post_ids"])
+    return DigestIssue(**values)

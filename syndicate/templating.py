@@ -1,0 +1,165 @@
+"""What every renderer of the admins' Jinja2 templates shares (web pages, digest emails).
+
+Admins edit these templates, and they make mistakes. A mistake must reach them as one line,
+"templates/web/archive.html.j2:12: 'post' is undefined", never as a traceback through
+Jinja's internals: `template_problem()` turns Jinja's exceptions into that TemplateProblem.
+The `date` and `isodate` filters live here too, so a web page and an email show the same
+post on the same day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from zoneinfo import ZoneInfo
+
+from jinja2 import (
+    TemplateError,
+    TemplateNotFound,
+    TemplateRuntimeError,
+    TemplateSyntaxError,
+    Undefined,
+    pass_context,
+)
+from jinja2.runtime import Context
+
+from syndicate.errors import TemplateError as SyndicateTemplateError
+
+# Fixed English names rather than strftime's %B, which follows the process locale: the same
+# page must render to the same bytes on every machine.
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+# Jinja's filename for a template compiled from a string (Environment.from_string).
+_STRING_TEMPLATE = "<template>"
+
+
+class TemplateProblem(SyndicateTemplateError, ValueError):
+    """A template cannot be loaded or rendered. The message reads "file:line: reason".
+
+    `template` is the file as admins know it ("templates/web/archive.html.j2"); `line` is
+    None when the problem has no line (a template that does not exist).
+    """
+
+    def __init__(self, template: str, line: int | None, reason: str) -> None:
+        self.template = template
+        self.line = line
+        self.reason = reason
+        where = f"{template}:{line}" if line is not None else template
+        super().__init__(f"{where}: {reason}")
+
+
+def template_problem(exc: Exception, templates_dir: Path, name: str) -> TemplateProblem | None:
+    """`exc`, raised loading or rendering template `name` (relative to the absolute folder
+    `templates_dir`), as the problem admins should see; None when no template caused it.
+
+        try:
+            text = env.get_template(name).render(context)
+        except Exception as exc:
+            if (problem := template_problem(exc, folder, name)) is None:
+                raise
+            raise problem from exc
+    """
+    if isinstance(exc, TemplateSyntaxError):
+        # Raised while compiling: it knows its file and line, the traceback does not.
+        path = exc.filename or exc.name or name
+        return TemplateProblem(display_path(path, templates_dir), exc.lineno, exc.message or "")
+    where = _template_frame(exc.__traceback__, lambda f: Path(f).is_relative_to(templates_dir))
+    if isinstance(exc, TemplateNotFound):
+        # Either `name` itself is missing, or a template extends/includes a missing one.
+        if where is None:
+            path = str(templates_dir / name)
+            return TemplateProblem(display_path(path, templates_dir), None, "template not found")
+        return TemplateProblem(
+            display_path(where[0], templates_dir), where[1], f"template {exc.name!r} not found"
+        )
+    # UndefinedError, SecurityError from the sandbox, or a plain TypeError from an expression
+    # like `1 + "a"`: all mistakes in a template when raised from one. Jinja rewrites the
+    # traceback so template frames carry the template's filename and line
+    # (jinja2.debug.rewrite_traceback_stack); the innermost one is the culprit.
+    if where is None:
+        return None
+    return TemplateProblem(display_path(where[0], templates_dir), where[1], _reason(exc))
+
+
+def string_template_problem(exc: Exception, label: str) -> TemplateProblem | None:
+    """Like template_problem() for a template compiled from a config string
+    (Environment.from_string); `label` names the setting ("[digest] subject")."""
+    if isinstance(exc, TemplateSyntaxError):
+        return TemplateProblem(label, exc.lineno, exc.message or "")
+    where = _template_frame(exc.__traceback__, lambda f: f == _STRING_TEMPLATE)
+    if where is None:
+        return None
+    return TemplateProblem(label, where[1], _reason(exc))
+
+
+def _reason(exc: Exception) -> str:
+    return (exc.message if isinstance(exc, TemplateError) else None) or str(exc)
+
+
+def _template_frame(
+    tb: TracebackType | None, is_template: Callable[[str], bool]
+) -> tuple[str, int] | None:
+    """The innermost traceback frame inside a template, as (filename, line)."""
+    found = None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if is_template(filename):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def display_path(filename: str, templates_dir: Path) -> str:
+    """The template's path as admins see it, from the config dir: "templates/web/x.j2"."""
+    path = Path(filename)
+    try:
+        return path.relative_to(templates_dir.parent).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _in_site_zone(context: Context, value: object, filter_name: str) -> datetime:
+    if isinstance(value, Undefined):
+        # StrictUndefined raises on use with a message naming the missing variable, which is
+        # clearer than "expected a datetime".
+        str(value)
+    if not isinstance(value, datetime):
+        raise TemplateRuntimeError(
+            f"the {filter_name} filter needs a datetime, not {type(value).__name__}"
+        )
+    if value.tzinfo is None:
+        # Posts carry aware UTC times; a naive one would be shown in an unknown zone.
+        raise TemplateRuntimeError(f"the {filter_name} filter needs an aware datetime")
+    zone = context.get("timezone") or "UTC"
+    return value.astimezone(ZoneInfo(str(zone)))
+
+
+@pass_context
+def date_filter(context: Context, value: object) -> str:
+    """`{{ post.published|date }}` -> "8 December 2015", in the site time zone.
+
+    The zone is the template variable `timezone` (an IANA name); UTC when there is none.
+    """
+    moment = _in_site_zone(context, value, "date")
+    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
+
+
+@pass_context
+def isodate_filter(context: Context, value: object) -> str:
+    """`{{ post.published|isodate }}` -> "2015-12-08T10:30:00+01:00", for <time datetime>."""
+    return _in_site_zone(context, value, "isodate").isoformat()

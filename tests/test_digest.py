@@ -1,0 +1,265 @@
+"""Building the digest: periods in the site's time zone, one issue per period, selection,
+grouping, the editorial intro, the web copy, and the CLI."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from syndicate.cli import cli
+from syndicate.clock import FrozenClock
+from syndicate.config import load_settings
+from syndicate.config.settings import Settings
+from syndicate.digest import period as periods
+from syndicate.digest.build import build_issue, digest_context, for_categories
+from syndicate.errors import UsageError
+from syndicate.forum.linker import link_discussions
+from syndicate.ingest.poll import ingest
+from syndicate.models import Post
+from syndicate.store import Store
+
+NOW = datetime(2016, 1, 2, 12, 0, tzinfo=UTC)
+LONDON = ZoneInfo("Europe/London")
+
+
+def test_months_and_weeks_in_the_site_time_zone() -> None:
+    december = periods.month("2015-12", ZoneInfo("Pacific/Auckland"))
+    assert december.label == "December 2015"
+    assert december.start == datetime(2015, 12, 1, tzinfo=ZoneInfo("Pacific/Auckland"))
+    assert december.end == datetime(2016, 1, 1, tzinfo=ZoneInfo("Pacific/Auckland"))
+    assert december.start.astimezone(UTC) == datetime(2015, 11, 30, 11, 0, tzinfo=UTC)
+    february = periods.month("2016-02", LONDON)
+    assert (february.end - february.start) == timedelta(days=29)  # a leap year
+    week = periods.week("2015-W53", LONDON)
+    assert (week.start.date().isoformat(), week.end.date().isoformat()) == (
+        "2015-12-28",
+        "2016-01-04",
+    )
+    assert week.label == "Week 53, 2015"
+    assert periods.just_ended(NOW, "month", LONDON).key == "2015-12"
+    assert periods.just_ended(NOW, "week", LONDON).key == "2015-W52"
+    for bad in ("2015-13", "15-12", "2015-12-01"):
+        with pytest.raises(UsageError, match="not a month"):
+            periods.month(bad, LONDON)
+    with pytest.raises(UsageError, match="2014 has no week 53"):
+        periods.week("2014-W53", LONDON)
+
+
+async def prepared(project: Path) -> tuple[Settings, Store]:
+    settings = load_settings(project / "config.toml")
+    store = await Store.open(settings.database_url)
+    await ingest(settings, store, FrozenClock(NOW))
+    await link_discussions(settings, store, FrozenClock(NOW))
+    return settings, store
+
+
+async def test_an_issue_is_built_once(project: Path) -> None:
+    settings, store = await prepared(project)
+    async with store:
+        first = await build_issue(settings, store, FrozenClock(NOW), "2015-12")
+        second = await build_issue(settings, store, FrozenClock(NOW), "2015-12")
+        assert len(await store.issues()) == 1
+    assert first.created and not second.created
+    assert first.issue == second.issue
+    assert first.issue.subject == "Riverside Commons News: December 2015"
+    assert first.posts == len(first.issue.post_ids) == 2
+    web = (project / "feeds" / "digest" / "2015-12.html").read_text()
+    assert "Riverside Commons News" in web and "%%" not in web
+
+
+async def test_posts_are_chosen_in_the_site_time_zone(project: Path) -> None:
+    settings, store = await prepared(project)
+    async with store:
+        july, _ = await digest_context(settings, store, periods.month("2015-07", LONDON))
+        june, _ = await digest_context(settings, store, periods.month("2015-06", LONDON))
+    # "June volunteer round-up": 30 June 23:30 -05:00 is 1 July 05:30 in London.
+    assert "June volunteer round-up" in [p.title for p in july.posts]
+    assert "June volunteer round-up" not in [p.title for p in june.posts]
+    assert [p.date for p in july.posts] == sorted((p.date for p in july.posts), reverse=True)
+
+
+async def test_max_posts_order_and_grouping(project: Path) -> None:
+    settings, store = await prepared(project)
+    digest = settings.digest.model_copy(
+        update={"max_posts": 2, "order": "oldest", "group_by": "source"}
+    )
+    small = settings.model_copy(update={"digest": digest})
+    async with store:
+        context, ids = await digest_context(small, store, periods.month("2015-09", LONDON))
+    assert len(ids) == len(context.posts) == 2
+    assert context.more == 3  # five posts in September 2015
+    assert context.posts[0].date < context.posts[1].date
+    assert [g.title for g in context.groups] == sorted(
+        {p.source for p in context.posts}, key=[p.source for p in context.posts].index
+    )
+
+
+async def test_an_empty_month_is_skipped_or_says_so(project: Path) -> None:
+    settings, store = await prepared(project)
+    async with store:
+        skipped = await build_issue(settings, store, FrozenClock(NOW), "2015-01")
+        assert skipped.issue is None and not await store.issues()
+        keep = settings.model_copy(
+            update={"digest": settings.digest.model_copy(update={"skip_empty": False})}
+        )
+        empty = await build_issue(keep, store, FrozenClock(NOW), "2015-01")
+    assert empty.issue is not None and empty.posts == 0
+    assert "No new posts" in empty.issue.text
+
+
+async def test_the_intro_is_markdown_without_raw_html(project: Path) -> None:
+    intro = project / "digest" / "intro" / "2015-12.md"
+    intro.parent.mkdir(parents=True)
+    intro.write_text("A **busy** month. <script>alert(1)</script> [Donate](/donate)\n")
+    settings, store = await prepared(project)
+    async with store:
+        context, _ = await digest_context(settings, store, periods.month("2015-12", LONDON))
+    assert "<strong>busy</strong>" in context.intro_html
+    assert "<script" not in context.intro_html
+    assert 'href="https://news.riverside-commons.example/donate"' in context.intro_html
+
+
+async def test_categories_chosen_by_a_subscriber(project: Path) -> None:
+    settings, store = await prepared(project)
+    async with store:
+        context, _ = await digest_context(settings, store, periods.month("2015-09", LONDON))
+    policy = for_categories(context, frozenset({"policy"}), "category")
+    assert policy.posts and all("Policy" in p.categories for p in policy.posts)
+    assert for_categories(context, frozenset(), "category") == context
+
+
+async def test_five_hundred_posts_respect_max_posts(project: Path) -> None:
+    settings, store = await prepared(project)
+    base = Post(
+        source="riverside-news",
+        guid="g",
+        url="https://x.example/",
+        title="T",
+        published=datetime(2015, 3, 10, tzinfo=UTC),
+        updated=datetime(2015, 3, 10, tzinfo=UTC),
+        first_seen=NOW,
+        content_hash="h",
+    )
+    async with store:
+        await store.upsert_posts(
+            "riverside-news",
+            [
+                replace(
+                    base,
+                    guid=f"g{n}",
+                    url=f"https://x.example/{n}",
+                    title=f"Post {n}",
+                    published=base.published + timedelta(minutes=n),
+                )
+                for n in range(500)
+            ],
+            NOW,
+        )
+        result = await build_issue(settings, store, FrozenClock(NOW), "2015-03")
+    assert (result.posts, result.more) == (30, 470)
+    assert "470 more" in result.issue.text
+
+
+def test_cli_build_twice_and_preview(project: Path) -> None:
+    config = str(project / "config.toml")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--config", config, "ingest"]).exit_code == 0
+    first = runner.invoke(cli, ["--config", config, "digest", "build", "--month", "2015-12"])
+    assert first.exit_code == 0, first.output
+    assert first.stdout.strip() == (
+        "2015-12 built: 'Riverside Commons News: December 2015', 2 posts"
+    )
+    second = runner.invoke(cli, ["--config", config, "digest", "build", "--month", "2015-12"])
+    assert "already built" in second.stdout
+    html = runner.invoke(cli, ["--config", config, "digest", "preview", "--month", "2015-11"])
+    assert html.exit_code == 0, html.output
+    assert "<html" in html.stdout and "https://forum.riverside-commons.example/t/" in html.stdout
+    text = runner.invoke(
+        cli, ["--config", config, "digest", "preview", "--month", "2015-11", "--format", "text"]
+    )
+    assert "<" not in text.stdout.replace("<https", "")
+    assert "Discuss: https://forum.riverside-commons.example/t/" in text.stdout
+    out = project / "preview.eml"
+    eml = runner.invoke(
+        cli,
+        [
+            "--config",
+            config,
+            "digest",
+            "preview",
+            "--month",
+            "2015-11",
+            "--format",
+            "eml",
+            "-o",
+            str(out),
+        ],
+    )
+    assert eml.exit_code == 0
+    message = email.message_from_bytes(out.read_bytes(), policy=email.policy.default)
+    assert message["Subject"] == "Riverside Commons News: November 2015"
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    bad = runner.invoke(cli, ["--config", config, "digest", "preview", "--month", "2015-13"])
+    assert bad.exit_code == 2 and "not a month" in bad.stderr
+    unknown = runner.invoke(
+        cli,
+        [
+            "--config",
+            config,
+            "digest",
+            "preview",
+            "--month",
+            "2015-11",
+            "--subscriber",
+            "nobody@example.org",
+        ],
+    )
+    assert unknown.exit_code == 2
+
+
+def test_an_undefined_variable_names_its_template(project: Path) -> None:
+    template = project / "templates" / "email" / "digest.txt.j2"
+    template.write_text(template.read_text() + "{{ no_such_variable }}\n")
+    config = str(project / "config.toml")
+    runner = CliRunner()
+    runner.invoke(cli, ["--config", config, "ingest", "--no-publish"])
+    result = runner.invoke(
+        cli, ["--config", config, "digest", "preview", "--month", "2015-11", "--format", "text"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: templates/email/digest.txt.j2:")
+    assert "no_such_variable" in result.stderr
+    check = runner.invoke(cli, ["--config", config, "check"])
+    assert check.exit_code == 2
+    assert "templates/email/digest.txt.j2:" in check.stderr
+
+
+async def test_the_example_digest_matches_its_golden_files(project: Path) -> None:
+    """The bundled examples' November 2015 digest, as a subscriber without a name gets it."""
+    import os
+
+    from syndicate.digest.build import renderer_for
+
+    settings, store = await prepared(project)
+    async with store:
+        context, _ = await digest_context(settings, store, periods.month("2015-11", LONDON))
+    rendered = renderer_for(settings).render(context)
+    golden = Path(__file__).parent / "golden"
+    for name, data in (
+        ("example-digest-2015-11.html", rendered.web_copy()),
+        ("example-digest-2015-11.txt", rendered.text_copy()),
+    ):
+        path = golden / name
+        if os.environ.get("SYNDICATE_UPDATE_GOLDEN") or not path.exists():
+            path.write_text(data, encoding="utf-8")
+        assert data == path.read_text(encoding="utf-8"), (
+            f"{name} differs; if intended, rerun with SYNDICATE_UPDATE_GOLDEN=1"
+        )
+    assert "Discuss: https://forum.riverside-commons.example/t/" in rendered.text_copy()

@@ -263,3 +263,59 @@ async def test_the_example_digest_matches_its_golden_files(project: Path) -> Non
             f"{name} differs; if intended, rerun with SYNDICATE_UPDATE_GOLDEN=1"
         )
     assert "Discuss: https://forum.riverside-commons.example/t/" in rendered.text_copy()
+
+
+def test_preview_for_a_subscriber_is_personal(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import re
+
+    from sqlalchemy import insert
+
+    from syndicate.models import Subscriber
+    from syndicate.store.tables import subscribers
+    from syndicate.tokens import Tokens
+
+    monkeypatch.setenv("SYNDICATE_SECRET", "test-secret-" * 3)
+
+    async def add_ann() -> Subscriber | None:  # no CLI for subscribers yet (issue 7)
+        _, store = await prepared(project)
+        async with store:
+            async with store.write() as conn:
+                await conn.execute(
+                    insert(subscribers).values(
+                        email="ann@example.org",
+                        name='Ann "<b>"',
+                        status="active",
+                        categories=["Policy"],
+                        consent_source="test",
+                        consented_at=NOW,
+                        bounce_count=0,
+                    )
+                )
+            return await store.subscriber_by_email("ANN@example.org ")
+
+    person = asyncio.run(add_ann())
+    assert person is not None
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--config",
+            str(project / "config.toml"),
+            "digest",
+            "preview",
+            "--month",
+            "2015-09",
+            "--subscriber",
+            "ann@example.org",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    html = result.stdout
+    assert "Hello Ann &quot;&lt;b&gt;&quot;," in html and '"<b>"' not in html
+    assert "Have your say on the drainage consultation" in html  # a Policy post
+    assert "Where we sample" not in html  # not in a chosen category
+    token = re.search(r"https://news\.riverside-commons\.example/unsubscribe/([\w.-]+)", html)
+    assert token and Tokens("test-secret-" * 3).verify("unsubscribe", token[1]) == person.id
+    assert "%%SYNDICATE" not in html

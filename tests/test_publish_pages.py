@@ -501,3 +501,6 @@ def test_a_broken_template_is_one_line_and_exit_2(project: Path) -> None:
     [line] = result.stderr.splitlines()
     assert line.startswith("error: templates/web/archive-index.html.j2:")
     assert "no_such_field" in line
+    check = CliRunner().invoke(cli, ["--config", config, "check"])
+    assert check.exit_code == 2
+    assert check.stderr.startswith("error: templates/web/archive-index.html.j2:")

@@ -14,16 +14,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
-from syndicate.publish.document import ArchivePage
+from syndicate.models import Post
+from syndicate.publish.document import ArchivePage, MonthLink
 
 # TemplateProblem is re-exported: callers of the page renderer catch it from here.
 from syndicate.templating import TemplateProblem as TemplateProblem
 from syndicate.templating import date_filter, isodate_filter, template_problem
+
+_SAMPLE_DATE = datetime(2015, 12, 8, 10, 0, tzinfo=UTC)
 
 ARCHIVE_TEMPLATE = "web/archive.html.j2"
 ARCHIVE_INDEX_TEMPLATE = "web/archive-index.html.j2"
@@ -91,6 +95,45 @@ class PageRenderer:
     def render_archive_index(self, page: ArchivePage) -> bytes:
         """The list of months with posts."""
         return self.render(ARCHIVE_INDEX_TEMPLATE, self._page_context(page))
+
+    def check(self) -> list[str]:
+        """Render the archive templates with sample data: "file:line: reason" per problem."""
+        month = MonthLink("2015-12", "December 2015", 1, "https://example.org/feeds/archive/x")
+        post = Post(
+            source="sample",
+            guid="sample",
+            url="https://example.org/post",
+            title="A sample post",
+            published=_SAMPLE_DATE,
+            updated=_SAMPLE_DATE,
+            first_seen=_SAMPLE_DATE,
+            content_hash="",
+            authors=("A. Writer",),
+            categories=("News",),
+            excerpt="An excerpt.",
+            discussion_url="https://example.org/t/1",
+            reply_count=3,
+        )
+        page = ArchivePage(
+            path="archive/2015-12.html",
+            site_title="Sample site",
+            site_url="https://example.org",
+            feeds_url="https://example.org/feeds",
+            language="en",
+            title="Archive for December 2015",
+            posts=(post,),
+            months=(month,),
+            previous=month,
+            next=month,
+            atom_url="https://example.org/feeds/archive/2015-12.atom",
+        )
+        problems = []
+        for render in (self.render_archive, self.render_archive_index):
+            try:
+                render(page)
+            except TemplateProblem as problem:
+                problems.append(str(problem))
+        return problems
 
     def render(self, name: str, context: Mapping[str, object]) -> bytes:
         """Render any template in the folder as UTF-8; raises TemplateProblem.

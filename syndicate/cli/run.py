@@ -13,7 +13,7 @@ from syndicate.pipeline import run_once
 @cli.command()
 @pass_app
 def run(app: AppContext) -> None:
-    """Run the main job: poll the sources that are due and store their posts.
+    """Run the main job once: poll the sources that are due, link discussions, publish.
 
     \b
     Example:

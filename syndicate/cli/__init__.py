@@ -4,10 +4,32 @@ Domain errors become one line on stderr and an exit code (1 operational, 2 usage
 config); nothing else reaches the user as a traceback.
 """
 
-from syndicate.cli import check, db, digest, forum, ingest, publish, run, sources
+from syndicate.cli import (
+    check,
+    db,
+    digest,
+    forum,
+    ingest,
+    publish,
+    run,
+    sources,
+    subscribers,
+)
 from syndicate.cli.app import cli
 
-__all__ = ["check", "cli", "db", "digest", "forum", "ingest", "main", "publish", "run", "sources"]
+__all__ = [
+    "check",
+    "cli",
+    "db",
+    "digest",
+    "forum",
+    "ingest",
+    "main",
+    "publish",
+    "run",
+    "sources",
+    "subscribers",
+]
 
 
 def main() -> None:

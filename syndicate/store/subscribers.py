@@ -1,14 +1,21 @@
-"""Subscribers: the reads the digest needs (issue 7 adds the rest of their life cycle)."""
+"""Subscribers: their life cycle (add, update, list, forget) and the suppression list.
+
+Addresses reach these methods already normalised (syndicate.subscribers does that); the
+store only keeps the unique constraint that makes "one row per address" hold under races.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from syndicate.models import Subscriber
 from syndicate.store.base import Queries
-from syndicate.store.tables import subscribers
+from syndicate.store.tables import deliveries, subscribers, suppressions
 
 
 class SubscriberQueries(Queries):
@@ -24,6 +31,77 @@ class SubscriberQueries(Queries):
             query = query.where(subscribers.c.status == status)
         async with self.read() as conn:
             return (await conn.execute(query)).scalar_one()
+
+    async def list_subscribers(self, status: str | None = None) -> list[Subscriber]:
+        query = select(subscribers).order_by(subscribers.c.id)
+        if status is not None:
+            query = query.where(subscribers.c.status == status)
+        async with self.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [subscriber_from_row(row._mapping) for row in rows]
+
+    async def insert_subscriber(self, values: Mapping[str, Any]) -> Subscriber | None:
+        """Insert a subscriber; None when the address is already there (maybe just now, by
+        another process: the unique constraint decides, not an earlier read)."""
+        values = {**values, "categories": list(values.get("categories") or ())}
+        try:
+            async with self.write() as conn:
+                row = (
+                    await conn.execute(insert(subscribers).values(values).returning(subscribers))
+                ).one()
+        except IntegrityError:
+            return None
+        return subscriber_from_row(row._mapping)
+
+    async def update_subscriber(self, subscriber_id: int, values: Mapping[str, Any]) -> Subscriber:
+        values = dict(values)
+        if "categories" in values:
+            values["categories"] = list(values["categories"] or ())
+        async with self.write() as conn:
+            row = (
+                await conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == subscriber_id)
+                    .values(values)
+                    .returning(subscribers)
+                )
+            ).one()
+        return subscriber_from_row(row._mapping)
+
+    async def is_suppressed(self, email_sha256: str) -> bool:
+        query = select(suppressions.c.email_sha256).where(
+            suppressions.c.email_sha256 == email_sha256
+        )
+        async with self.read() as conn:
+            return (await conn.execute(query)).first() is not None
+
+    async def forget_subscriber(self, email: str, email_sha256: str, now: datetime) -> bool:
+        """Delete the subscriber's row and record the address's hash, in one transaction so
+        the address is never both forgotten and unsuppressed. False if there is no such row.
+
+        Their delivery rows go too: they point at the row being erased, and someone who was
+        forgotten is never sent anything again, so the ledger has nothing left to guard.
+        """
+        async with self.write() as conn:
+            found = (
+                await conn.execute(select(subscribers.c.id).where(subscribers.c.email == email))
+            ).first()
+            if found is None:
+                return False
+            await conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == found.id))
+            await conn.execute(delete(subscribers).where(subscribers.c.id == found.id))
+            already = (
+                await conn.execute(
+                    select(suppressions.c.email_sha256).where(
+                        suppressions.c.email_sha256 == email_sha256
+                    )
+                )
+            ).first()
+            if already is None:
+                await conn.execute(
+                    insert(suppressions).values(email_sha256=email_sha256, created_at=now)
+                )
+        return True
 
 
 def subscriber_from_row(row: Any) -> Subscriber:

@@ -98,6 +98,15 @@ subscribers = Table(
     Index(None, "status"),
 )
 
+# Addresses that asked to be forgotten, kept only as the SHA-256 of the normalised address:
+# enough to refuse a later add or import, without keeping the personal data itself.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email_sha256", String(64), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 # A digest issue: one per period, holding what every delivery of it shares.
 digest_issues = Table(
     "digest_issues",

@@ -1,0 +1,277 @@
+"""Subscribers' life cycle: add, import, list, remove, export and forget.
+
+Every address goes through `normalise_email` first, so the store only ever sees one
+spelling of it (lower-case) and its unique constraint means "unique case-insensitively".
+Forgetting an address deletes its row and keeps only a SHA-256 of the address in
+`suppressions`, so an add or an import cannot bring it back.
+
+Double opt-in (the confirmation email) is not here yet: `add` without `confirmed` creates a
+pending subscriber and nothing is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from email_validator import EmailNotValidError, validate_email
+
+from syndicate.errors import UsageError
+from syndicate.models import Subscriber
+from syndicate.store import Store
+
+STATUSES = ("pending", "active", "unsubscribed", "bounced")
+SUPPRESSED = "suppressed: this address asked to be forgotten"
+
+# What import_csv reads, and the extra columns export writes: an exported file imports
+# back, but status and consent are not taken from a file (consent is not transferable).
+IMPORT_COLUMNS = ("email", "name", "categories")
+EXPORT_COLUMNS = (
+    *IMPORT_COLUMNS,
+    "status",
+    "consent_source",
+    "consented_at",
+    "confirmed_at",
+    "unsubscribed_at",
+    "bounce_count",
+)
+
+
+class RejectedAddress(UsageError):
+    """An address that cannot be subscribed: invalid, or suppressed after `forget`."""
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0  # new subscribers
+    updated: int = 0  # existing ones whose name or categories changed
+    unchanged: int = 0
+    rejects: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+
+
+def normalise_email(address: str) -> str:
+    """The address as stored: syntax-checked (no DNS lookup) and lower-cased."""
+    text = address.strip()
+    if not text:
+        raise RejectedAddress("missing email address")
+    try:
+        checked = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise RejectedAddress(f"invalid address {text!r}: {error}") from None
+    return checked.normalized.lower()
+
+
+def email_hash(normalised: str) -> str:
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
+def normalise_categories(categories: Iterable[str]) -> tuple[str, ...]:
+    """Stripped, empty ones dropped, duplicates (ignoring case, as the digest does) removed."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for category in categories:
+        name = category.strip()
+        if name and name.casefold() not in seen:
+            seen.add(name.casefold())
+            kept.append(name)
+    return tuple(kept)
+
+
+async def add(
+    store: Store,
+    email: str,
+    now: datetime,
+    *,
+    name: str = "",
+    categories: Sequence[str] = (),
+    confirmed: bool = False,
+    source: str = "cli",
+) -> tuple[Subscriber, bool]:
+    """Add a subscriber; return it and whether it was created.
+
+    Without `confirmed` the subscriber is "pending" (double opt-in will confirm it); with
+    it, "active" and confirmed now. An address that exists is never added twice: its row
+    is returned unchanged, except that adding it with `confirmed` reactivates it when it
+    is pending, unsubscribed or bounced (an admin re-adding someone with their consent),
+    taking the new name and categories when given. A forgotten address is refused.
+    """
+    address = normalise_email(email)
+    if await store.is_suppressed(email_hash(address)):
+        raise RejectedAddress(f"{address}: {SUPPRESSED}")
+    wanted = normalise_categories(categories)
+    status = "active" if confirmed else "pending"
+    created = await store.insert_subscriber(
+        {
+            "email": address,
+            "name": name.strip(),
+            "status": status,
+            "categories": wanted,
+            "consent_source": source,
+            "consented_at": now,
+            "confirmed_at": now if confirmed else None,
+            "bounce_count": 0,
+        }
+    )
+    if created is not None:
+        return created, True
+    existing = await store.subscriber_by_email(address)
+    assert existing is not None  # the insert just hit its unique constraint
+    if confirmed and existing.status != "active":
+        changes: dict[str, Any] = {
+            "status": "active",
+            "consent_source": source,
+            "consented_at": now,
+            "confirmed_at": now,
+            "unsubscribed_at": None,
+            "bounce_count": 0,
+        }
+        if name.strip():
+            changes["name"] = name.strip()
+        if wanted:
+            changes["categories"] = wanted
+        existing = await store.update_subscriber(existing.id, changes)
+    return existing, False
+
+
+async def import_csv(
+    store: Store, path: Path, now: datetime, *, confirmed: bool = False
+) -> ImportResult:
+    """Import a CSV file with the header `email,name,categories` (categories split on ";").
+
+    Idempotent: a known address gets the file's name and categories but keeps its status,
+    so importing an old list never resubscribes someone who unsubscribed; forgotten
+    addresses, invalid ones and repeats within the file are rejected with their line
+    number, and the other lines are imported. New subscribers are pending unless
+    `confirmed` (a list whose consent was already confirmed elsewhere).
+    """
+    try:
+        # utf-8-sig: spreadsheets often start the file with a BOM.
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot read: {error}") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [column.strip().lower() for column in next(reader, [])]
+    if "email" not in header:
+        raise UsageError(f"{path}: line 1: the header must name the columns email,name,categories")
+    unknown = [column for column in header if column not in EXPORT_COLUMNS]
+    if unknown:
+        raise UsageError(f"{path}: line 1: unknown column {unknown[0]!r}")
+
+    result = ImportResult()
+    seen: dict[str, int] = {}
+    source = f"import:{path.name}"
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            result.rejects.append((line, f"{len(row)} fields, the header has {len(header)}"))
+            continue
+        values = dict(zip(header, row, strict=True))
+        try:
+            address = normalise_email(values["email"])
+        except RejectedAddress as error:
+            result.rejects.append((line, str(error)))
+            continue
+        if address in seen:
+            result.rejects.append((line, f"{address}: repeats line {seen[address]}"))
+            continue
+        seen[address] = line
+        name = values.get("name", "").strip()
+        categories = normalise_categories(values.get("categories", "").split(";"))
+        existing = await store.subscriber_by_email(address)
+        if existing is None:
+            try:
+                await add(
+                    store,
+                    address,
+                    now,
+                    name=name,
+                    categories=categories,
+                    confirmed=confirmed,
+                    source=source,
+                )
+            except RejectedAddress as error:
+                result.rejects.append((line, str(error)))
+                continue
+            result.imported += 1
+        elif existing.name != name or existing.categories != categories:
+            await store.update_subscriber(existing.id, {"name": name, "categories": categories})
+            result.updated += 1
+        else:
+            result.unchanged += 1
+    return result
+
+
+async def list_subscribers(store: Store, status: str | None = None) -> list[Subscriber]:
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    return await store.list_subscribers(status)
+
+
+async def remove(store: Store, email: str, now: datetime) -> Subscriber:
+    """Unsubscribe: the row stays (with when they left), so they get no more digests and an
+    import cannot silently make them pending again. Removing twice keeps the first date."""
+    subscriber = await _existing(store, email)
+    if subscriber.status == "unsubscribed":
+        return subscriber
+    return await store.update_subscriber(
+        subscriber.id, {"status": "unsubscribed", "unsubscribed_at": now}
+    )
+
+
+async def export(store: Store, kind: Literal["csv", "json"] = "csv") -> str:
+    """Every subscriber as CSV (importable again) or a JSON array."""
+    rows = [_export_row(subscriber) for subscriber in await store.list_subscribers()]
+    if kind == "json":
+        return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "categories": ";".join(row["categories"])})
+    return out.getvalue()
+
+
+async def forget(store: Store, email: str, now: datetime) -> None:
+    """Erase a subscriber's personal data and suppress the address for good.
+
+    The row is deleted; what remains is the SHA-256 of the normalised address, enough to
+    refuse it later without storing it.
+    """
+    subscriber = await _existing(store, email)
+    if not await store.forget_subscriber(subscriber.email, email_hash(subscriber.email), now):
+        raise UsageError(f"no subscriber {subscriber.email}")
+
+
+async def _existing(store: Store, email: str) -> Subscriber:
+    address = normalise_email(email)
+    subscriber = await store.subscriber_by_email(address)
+    if subscriber is None:
+        raise UsageError(f"no subscriber {address}")
+    return subscriber
+
+
+def _export_row(subscriber: Subscriber) -> dict[str, Any]:
+    def when(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
+
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "categories": list(subscriber.categories),
+        "status": subscriber.status,
+        "consent_source": subscriber.consent_source,
+        "consented_at": when(subscriber.consented_at),
+        "confirmed_at": when(subscriber.confirmed_at),
+        "unsubscribed_at": when(subscriber.unsubscribed_at),
+        "bounce_count": subscriber.bounce_count,
+    }

@@ -246,10 +246,11 @@ def _page_files(
             (),
         )
     ]
+    archive_fingerprints = {f.path: f.fingerprint for f in plan.feeds}
     for index, month in enumerate(plan.months):
         older = months[index + 1] if index + 1 < len(months) else None
         newer = months[index - 1] if index > 0 else None
-        feed = next(f for f in plan.feeds if f.path == f"archive/{month.key}")
+        month_fingerprint = archive_fingerprints[f"archive/{month.key}"]
 
         def build(posts: dict[int, Post], month=month, older=older, newer=newer) -> bytes:  # noqa: ANN001
             return pages.render_archive(
@@ -266,7 +267,7 @@ def _page_files(
         files.append(
             _File(
                 f"archive/{month.key}.html",
-                fingerprint_of(feed.fingerprint, older, newer, "html"),
+                fingerprint_of(month_fingerprint, older, newer, "html"),
                 build,
                 month.post_ids,
             )

@@ -6,6 +6,9 @@
     ├── SourceError                one source could not be fetched or parsed; the rest go on
     │   └── FetchError             the download failed: network, HTTP status, size or time
     ├── TemplateError              a template has an error: "file:line: reason" (exit 2)
+    ├── DeliveryError              one message could not be handed to the mail transport
+    │   ├── TransientDeliveryError 4xx, timeout, dropped connection: defer and retry
+    │   └── PermanentDeliveryError 5xx: the server refused this message for good
     └── UsageError                 a command named something that does not exist (exit 2)
 
 The CLI prints ``str(error)`` as one line (one line per problem for ConfigError) and exits
@@ -72,6 +75,26 @@ class TemplateError(SyndicateError):
     """A template admins edit cannot be loaded or rendered; the message names file and line."""
 
     exit_code = 2
+
+
+class DeliveryError(SyndicateError):
+    """One message could not be delivered. ``code`` is the SMTP reply code, if any."""
+
+    permanent = False
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth trying again later: a 4xx reply, a timeout, a refused or dropped connection."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The server refused this message for good (5xx); retrying will not help."""
+
+    permanent = True
 
 
 class UsageError(SyndicateError):

@@ -14,6 +14,7 @@ import pytest
 
 from syndicate.clock import FrozenClock
 from syndicate.config import load_settings
+from syndicate.errors import PermanentDeliveryError
 from syndicate.mail import MessageFactory, OutboxTransport, message_id_for
 from syndicate.models import DigestIssue, Subscriber
 
@@ -79,7 +80,7 @@ def bodies(message: EmailMessage) -> list[tuple[str, str]]:
 
 def test_message_through_the_outbox_has_every_header(tmp_path: Path) -> None:
     outbox = OutboxTransport(tmp_path / "outbox")
-    key = outbox.send(build(factory()), "zoe@example.org")
+    key = outbox.write(build(factory()), "zoe@example.org")
 
     box = mailbox.Maildir(tmp_path / "outbox", factory=None, create=False)
     assert list(box.keys()) == [key]
@@ -233,11 +234,18 @@ def test_a_body_holding_the_boundary_cannot_end_its_part() -> None:
 
 async def test_async_send_and_many_messages(tmp_path: Path) -> None:
     outbox = OutboxTransport(tmp_path / "outbox")
-    keys = [await outbox.send_async(build(factory()), "zoe@example.org") for _ in range(3)]
-    assert len(set(keys)) == 3
-    assert len(mailbox.Maildir(tmp_path / "outbox", factory=None, create=False)) == 3
+    for _ in range(3):
+        await outbox.send(build(factory()), "news@example.org", "zoe@example.org")
+    stored = mailbox.Maildir(tmp_path / "outbox", factory=None, create=False)
+    assert len(stored) == 3
+    for key in stored.keys():
+        message = parse(stored.get_bytes(key))
+        assert message["Return-Path"] == "<news@example.org>"
+        assert message["X-Envelope-To"] == "zoe@example.org"
     with pytest.raises(ValueError, match="envelope"):
-        outbox.send(b"Subject: x\r\n\r\n", "a@b.example\r\nBcc: x@evil.example")
+        outbox.write(b"Subject: x\r\n\r\n", "a@b.example\r\nBcc: x@evil.example")
+    with pytest.raises(PermanentDeliveryError, match="envelope sender"):
+        await outbox.send(b"Subject: x\r\n\r\n", "x\r\nBcc: y@evil.example", "a@b.example")
 
 
 def test_for_issue_reads_the_config(tmp_path: Path) -> None:

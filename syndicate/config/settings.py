@@ -149,6 +149,12 @@ class DkimSettings(Section):
 class MailSettings(Section):
     transport: Literal["outbox", "smtp"] = "outbox"
     outbox: str = "var/outbox"
+    # A delivery that failed transiently (4xx, timeout) is tried again after retry_backoff,
+    # doubling each time, and fails for good after max_attempts tries in all.
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_backoff: Duration = timedelta(minutes=2)
+    # Permanent refusals (5xx) of a subscriber's address before they are marked bounced.
+    bounce_limit: int = Field(default=3, ge=1, le=100)
     smtp: SmtpSettings = SmtpSettings()
     dkim: DkimSettings | None = None
 

@@ -14,6 +14,8 @@ import re
 import threading
 from pathlib import Path
 
+from syndicate.errors import PermanentDeliveryError, TransientDeliveryError
+
 # The envelope recipient is recorded in a header (Maildir has no envelope), so it must not be
 # able to start another one.
 _UNSAFE = re.compile(r"[\x00-\x20\x7f<>]")
@@ -27,20 +29,37 @@ class OutboxTransport:
         self.path = Path(path)
         self._maildir = mailbox.Maildir(self.path, factory=None, create=True)
         # Maildir's unique file names come from a class-wide counter that threads could race
-        # on (the clash is caught, but as an error), and send_async runs in worker threads.
+        # on (the clash is caught, but as an error), and send() runs write() in worker threads.
         self._lock = threading.Lock()
 
-    def send(self, message: bytes, envelope_to: str) -> str:
+    def write(self, message: bytes, envelope_to: str, envelope_from: str = "") -> str:
         """Store `message` (bytes, CRLF or LF line endings) for `envelope_to`; the Maildir key."""
-        if not envelope_to or "@" not in envelope_to or _UNSAFE.search(envelope_to):
-            raise ValueError(f"envelope recipient: not an address: {envelope_to!r}")
-        # Like Delivered-To / X-Original-To added by local delivery agents, prepended so that
+        _check_envelope(envelope_to, "recipient")
+        if envelope_from:
+            _check_envelope(envelope_from, "sender")
+        # Like Return-Path and Delivered-To added by local delivery agents, prepended so that
         # a DKIM signature over the message's own headers stays valid.
         line_end = b"\r\n" if message[: message.find(b"\n") + 1].endswith(b"\r\n") else b"\n"
         envelope = ENVELOPE_HEADER + b": " + envelope_to.encode("utf-8") + line_end
+        if envelope_from:
+            envelope = b"Return-Path: <" + envelope_from.encode("utf-8") + b">" + line_end + envelope
         with self._lock:
             return self._maildir.add(envelope + message)
 
-    async def send_async(self, message: bytes, envelope_to: str) -> str:
-        """send() off the event loop: writing a file can block on a slow disk."""
-        return await asyncio.to_thread(self.send, message, envelope_to)
+    async def send(self, message: bytes, envelope_from: str, envelope_to: str) -> None:
+        """The Transport interface: write() off the event loop (a slow disk can block)."""
+        try:
+            await asyncio.to_thread(self.write, message, envelope_to, envelope_from)
+        except ValueError as error:
+            raise PermanentDeliveryError(str(error)) from None
+        except OSError as error:
+            # A full disk or a permission problem: nothing is wrong with the message itself.
+            raise TransientDeliveryError(f"outbox {self.path}: {error}") from None
+
+    async def close(self) -> None:
+        """Nothing to release: every message is already in its file."""
+
+
+def _check_envelope(address: str, role: str) -> None:
+    if not address or "@" not in address or _UNSAFE.search(address):
+        raise ValueError(f"envelope {role}: not an address: {address!r}")

@@ -238,7 +238,7 @@ async def test_async_send_and_many_messages(tmp_path: Path) -> None:
         await outbox.send(build(factory()), "news@example.org", "zoe@example.org")
     stored = mailbox.Maildir(tmp_path / "outbox", factory=None, create=False)
     assert len(stored) == 3
-    for key in stored.keys():
+    for key in stored.iterkeys():
         message = parse(stored.get_bytes(key))
         assert message["Return-Path"] == "<news@example.org>"
         assert message["X-Envelope-To"] == "zoe@example.org"

@@ -42,7 +42,8 @@ class OutboxTransport:
         line_end = b"\r\n" if message[: message.find(b"\n") + 1].endswith(b"\r\n") else b"\n"
         envelope = ENVELOPE_HEADER + b": " + envelope_to.encode("utf-8") + line_end
         if envelope_from:
-            envelope = b"Return-Path: <" + envelope_from.encode("utf-8") + b">" + line_end + envelope
+            return_path = b"Return-Path: <" + envelope_from.encode("utf-8") + b">" + line_end
+            envelope = return_path + envelope
         with self._lock:
             return self._maildir.add(envelope + message)
 

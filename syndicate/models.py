@@ -113,6 +113,7 @@ class DigestIssue:
     html: str
     text: str
     created_at: datetime
+    snapshot_at: datetime | None = None  # when its recipients went into the ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,3 +128,12 @@ class Subscriber:
     confirmed_at: datetime | None = None
     unsubscribed_at: datetime | None = None
     bounce_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A ledger row this process now owns ("sending"), with the subscriber to send to."""
+
+    id: int
+    attempts: int  # including this one
+    subscriber: Subscriber

@@ -67,6 +67,10 @@ class Tokens:
     def sign(self, purpose: str, subscriber_id: int) -> str:
         return self._serializer(purpose).dumps(subscriber_id)
 
+    def link(self, site_url: str, purpose: str, subscriber_id: int) -> str:
+        """The public URL of a signed link: <site>/<purpose>/<token> (see the web app)."""
+        return f"{site_url.rstrip('/')}/{purpose}/{self.sign(purpose, subscriber_id)}"
+
     def verify(self, purpose: str, token: str) -> int:
         """The subscriber id in a valid token; TokenError otherwise."""
         max_age = int(LIFETIMES[purpose].total_seconds())

@@ -67,6 +67,10 @@ class DigestSubscriber:
     email: str
     greeting: str  # "Hello Ann," or "Hello," when no name
 
+    @classmethod
+    def of(cls, name: str, email: str) -> DigestSubscriber:
+        return cls(name, email, f"Hello {name}," if name.strip() else "Hello,")
+
 
 @dataclass(frozen=True, slots=True)
 class DigestContext:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from syndicate.errors import StoreError
 from syndicate.store import migrate
+from syndicate.store.deliveries import DeliveryQueries
 from syndicate.store.engine import create_engine, safe_url
 from syndicate.store.forum import ForumQueries
 from syndicate.store.issues import IssueQueries
@@ -33,6 +34,7 @@ __all__ = ["Store"]
 
 
 class Store(
+    DeliveryQueries,
     ForumQueries,
     IssueQueries,
     PostQueries,

@@ -118,6 +118,9 @@ digest_issues = Table(
     Column("html", Text, nullable=False),
     Column("text", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # When its recipients were written into the ledger: once, so a later subscriber does
+    # not get an old issue when a send is resumed.
+    Column("snapshot_at", UTCDateTime),
 )
 
 # The delivery ledger: one row per (issue, subscriber), whose status says what was sent.
@@ -127,7 +130,9 @@ deliveries = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("issue_id", Integer, ForeignKey("digest_issues.id"), nullable=False),
     Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
-    Column("status", String(16), nullable=False),  # pending | sending | sent | deferred | failed
+    # pending | sending | sent | deferred | failed | skipped (no longer active, or nothing
+    # in the issue for their categories)
+    Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime),
     Column("last_error", Text),
@@ -137,6 +142,7 @@ deliveries = Table(
     Column("sent_at", UTCDateTime),
     UniqueConstraint("issue_id", "subscriber_id"),
     Index(None, "issue_id", "status"),
+    Index(None, "status"),  # the queue across issues (status, retries)
 )
 
 # One row per periodic run ("digest:2015-12"): the unique key is what makes a run happen once.

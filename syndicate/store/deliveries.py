@@ -1,0 +1,220 @@
+"""The delivery ledger: one row per (issue, subscriber), whose status says what was sent.
+
+    pending ──claim──► sending ──► sent
+       ▲                 │ ├─────► deferred ──(next_attempt_at passes)──► claimable again
+       └──release────────┘ ├─────► failed   (5xx, or too many transient failures)
+                           └─────► skipped  (unsubscribed meanwhile, nothing for them)
+
+A row is claimed by one sender at a time: on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so two
+processes claiming together take different rows without waiting for each other; on SQLite
+the claim runs in a BEGIN IMMEDIATE transaction, which serialises writers anyway. A row left
+"sending" by a sender that died is claimable again once its owner is known dead, or once its
+lease has run out (an owner on another machine cannot be asked).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from syndicate.models import ClaimedDelivery
+from syndicate.store.base import Queries
+from syndicate.store.subscribers import subscriber_from_row
+from syndicate.store.tables import deliveries, digest_issues, subscribers
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one claimed delivery, to be recorded with others in one go."""
+
+    delivery_id: int
+    subscriber_id: int
+    status: str  # sent | deferred | failed | skipped | pending (released unsent)
+    message_id: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    bounced: bool = False  # a permanent refusal of the address: counts towards "bounced"
+
+
+class DeliveryQueries(Queries):
+    async def snapshot_deliveries(self, issue_id: int, now: datetime) -> int:
+        """Write one pending row per active subscriber, once per issue; the rows created.
+
+        The issue row is locked first, so two senders starting together snapshot once; a
+        second call (a resumed send) creates nothing, so someone who subscribed after the
+        snapshot does not get an old issue.
+        """
+        async with self.write() as conn:
+            issue = (
+                await conn.execute(
+                    select(digest_issues.c.snapshot_at)
+                    .where(digest_issues.c.id == issue_id)
+                    .with_for_update()
+                )
+            ).one()
+            if issue.snapshot_at is not None:
+                return 0
+            recipients = select(
+                literal(issue_id), subscribers.c.id, literal("pending"), literal(0)
+            ).where(subscribers.c.status == "active")
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            statement = (
+                dialect.insert(deliveries)
+                .from_select(["issue_id", "subscriber_id", "status", "attempts"], recipients)
+                .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
+            )
+            created = (await conn.execute(statement)).rowcount
+            await conn.execute(
+                update(digest_issues).where(digest_issues.c.id == issue_id).values(snapshot_at=now)
+            )
+        return max(created, 0)
+
+    async def claim_deliveries(
+        self,
+        issue_id: int,
+        owner: str,
+        now: datetime,
+        limit: int,
+        *,
+        lease_expired_before: datetime,
+        dead_owners: Collection[str] = (),
+    ) -> list[ClaimedDelivery]:
+        """Take up to `limit` rows that are due (pending, deferred and due, or "sending" for
+        an owner that is dead or whose lease expired), mark them sending for `owner`, and
+        return them with their subscribers, in id order."""
+        claimable = or_(
+            deliveries.c.status == "pending",
+            and_(deliveries.c.status == "deferred", deliveries.c.next_attempt_at <= now),
+            and_(
+                deliveries.c.status == "sending",
+                or_(
+                    deliveries.c.claimed_at < lease_expired_before,
+                    deliveries.c.claimed_by.in_(list(dead_owners)),
+                ),
+            ),
+        )
+        chosen = (
+            select(deliveries.c.id)
+            .where(deliveries.c.issue_id == issue_id, claimable)
+            .order_by(deliveries.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.write() as conn:
+            ids = (await conn.execute(chosen)).scalars().all()
+            if not ids:
+                return []
+            await conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(ids))
+                .values(
+                    status="sending",
+                    claimed_by=owner,
+                    claimed_at=now,
+                    attempts=deliveries.c.attempts + 1,
+                )
+            )
+            rows = (
+                await conn.execute(
+                    select(deliveries.c.id.label("delivery_id"), deliveries.c.attempts, subscribers)
+                    .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+                    .where(deliveries.c.id.in_(ids))
+                    .order_by(deliveries.c.id)
+                )
+            ).all()
+        claimed = []
+        for row in rows:
+            values = dict(row._mapping)
+            delivery_id, attempts = values.pop("delivery_id"), values.pop("attempts")
+            claimed.append(ClaimedDelivery(delivery_id, attempts, subscriber_from_row(values)))
+        return claimed
+
+    async def record_outcomes(
+        self, outcomes: Sequence[Outcome], owner: str, now: datetime, bounce_limit: int
+    ) -> None:
+        """Record a batch of outcomes in one transaction.
+
+        Only rows still claimed by `owner` change: if this sender was presumed dead and its
+        rows were taken over, the new owner's record wins.
+        """
+        if not outcomes:
+            return
+        by_id = bindparam("b_id")
+        mine = and_(
+            deliveries.c.id == by_id,
+            deliveries.c.claimed_by == owner,
+            deliveries.c.status == "sending",
+        )
+        statement = (
+            update(deliveries)
+            .where(mine)
+            .values(
+                status=bindparam("b_status"),
+                message_id=bindparam("b_message_id"),
+                last_error=bindparam("b_error"),
+                next_attempt_at=bindparam("b_next"),
+                sent_at=bindparam("b_sent_at"),
+                # A released row was not tried: give its attempt back.
+                attempts=deliveries.c.attempts - bindparam("b_untried"),
+            )
+        )
+        params = [
+            {
+                "b_id": outcome.delivery_id,
+                "b_status": outcome.status,
+                "b_message_id": outcome.message_id,
+                "b_error": outcome.error,
+                "b_next": outcome.next_attempt_at,
+                "b_sent_at": now if outcome.status == "sent" else None,
+                "b_untried": 1 if outcome.status == "pending" else 0,
+            }
+            for outcome in outcomes
+        ]
+        bounced = [outcome.subscriber_id for outcome in outcomes if outcome.bounced]
+        async with self.write() as conn:
+            await conn.execute(statement, params)
+            if bounced:
+                await conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id.in_(bounced))
+                    .values(bounce_count=subscribers.c.bounce_count + 1)
+                )
+                await conn.execute(
+                    update(subscribers)
+                    .where(
+                        subscribers.c.id.in_(bounced),
+                        subscribers.c.status == "active",
+                        subscribers.c.bounce_count >= bounce_limit,
+                    )
+                    .values(status="bounced")
+                )
+
+    async def sending_owners(self, issue_id: int) -> set[str]:
+        """Who holds rows of the issue in "sending" (to find owners that died)."""
+        query = (
+            select(deliveries.c.claimed_by)
+            .where(deliveries.c.issue_id == issue_id, deliveries.c.status == "sending")
+            .distinct()
+        )
+        async with self.read() as conn:
+            return {owner for owner in (await conn.execute(query)).scalars() if owner}
+
+    async def delivery_counts(self, issue_id: int | None = None) -> dict[str, int]:
+        """Rows by status, for one issue or the whole ledger."""
+        query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+        if issue_id is not None:
+            query = query.where(deliveries.c.issue_id == issue_id)
+        async with self.read() as conn:
+            return {status: count for status, count in (await conn.execute(query)).all()}
+
+    async def next_retry_at(self, issue_id: int) -> datetime | None:
+        """When the earliest deferred delivery of the issue is due again."""
+        query = select(func.min(deliveries.c.next_attempt_at)).where(
+            deliveries.c.issue_id == issue_id, deliveries.c.status == "deferred"
+        )
+        async with self.read() as conn:
+            return (await conn.execute(query)).scalar_one_or_none()

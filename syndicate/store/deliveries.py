@@ -66,12 +66,13 @@ class DeliveryQueries(Queries):
                 dialect.insert(deliveries)
                 .from_select(["issue_id", "subscriber_id", "status", "attempts"], recipients)
                 .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
+                .returning(deliveries.c.id)  # rowcount of INSERT ... SELECT is not portable
             )
-            created = (await conn.execute(statement)).rowcount
+            created = len((await conn.execute(statement)).all())
             await conn.execute(
                 update(digest_issues).where(digest_issues.c.id == issue_id).values(snapshot_at=now)
             )
-        return max(created, 0)
+        return created
 
     async def claim_deliveries(
         self,

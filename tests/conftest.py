@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 from syndicate.clock import FrozenClock
 from syndicate.store import Store
 
-pytest_plugins = ["httpserver"]  # the real HTTP server fixture, tests/httpserver.py
+# The real HTTP and SMTP server fixtures: tests/httpserver.py, tests/smtpserver.py.
+pytest_plugins = ["httpserver", "smtpserver"]
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get(

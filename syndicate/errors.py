@@ -8,6 +8,8 @@
     ├── TemplateError              a template has an error: "file:line: reason" (exit 2)
     ├── DeliveryError              one message could not be handed to the mail transport
     │   ├── TransientDeliveryError 4xx, timeout, dropped connection: defer and retry
+    │   │   └── TransportUnavailable  nothing can be sent now (cannot connect, TLS, AUTH,
+    │   │                             sender refused): stop the run, blame no address
     │   └── PermanentDeliveryError 5xx: the server refused this message for good
     └── UsageError                 a command named something that does not exist (exit 2)
 
@@ -89,6 +91,12 @@ class DeliveryError(SyndicateError):
 
 class TransientDeliveryError(DeliveryError):
     """Worth trying again later: a 4xx reply, a timeout, a refused or dropped connection."""
+
+
+class TransportUnavailable(TransientDeliveryError):
+    """The transport cannot deliver anything right now: the server cannot be reached, TLS or
+    AUTH fails, or it refuses the sender. Not the recipient's fault, so a sending run stops
+    (and releases its work untried) rather than failing every delivery in turn."""
 
 
 class PermanentDeliveryError(DeliveryError):

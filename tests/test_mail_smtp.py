@@ -11,7 +11,12 @@ import pytest
 from smtpserver import SmtpServer
 
 from syndicate.config.settings import SmtpSettings
-from syndicate.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from syndicate.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    TransportUnavailable,
+)
 from syndicate.mail.smtp import SmtpTransport
 
 SENDER = "news@example.org"
@@ -75,11 +80,11 @@ async def test_wrong_password_is_a_clear_transient_error(smtp_server_factory, ca
     server = smtp_server_factory(tls="starttls", users={"news": PASSWORD})
     wrong = "not-the-password-42"
     async with server.transport(username="news", password=wrong) as transport:
-        with pytest.raises(TransientDeliveryError) as caught:
+        with pytest.raises(TransportUnavailable) as caught:
             await transport.send(message(1), SENDER, reader(1))
         attempts = len(server.auth_attempts)
         # Remembered: the next message fails at once instead of logging in again.
-        with pytest.raises(TransientDeliveryError) as again:
+        with pytest.raises(TransportUnavailable) as again:
             await transport.send(message(2), SENDER, reader(2))
 
     text = str(caught.value)
@@ -96,7 +101,7 @@ async def test_wrong_password_is_a_clear_transient_error(smtp_server_factory, ca
 async def test_starttls_required_but_not_offered(smtp_server: SmtpServer) -> None:
     transport = smtp_server.transport(tls="starttls", username="news", password=PASSWORD)
     async with transport:
-        with pytest.raises(TransientDeliveryError) as caught:
+        with pytest.raises(TransportUnavailable) as caught:
             await transport.send(message(1), SENDER, reader(1))
 
     text = str(caught.value)
@@ -119,7 +124,7 @@ async def test_untrusted_certificate_is_refused(smtp_server_factory) -> None:
     server = smtp_server_factory(tls="implicit")
     # The system's CAs do not know the test CA.
     async with SmtpTransport(server.settings()) as transport:
-        with pytest.raises(TransientDeliveryError, match="TLS handshake failed"):
+        with pytest.raises(TransportUnavailable, match="TLS handshake failed"):
             await transport.send(message(1), SENDER, reader(1))
     assert server.messages == []
 
@@ -137,17 +142,12 @@ async def test_4xx_is_transient_and_the_next_try_succeeds(smtp_server: SmtpServe
     assert smtp_server.sessions == 1  # the refusal did not cost the connection
 
 
-@pytest.mark.parametrize(
-    ("stage", "code"), [("RCPT", 550), ("DATA", 554), ("MAIL", 553)], ids=["rcpt", "data", "mail"]
-)
+@pytest.mark.parametrize(("stage", "code"), [("RCPT", 550), ("DATA", 554)], ids=["rcpt", "data"])
 async def test_5xx_is_permanent_and_names_the_recipient(
     smtp_server: SmtpServer, stage, code: int
 ) -> None:
     gone = "gone@example.net"
-    if stage == "MAIL":
-        smtp_server.fail(1, code=code, text="5.7.1 Sender not allowed", stage="MAIL")
-    else:
-        smtp_server.reject(gone, code=code, text="5.1.1 No such user", stage=stage)
+    smtp_server.reject(gone, code=code, text="5.1.1 No such user", stage=stage)
     async with smtp_server.transport() as transport:
         with pytest.raises(PermanentDeliveryError) as caught:
             await transport.send(message(1, gone), SENDER, gone)
@@ -163,6 +163,19 @@ async def test_5xx_is_permanent_and_names_the_recipient(
     assert smtp_server.recipients() == [reader(2)]
     assert smtp_server.sessions == 1
     assert "RSET" in smtp_server.commands()
+
+
+async def test_our_sender_refused_is_the_transport_unavailable_not_a_bounce(
+    smtp_server: SmtpServer,
+) -> None:
+    smtp_server.fail(1, code=553, text="5.7.1 Sender not allowed", stage="MAIL")
+    async with smtp_server.transport() as transport:
+        with pytest.raises(TransportUnavailable) as caught:
+            await transport.send(message(1), SENDER, reader(1))
+        await transport.send(message(2), SENDER, reader(2))  # the connection is still good
+    assert not caught.value.permanent and caught.value.code == 553
+    assert f"sender <{SENDER}> refused (sending to <{reader(1)}>): 553" in str(caught.value)
+    assert smtp_server.recipients() == [reader(2)]
 
 
 async def test_drop_mid_data_is_transient_and_a_new_connection_follows(
@@ -211,13 +224,13 @@ async def test_slow_server_times_out(smtp_server: SmtpServer) -> None:
     assert smtp_server.sessions == 2  # the timed-out connection was not reused
 
 
-async def test_connection_refused_is_transient() -> None:
+async def test_connection_refused_makes_the_transport_unavailable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings = SmtpSettings(host="127.0.0.1", port=port, tls="none")
     async with SmtpTransport(settings) as transport:
-        with pytest.raises(TransientDeliveryError) as caught:
+        with pytest.raises(TransportUnavailable) as caught:
             await transport.send(message(1), SENDER, reader(1))
     assert str(caught.value).startswith(f"SMTP 127.0.0.1:{port}: cannot connect")
 

@@ -24,12 +24,13 @@ that risk (RFC 5321 section 6.1), and losing the message would be worse.
 
 How errors map (every message starts with "SMTP host:port:" and names the recipient):
 
-    5xx on MAIL, RCPT or DATA          PermanentDeliveryError(code)  the server refused for good
-    4xx reply, timeout, disconnect,    TransientDeliveryError(code)  try again later
-      connection refused
-    AUTH failed, STARTTLS or AUTH      TransientDeliveryError        the config is wrong, not
-      not offered, TLS handshake                                     the address: no subscriber
-      failed                                                         may be marked bounced
+    5xx on RCPT or DATA                PermanentDeliveryError(code)  the server refused for good
+    4xx reply, timeout or disconnect   TransientDeliveryError(code)  try again later
+      during a transaction
+    cannot connect, AUTH failed,       TransportUnavailable          nothing can be sent now;
+      STARTTLS or AUTH not offered,      (a TransientDeliveryError)  the address is not to
+      TLS handshake failed, 5xx on MAIL                              blame: no subscriber may
+      (our sender refused)                                           be marked bounced
 
 A configuration error is remembered for a short while (_CONFIG_RETRY_AFTER) and raised again
 without contacting the server, so a wrong password does not become one failed login per
@@ -65,7 +66,12 @@ from aiosmtplib import (
     SMTPTimeoutError,
 )
 
-from syndicate.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from syndicate.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    TransportUnavailable,
+)
 
 if TYPE_CHECKING:
     from syndicate.config.settings import SmtpSettings
@@ -237,7 +243,7 @@ class SmtpTransport:
         if self._config_error is not None:
             failed_at, text, code = self._config_error
             if self._clock() - failed_at < _CONFIG_RETRY_AFTER:
-                raise TransientDeliveryError(text, code=code)
+                raise TransportUnavailable(text, code=code)
             self._config_error = None
         smtp = aiosmtplib.SMTP(
             hostname=settings.host,
@@ -301,16 +307,16 @@ class SmtpTransport:
                 code=error.code,
             ) from error
 
-    def _config_failure(self, reason: str, *, code: int | None = None) -> TransientDeliveryError:
+    def _config_failure(self, reason: str, *, code: int | None = None) -> TransportUnavailable:
         """A setup error that a retry will not fix until the config or server changes."""
         text = f"{self._where}: {reason}"
         self._config_error = (self._clock(), text, code)
-        return TransientDeliveryError(text, code=code)
+        return TransportUnavailable(text, code=code)
 
-    def _connect_failure(self, error: Exception) -> TransientDeliveryError:
+    def _connect_failure(self, error: Exception) -> TransportUnavailable:
         """Anything else going wrong while opening a connection: not the recipient's fault."""
         if isinstance(error, SMTPTimeoutError):
-            return TransientDeliveryError(
+            return TransportUnavailable(
                 f"{self._where}: no reply within {self.settings.timeout:g} s while connecting"
             )
         if isinstance(error, ssl.SSLError) or isinstance(error.__cause__, ssl.SSLError):
@@ -320,21 +326,21 @@ class SmtpTransport:
                 "this port, and does the certificate match the host?)"
             )
         if isinstance(error, SMTPConnectResponseError):
-            return TransientDeliveryError(
+            return TransportUnavailable(
                 f"{self._where}: the server refused the connection: "
                 f"{error.code} {self._scrub(error.message)}",
                 code=error.code,
             )
         if isinstance(error, SMTPConnectError):
-            return TransientDeliveryError(f"{self._where}: cannot connect: {error.message}")
+            return TransportUnavailable(f"{self._where}: cannot connect: {error.message}")
         if isinstance(error, SMTPResponseException):
-            return TransientDeliveryError(
+            return TransportUnavailable(
                 f"{self._where}: connection setup refused: "
                 f"{error.code} {self._scrub(error.message)}",
                 code=error.code,
             )
         text = error.message if isinstance(error, SMTPException) else str(error)
-        return TransientDeliveryError(
+        return TransportUnavailable(
             f"{self._where}: connection setup failed: {self._scrub(text) or type(error).__name__}"
         )
 
@@ -355,6 +361,9 @@ class SmtpTransport:
         else:
             what = f"<{envelope_to}> refused"
         text = f"{self._where}: {what}: {error.code} {self._scrub(error.message)}"
+        if isinstance(error, SMTPSenderRefused) and error.code >= 500:
+            # Our own From refused: every message would be, and no subscriber is to blame.
+            return TransportUnavailable(text, code=error.code)
         kind = PermanentDeliveryError if 500 <= error.code < 600 else TransientDeliveryError
         return kind(text, code=error.code if error.code > 0 else None)
 

@@ -3,6 +3,7 @@
     transport = open_transport(settings)
     try:
         await transport.send(raw_message, envelope_from, envelope_to)
+    except TransportUnavailable: ...     # nothing can be sent now: stop, blame no address
     except TransientDeliveryError: ...   # try again later (4xx, timeout, dropped connection)
     except PermanentDeliveryError: ...   # the server refused for good (5xx)
     finally:
@@ -16,7 +17,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from syndicate.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from syndicate.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    TransportUnavailable,
+)
 
 if TYPE_CHECKING:
     from syndicate.config import Settings
@@ -26,6 +32,7 @@ __all__ = [
     "PermanentDeliveryError",
     "TransientDeliveryError",
     "Transport",
+    "TransportUnavailable",
     "open_transport",
 ]
 

@@ -1,12 +1,18 @@
-"""Subscribers' life cycle: add, import, list, remove, export and forget.
+"""Subscribers' life cycle: subscribe and confirm (double opt-in), add, import, list,
+remove, export and forget.
 
 Every address goes through `normalise_email` first, so the store only ever sees one
 spelling of it (lower-case) and its unique constraint means "unique case-insensitively".
 Forgetting an address deletes its row and keeps only a SHA-256 of the address in
 `suppressions`, so an add or an import cannot bring it back.
 
-Double opt-in (the confirmation email) is not here yet: `add` without `confirmed` creates a
-pending subscriber and nothing is sent.
+Double opt-in: `subscribe` (the web form; `syndicate subscribers add` does the same) adds a
+pending subscriber and emails them a signed link, `<site>/confirm/<token>`, valid for 7 days;
+`confirm` turns that token into an active subscriber. Nobody receives a digest before they
+confirmed, and an address nobody confirms stays pending and is never written to again unless
+someone subscribes it again. An address that is already active gets no email, and
+`subscribe` returns the same way for it, so the form cannot tell who is subscribed. A bad,
+expired or outdated link raises InvalidLink, which the web app shows as a page.
 """
 
 from __future__ import annotations
@@ -23,10 +29,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select, update
 
+from syndicate.clock import Clock
+from syndicate.config import Settings
 from syndicate.errors import UsageError
+from syndicate.mail.confirm import send_confirmation
+from syndicate.mail.transport import Transport
 from syndicate.models import Subscriber
 from syndicate.store import Store
+from syndicate.store.subscribers import subscriber_from_row
+from syndicate.store.tables import subscribers as subscribers_table
+from syndicate.tokens import TokenError, Tokens
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 SUPPRESSED = "suppressed: this address asked to be forgotten"
@@ -47,6 +61,16 @@ EXPORT_COLUMNS = (
 
 class RejectedAddress(UsageError):
     """An address that cannot be subscribed: invalid, or suppressed after `forget`."""
+
+
+class InvalidLink(UsageError):
+    """A confirmation link that cannot confirm anyone: forged or damaged, expired (`expired`
+    is True: subscribing again sends a new one), or for a subscriber who no longer exists or
+    has since unsubscribed or bounced. The message is fit to show on a web page."""
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        self.expired = expired
+        super().__init__(message)
 
 
 @dataclass
@@ -139,6 +163,82 @@ async def add(
             changes["categories"] = wanted
         existing = await store.update_subscriber(existing.id, changes)
     return existing, False
+
+
+async def subscribe(
+    settings: Settings,
+    store: Store,
+    transport: Transport,
+    tokens: Tokens,
+    clock: Clock,
+    email: str,
+    *,
+    name: str = "",
+    categories: Sequence[str] = (),
+    source: str = "web",
+) -> Subscriber:
+    """Someone asks to subscribe `email`: add it as pending and send the confirmation email.
+
+    While the subscriber is pending, each call sends a new confirmation (the first may have
+    been lost or expired); an address already active is sent nothing, and an unsubscribed or
+    bounced one neither (it keeps its status: see the module docstring). Callers must answer
+    the same whatever happened, so the answer does not reveal who is subscribed.
+
+    Raises RejectedAddress (invalid or forgotten address), DeliveryError when the email
+    could not be handed over (the subscriber stays pending: try again), TemplateProblem.
+    """
+    subscriber, _ = await add(
+        store, email, clock.now(), name=name, categories=categories, source=source
+    )
+    if subscriber.status == "pending":
+        await send_confirmation(settings, subscriber, transport, tokens, clock)
+    return subscriber
+
+
+async def confirm(store: Store, tokens: Tokens, token: str, now: datetime) -> Subscriber:
+    """The subscriber a confirmation token names, made active (confirmed at `now`).
+
+    Confirming twice is harmless: an active subscriber is returned unchanged. A token that
+    is not valid, has expired, or names a subscriber who is gone, unsubscribed or bounced
+    raises InvalidLink and changes nothing: an old link must not resubscribe someone who left.
+    """
+    try:
+        subscriber_id = tokens.verify("confirm", token.strip())
+    except TokenError as error:
+        raise InvalidLink(str(error), expired=error.expired) from None
+    confirmed = await _confirm_pending(store, subscriber_id, now)
+    if confirmed is not None:
+        return confirmed
+    current = await _subscriber_by_id(store, subscriber_id)
+    if current is not None and current.status == "active":
+        return current
+    raise InvalidLink("this link is no longer valid")
+
+
+# These two queries belong in the store (SubscriberQueries); they sit here for now because
+# this change could not touch syndicate/store/subscribers.py. Move them there as they are.
+
+
+async def _confirm_pending(store: Store, subscriber_id: int, now: datetime) -> Subscriber | None:
+    """pending -> active in one conditional UPDATE, so an unsubscribe that lands between a
+    read and a write cannot be undone by a late click; None when it was not pending."""
+    table = subscribers_table
+    query = (
+        update(table)
+        .where(table.c.id == subscriber_id, table.c.status == "pending")
+        .values(status="active", confirmed_at=now)
+        .returning(table)
+    )
+    async with store.write() as conn:
+        row = (await conn.execute(query)).first()
+    return subscriber_from_row(row._mapping) if row else None
+
+
+async def _subscriber_by_id(store: Store, subscriber_id: int) -> Subscriber | None:
+    query = select(subscribers_table).where(subscribers_table.c.id == subscriber_id)
+    async with store.read() as conn:
+        row = (await conn.execute(query)).first()
+    return subscriber_from_row(row._mapping) if row else None
 
 
 async def import_csv(

@@ -253,8 +253,9 @@ def run(project: Path, *args: str) -> click.testing.Result:
 def test_cli_add_list_remove(project: Path) -> None:
     result = run(project, "add", "Ann@Example.org", "--name", "Ann", "--category", "News")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "added ann@example.org: pending confirmation\n"
-    assert "sent" not in result.stdout  # no confirmation email exists yet
+    assert result.stdout == (
+        "added ann@example.org: pending; confirmation sent to ann@example.org (outbox var/outbox)\n"
+    )  # the confirmation email itself: tests/test_mail_confirm.py
 
     result = run(project, "add", "bob@example.org", "--confirmed")
     assert result.stdout == "added bob@example.org: active\n"

@@ -8,6 +8,7 @@ from syndicate.cli.app import AppContext, cli, pass_app
 from syndicate.config import missing_secrets
 from syndicate.digest.build import renderer_for
 from syndicate.errors import TemplateError
+from syndicate.mail.confirm import ConfirmRenderer
 from syndicate.publish.pages import PageRenderer
 from syndicate.summary import describe
 
@@ -17,9 +18,9 @@ from syndicate.summary import describe
 def check(app: AppContext) -> None:
     """Validate the config file and print a short summary.
 
-    Also renders every email and archive page template with sample data. Exits 0 when the
-    config is usable, 2 with one line per problem when it is not (file, key path or template
-    line, and what is wrong).
+    Also renders every email (digest and confirmation) and archive page template with
+    sample data. Exits 0 when the config is usable, 2 with one line per problem when it is
+    not (file, key path or template line, and what is wrong).
 
     \b
     Example:
@@ -27,7 +28,12 @@ def check(app: AppContext) -> None:
     """
     settings = app.settings
     pages = PageRenderer(settings.templates_dir, formats=settings.publish.formats)
-    problems = renderer_for(settings).check() + pages.check()
+    confirmation = ConfirmRenderer(settings.templates_dir)
+    # dict.fromkeys: the digest's check compiles every email template, the confirmation
+    # email's among them, so a syntax error there would otherwise be listed twice.
+    problems = list(
+        dict.fromkeys(renderer_for(settings).check() + confirmation.check() + pages.check())
+    )
     if problems:
         raise TemplateError("\n".join(problems))
     click.echo(f"{app.config_file}: OK")

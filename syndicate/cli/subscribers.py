@@ -1,4 +1,4 @@
-"""`syndicate subscribers ...`: add, import, list, remove, export and forget subscribers."""
+"""`syndicate subscribers ...`: add, confirm, import, list, remove, export and forget."""
 
 from __future__ import annotations
 
@@ -6,14 +6,20 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import urlsplit
 
 import click
 from rich.table import Table
 
 from syndicate import subscribers as service
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
+from syndicate.config import Settings
+from syndicate.errors import DeliveryError
+from syndicate.mail.confirm import send_confirmation
+from syndicate.mail.transport import open_transport
 from syndicate.models import Subscriber
 from syndicate.store import Store
+from syndicate.tokens import Tokens, signing_secret
 
 T = TypeVar("T")
 
@@ -51,32 +57,99 @@ def subscribers() -> None:
 @click.option(
     "--confirmed",
     is_flag=True,
-    help="They already confirmed (no double opt-in): active at once. Reactivates an "
-    "unsubscribed address.",
+    help="They already confirmed (no double opt-in): active at once, no email. Reactivates "
+    "an unsubscribed address.",
 )
 @pass_app
 def add(
     app: AppContext, email: str, name: str, categories: tuple[str, ...], confirmed: bool
 ) -> None:
-    """Add a subscriber: pending confirmation, or active with --confirmed.
+    """Add a subscriber and email them a link to confirm (double opt-in).
+
+    They get no digest until they open the link (valid for 7 days). Adding a pending
+    address again sends a new link; an active one is left alone. With --confirmed the
+    subscriber is active at once and nothing is sent. The email goes through [mail]
+    transport: with the outbox, it is a file in the Maildir. If it cannot be handed over,
+    the subscriber stays pending and the exit status is 1.
 
     \b
     Example:
-      syndicate subscribers add ann@example.org --name Ann --category News --confirmed
+      syndicate subscribers add ann@example.org --name Ann --category News
+      syndicate subscribers add bob@example.org --confirmed
     """
+    settings = app.settings
+    clock = app.clock
+
+    async def work(store: Store) -> tuple[Subscriber, bool, DeliveryError | None]:
+        subscriber, created = await service.add(
+            store, email, clock.now(), name=name, categories=categories, confirmed=confirmed
+        )
+        if subscriber.status != "pending":
+            return subscriber, created, None
+        tokens = Tokens(signing_secret(settings))
+        transport = open_transport(settings)
+        try:
+            await send_confirmation(settings, subscriber, transport, tokens, clock)
+        except DeliveryError as error:
+            # The subscriber stays as added (pending): nothing to undo, a retry resends.
+            return subscriber, created, error
+        finally:
+            await transport.close()
+        return subscriber, created, None
+
+    subscriber, created, failed = _with_store(app, work)
+    if failed is not None:
+        added = "added, " if created else ""
+        click.echo(
+            f"error: confirmation not sent to {subscriber.email}: {failed} "
+            f"({added}still pending; add it again to retry)",
+            err=True,
+        )
+        raise SystemExit(1)
+    done = f"added {subscriber.email}" if created else f"{subscriber.email} already subscribed"
+    sent = ""
+    if subscriber.status == "pending":
+        sent = f"; confirmation sent to {subscriber.email} {_via(settings)}"
+    click.echo(f"{done}: {subscriber.status}{sent}")
+
+
+@subscribers.command("confirm")
+@click.argument("link", metavar="TOKEN_OR_URL")
+@pass_app
+def confirm(app: AppContext, link: str) -> None:
+    """Confirm a subscription by hand, with the link from its confirmation email.
+
+    For when the subscriber cannot open it (or an admin checks the flow): paste the whole
+    URL from the message in the outbox, or just the token after /confirm/. An expired link
+    cannot be confirmed: add the address again to send a new one.
+
+    \b
+    Example:
+      syndicate subscribers confirm https://news.example.org/confirm/MQ.Zk1a2b.x9Q...
+    """
+    tokens = Tokens(signing_secret(app.settings))
     now = app.clock.now()
-    subscriber, created = _with_store(
-        app,
-        lambda store: service.add(
-            store, email, now, name=name, categories=categories, confirmed=confirmed
-        ),
-    )
-    if created:
-        # No confirmation email exists yet (issue 7, item 2): say what is true.
-        state = "active" if subscriber.status == "active" else "pending confirmation"
-        click.echo(f"added {subscriber.email}: {state}")
+    subscriber = _with_store(app, lambda store: service.confirm(store, tokens, _token(link), now))
+    if subscriber.confirmed_at == now:
+        click.echo(f"confirmed {subscriber.email}: active")
     else:
-        click.echo(f"{subscriber.email} already subscribed: {subscriber.status}")
+        click.echo(f"{subscriber.email} was already confirmed: {subscriber.status}")
+
+
+def _token(link: str) -> str:
+    """The token in a confirm URL (<site>/confirm/<token>), or the argument as it is."""
+    text = link.strip()
+    path = urlsplit(text).path if "://" in text else text
+    if "/confirm/" in path:
+        path = path.rsplit("/confirm/", 1)[1]
+    return path.strip("/")
+
+
+def _via(settings: Settings) -> str:
+    """How the message left, for the admin: the Maildir, or the SMTP server."""
+    if settings.mail.transport == "smtp":
+        return f"via smtp {settings.mail.smtp.host}:{settings.mail.smtp.port}"
+    return f"(outbox {settings.mail.outbox})"
 
 
 @subscribers.command("import")

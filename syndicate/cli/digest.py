@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import formataddr
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
+from syndicate.cli.progress import send_progress
 from syndicate.config import Settings
 from syndicate.digest.build import (
     BuildResult,
@@ -20,8 +23,11 @@ from syndicate.digest.build import (
 )
 from syndicate.digest.context import DigestSubscriber
 from syndicate.errors import UsageError
+from syndicate.mail.send import plan_period, send_period
 from syndicate.store import Store
 from syndicate.tokens import Tokens, signing_secret
+
+T = TypeVar("T")
 
 period_option = click.option(
     "--month",
@@ -116,9 +122,9 @@ def preview(app: AppContext, key: str, kind: str, output: Path | None, email: st
             else:
                 tokens = Tokens(signing_secret(settings))
                 html, text = rendered.personalise(
-                    DigestSubscriber(person.name, person.email, greeting(person.name)),
-                    f"{settings.site.url}/unsubscribe/{tokens.sign('unsubscribe', person.id)}",
-                    f"{settings.site.url}/preferences/{tokens.sign('preferences', person.id)}",
+                    DigestSubscriber.of(person.name, person.email),
+                    tokens.link(settings.site.url, "unsubscribe", person.id),
+                    tokens.link(settings.site.url, "preferences", person.id),
                 )
             if kind == "html":
                 return html.encode()
@@ -134,10 +140,6 @@ def preview(app: AppContext, key: str, kind: str, output: Path | None, email: st
         click.echo(data.decode(), nl=False)
 
 
-def greeting(name: str) -> str:
-    return f"Hello {name}," if name.strip() else "Hello,"
-
-
 def _eml(settings: Settings, subject: str, html: str, text: str, to: str | None) -> bytes:
     message = EmailMessage()
     message["Subject"] = subject
@@ -146,3 +148,81 @@ def _eml(settings: Settings, subject: str, html: str, text: str, to: str | None)
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     return bytes(message)
+
+
+@digest.command()
+@period_option
+@click.option(
+    "--dry-run", is_flag=True, help="Say what would be sent; store, render and send nothing."
+)
+@pass_app
+def send(app: AppContext, key: str, dry_run: bool) -> None:
+    """Build the period's issue if needed and send it to every active subscriber.
+
+    Each subscriber gets one copy: the delivery ledger records what was sent, so running
+    again resumes where a crash or a stop left off. Transient failures are retried later
+    (run again, or let `syndicate run` do it); the exit status is 1 if any delivery failed
+    or is still waiting for a retry.
+
+    \b
+    Example:
+      syndicate digest send --month 2015-12 --dry-run
+      syndicate digest send --month 2015-12
+    """
+    settings = app.settings
+    if dry_run:
+        plan = run_async(_with_store(settings, lambda store: plan_period(settings, store, key)))
+        state = "built" if plan.issue else "not built yet"
+        click.echo(
+            f"{plan.period} ({state}, {plan.posts} posts): would send {plan.recipients} "
+            f"messages via {transport_label(settings)}"
+        )
+        if plan.ledger:
+            click.echo("ledger: " + _statuses(plan.ledger))
+        return
+
+    with send_progress() as on_progress:
+        report = run_async(
+            _with_store(
+                settings,
+                lambda store: send_period(settings, store, app.clock, key, on_progress=on_progress),
+            )
+        )
+    if report is None:
+        click.echo(f"{key}: no posts, no issue to send ([digest] skip_empty)")
+        return
+    counts = report.counts
+    click.echo(
+        f"{report.issue.period}: sent {counts.sent}, deferred {counts.deferred}, "
+        f"failed {counts.failed}, skipped {counts.skipped} via {transport_label(settings)}"
+    )
+    click.echo("ledger: " + _statuses(report.ledger))
+    for error in report.errors:
+        click.echo(f"failed: {error}", err=True)
+    if report.halted:
+        click.echo(f"error: sending stopped: {report.halted}", err=True)
+        click.echo("nothing was lost: fix the problem and run this again", err=True)
+    if report.next_retry_at is not None:
+        local = report.next_retry_at.astimezone(settings.site.tz)
+        click.echo(
+            f"{report.ledger.get('deferred', 0)} deferred: next retry after "
+            f"{local:%Y-%m-%d %H:%M %Z}; run this again then, or let `syndicate run` retry"
+        )
+    if report.halted or counts.failed or report.ledger.get("deferred"):
+        raise SystemExit(1)
+
+
+def transport_label(settings: Settings) -> str:
+    if settings.mail.transport == "smtp":
+        smtp = settings.mail.smtp
+        return f"smtp {smtp.host}:{smtp.port}"
+    return f"outbox {settings.outbox_dir}"
+
+
+def _statuses(counts: dict[str, int]) -> str:
+    return ", ".join(f"{status} {counts[status]}" for status in sorted(counts))
+
+
+async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    async with await Store.open(settings.database_url) as store:
+        return await work(store)

@@ -27,6 +27,8 @@ class OutboxTransport:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        # Maildir creates only the last folder; var/ does not exist yet on a PostgreSQL setup.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._maildir = mailbox.Maildir(self.path, factory=None, create=True)
         # Maildir's unique file names come from a class-wide counter that threads could race
         # on (the clash is caught, but as an error), and send() runs write() in worker threads.

@@ -1,0 +1,414 @@
+"""Sending a digest issue: the ledger decides what is sent, the transport delivers it.
+
+    report = await send_issue(settings, store, clock, issue, transport)
+
+1. Snapshot: the issue's recipients (the active subscribers) become one pending row each,
+   once per issue (store.snapshot_deliveries).
+2. Claim a batch of due rows (pending, deferred and due, or left "sending" by a sender that
+   died) while the previous batch is being sent, so the pool never waits for the database.
+3. Each claimed row is personalised (the issue's shared body with the subscriber's name and
+   signed links filled in), built into an RFC 5322 message, optionally DKIM-signed, and
+   handed to the transport, `concurrency` at a time.
+4. Outcomes are recorded a batch at a time: sent; deferred with exponential backoff after a
+   transient failure (4xx, timeout, dropped connection) until `[mail] max_attempts`; failed
+   after a permanent one (5xx), which also counts towards the subscriber's bounces. When the
+   transport cannot send anything (server unreachable, AUTH or TLS failing, our sender
+   refused) the run stops and releases its rows untried: no address is blamed.
+
+What a crash costs: a row is marked sent when its batch is recorded, so after a kill -9 the
+messages of the batch in flight (at most `batch` of them, sent but not yet recorded) may go
+a second time; every other row is sent exactly once by the next run. Their Message-ID is the
+same, so receiving servers and clients that saw the first copy can drop the second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+
+from syndicate.clock import Clock
+from syndicate.config import Settings
+from syndicate.digest.build import (
+    build_issue,
+    digest_context,
+    for_categories,
+    period_of,
+    renderer_for,
+)
+from syndicate.digest.context import DigestSubscriber
+from syndicate.digest.render import RenderedDigest
+from syndicate.errors import DeliveryError, TransportUnavailable
+from syndicate.mail.dkim import DkimSigner, dkim_signer_for
+from syndicate.mail.message import MessageFactory
+from syndicate.mail.transport import Transport, open_transport
+from syndicate.models import ClaimedDelivery, DigestIssue
+from syndicate.store import Store
+from syndicate.store.deliveries import Outcome
+from syndicate.tokens import Tokens, signing_secret
+
+log = logging.getLogger(__name__)
+
+# A row left "sending" this long is presumed abandoned even if its owner cannot be asked
+# (another machine). Far longer than a batch takes, even rate-limited (see _batch_size).
+LEASE = timedelta(minutes=15)
+MESSAGES_PER_CONNECTION_BATCH = 25
+
+
+@dataclass
+class SendCounts:
+    """What this run did, message by message (progress bars read it as it changes)."""
+
+    total: int = 0  # rows of the issue still to send when the run started
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.deferred + self.failed + self.skipped
+
+
+@dataclass
+class SendReport:
+    issue: DigestIssue
+    counts: SendCounts
+    ledger: dict[str, int] = field(default_factory=dict)  # every row of the issue, by status
+    next_retry_at: datetime | None = None
+    errors: list[str] = field(default_factory=list)  # a sample of failures, for the summary
+    stopped: bool = False  # asked to stop before the work was done
+    halted: str | None = None  # the transport could not send anything: why
+
+
+def sender_id() -> str:
+    """Who claims rows: host and pid (so a dead sender on this host can be recognised) and a
+    random part (so two senders in one process, or a reused pid, are told apart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def dead_owners(owners: set[str], me: str) -> set[str]:
+    """The owners on this host whose process is gone; others are left to the lease."""
+    host = socket.gethostname()
+    dead = set()
+    for owner in owners - {me}:
+        owner_host, _, rest = owner.rpartition(":")[0].rpartition(":")
+        if owner_host != host or not rest.isdigit():
+            continue
+        try:
+            os.kill(int(rest), 0)
+        except ProcessLookupError:
+            dead.add(owner)
+        except PermissionError:  # alive, someone else's
+            pass
+    return dead
+
+
+class IssueSender:
+    """Sends one issue; see the module docstring.
+
+    report = await IssueSender(settings, store, clock, issue, transport).run()
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        issue: DigestIssue,
+        transport: Transport,
+        *,
+        concurrency: int | None = None,
+        signer: DkimSigner | None = None,
+        tokens: Tokens | None = None,
+        on_progress: Callable[[SendCounts], None] | None = None,
+        stop: asyncio.Event | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.issue = issue
+        self.transport = transport
+        mail = settings.mail
+        self.concurrency = concurrency or (mail.smtp.pool if mail.transport == "smtp" else 4)
+        self.batch = _batch_size(
+            self.concurrency, mail.smtp.rate if mail.transport == "smtp" else 0
+        )
+        self.signer = signer
+        self.tokens = tokens or Tokens(signing_secret(settings))
+        self.on_progress = on_progress
+        self.stop = stop or asyncio.Event()
+        self.owner = owner or sender_id()
+        self.factory = MessageFactory.for_issue(settings, issue, clock=clock)
+        self.envelope_from = parseaddr(settings.digest.sender)[1]
+        self.counts = SendCounts()
+        self.errors: list[str] = []
+        self.halted: str | None = None  # why the transport made this run stop
+        self._copies: dict[frozenset[str], RenderedDigest | None] = {
+            frozenset(): RenderedDigest(
+                subject=issue.subject,
+                html=issue.html,
+                text=issue.text,
+                home_url=f"{settings.site.url.rstrip('/')}/",
+            )
+        }
+        self._copy_lock = asyncio.Lock()
+
+    async def run(self) -> SendReport:
+        await self.store.snapshot_deliveries(self.issue.id, self.clock.now())
+        ledger = await self.store.delivery_counts(self.issue.id)
+        self.counts.total = sum(ledger.get(s, 0) for s in ("pending", "deferred", "sending"))
+        self._progress()
+        claiming = asyncio.ensure_future(self._claim())
+        recording: asyncio.Task[None] | None = None
+        try:
+            while True:
+                batch = await claiming
+                if not batch:
+                    break
+                claiming = asyncio.ensure_future(self._claim())
+                outcomes = await self._send_batch(batch)
+                if recording is not None:
+                    await recording
+                recording = asyncio.ensure_future(self._record(outcomes))
+        finally:
+            # Whatever happens, what was sent is recorded and what was claimed is released.
+            if recording is not None:
+                await recording
+            extra = await claiming if not claiming.cancelled() else []
+            if extra:
+                await self._record([_release(claimed) for claimed in extra])
+        return SendReport(
+            issue=self.issue,
+            counts=self.counts,
+            ledger=await self.store.delivery_counts(self.issue.id),
+            next_retry_at=await self.store.next_retry_at(self.issue.id),
+            errors=self.errors,
+            stopped=self.stop.is_set(),
+            halted=self.halted,
+        )
+
+    async def _claim(self) -> list[ClaimedDelivery]:
+        if self.stop.is_set():
+            return []
+        now = self.clock.now()
+        owners = await self.store.sending_owners(self.issue.id)
+        return await self.store.claim_deliveries(
+            self.issue.id,
+            self.owner,
+            now,
+            self.batch,
+            lease_expired_before=now - LEASE,
+            dead_owners=dead_owners(owners, self.owner),
+        )
+
+    async def _send_batch(self, batch: list[ClaimedDelivery]) -> list[Outcome]:
+        queue = iter(batch)
+        outcomes: list[Outcome] = []
+
+        async def worker() -> None:
+            for claimed in queue:  # shared iterator: each row goes to one worker
+                if self.stop.is_set():
+                    outcomes.append(_release(claimed))
+                    continue
+                outcome = await self._deliver(claimed)
+                outcomes.append(outcome)
+                self._count(outcome)
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(batch)))))
+        except BaseException:
+            # Cancelled (a signal) or broken: record what was done, release the rest, so
+            # that nothing waits for the lease.
+            done = {outcome.delivery_id for outcome in outcomes}
+            outcomes.extend(_release(claimed) for claimed in batch if claimed.id not in done)
+            await asyncio.shield(self._record(outcomes))
+            raise
+        return outcomes
+
+    async def _deliver(self, claimed: ClaimedDelivery) -> Outcome:
+        subscriber = claimed.subscriber
+        if subscriber.status != "active":
+            return _outcome(claimed, "skipped", error=f"subscriber is {subscriber.status}")
+        copy = await self._copy_for(subscriber.categories)
+        if copy is None:
+            return _outcome(claimed, "skipped", error="no posts in their categories")
+        site_url = self.settings.site.url
+        unsubscribe = self.tokens.link(site_url, "unsubscribe", subscriber.id)
+        preferences = self.tokens.link(site_url, "preferences", subscriber.id)
+        message_id = self.factory.message_id(self.issue.id, subscriber.id)
+        try:
+            html, text = copy.personalise(
+                DigestSubscriber.of(subscriber.name, subscriber.email), unsubscribe, preferences
+            )
+            raw = self.factory.build(subscriber, html, text, unsubscribe, message_id)
+            if self.signer is not None:
+                raw = self.signer.sign(raw)
+        except ValueError as error:  # an address this builder cannot write
+            return self._failed(claimed, f"{subscriber.email}: {error}", bounced=False)
+        try:
+            await self.transport.send(raw, self.envelope_from, subscriber.email)
+        except TransportUnavailable as error:
+            # Every other message would fail the same way, and no address is to blame: stop,
+            # and leave this row (and the rest) for a run after the problem is fixed.
+            if self.halted is None:
+                self.halted = str(error)
+                log.error("sending stopped: %s", error)
+            self.stop.set()
+            return _release(claimed)
+        except DeliveryError as error:
+            if error.permanent:
+                return self._failed(claimed, str(error), bounced=True)
+            return self._deferred(claimed, str(error))
+        except Exception as error:  # a bug must not stop the other deliveries
+            log.exception("sending to %s failed unexpectedly", subscriber.email)
+            return self._deferred(claimed, f"internal error: {error!r}")
+        return _outcome(claimed, "sent", message_id=message_id)
+
+    def _deferred(self, claimed: ClaimedDelivery, error: str) -> Outcome:
+        mail = self.settings.mail
+        if claimed.attempts >= mail.max_attempts:
+            return self._failed(
+                claimed, f"{error} (gave up after {claimed.attempts} attempts)", bounced=False
+            )
+        delay = mail.retry_backoff * 2 ** (claimed.attempts - 1)
+        return _outcome(claimed, "deferred", error=error, next_attempt_at=self.clock.now() + delay)
+
+    def _failed(self, claimed: ClaimedDelivery, error: str, *, bounced: bool) -> Outcome:
+        if len(self.errors) < 20:
+            self.errors.append(error)
+        return _outcome(claimed, "failed", error=error, bounced=bounced)
+
+    async def _copy_for(self, categories: tuple[str, ...]) -> RenderedDigest | None:
+        """The issue rendered for a choice of categories, once per distinct choice; None when
+        none of the issue's posts is in them."""
+        key = frozenset(category.casefold() for category in categories)
+        if key in self._copies:
+            return self._copies[key]
+        async with self._copy_lock:
+            if key not in self._copies:
+                period = period_of(self.settings, self.issue.period)
+                context, _ = await digest_context(self.settings, self.store, period)
+                chosen = for_categories(context, key, self.settings.digest.group_by)
+                self._copies[key] = (
+                    renderer_for(self.settings).render(chosen) if chosen.posts else None
+                )
+        return self._copies[key]
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        await self.store.record_outcomes(
+            outcomes, self.owner, self.clock.now(), self.settings.mail.bounce_limit
+        )
+
+    def _count(self, outcome: Outcome) -> None:
+        counts = self.counts
+        if outcome.status == "sent":
+            counts.sent += 1
+        elif outcome.status == "deferred":
+            counts.deferred += 1
+        elif outcome.status == "failed":
+            counts.failed += 1
+        elif outcome.status == "skipped":
+            counts.skipped += 1
+        self._progress()
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.counts)
+
+
+def _batch_size(concurrency: int, rate: float) -> int:
+    size = concurrency * MESSAGES_PER_CONNECTION_BATCH
+    if rate > 0:
+        # A rate-limited batch must finish well within the lease: a minute's worth at most.
+        size = min(size, max(1, int(rate * 60)))
+    return size
+
+
+def _outcome(
+    claimed: ClaimedDelivery,
+    status: str,
+    *,
+    message_id: str | None = None,
+    error: str | None = None,
+    next_attempt_at: datetime | None = None,
+    bounced: bool = False,
+) -> Outcome:
+    return Outcome(
+        claimed.id, claimed.subscriber.id, status, message_id, error, next_attempt_at, bounced
+    )
+
+
+def _release(claimed: ClaimedDelivery) -> Outcome:
+    """Back to pending, untried: this sender is stopping before it got to the row."""
+    return _outcome(claimed, "pending")
+
+
+@dataclass(frozen=True, slots=True)
+class SendPlan:
+    """What a send would do now (a dry run): nothing is stored, rendered or sent."""
+
+    period: str
+    issue: DigestIssue | None  # None: not built yet (or nothing to build)
+    posts: int
+    recipients: int  # rows still to send, or the active subscribers before the snapshot
+    ledger: dict[str, int]
+
+
+async def send_period(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    key: str,
+    *,
+    transport: Transport | None = None,
+    on_progress: Callable[[SendCounts], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> SendReport | None:
+    """Build the period's issue if needed, then send it; None when there is no issue to
+    send (no posts and `[digest] skip_empty`). Run again, it resumes: only what is not yet
+    sent goes out."""
+    built = await build_issue(settings, store, clock, key)
+    if built.issue is None:
+        return None
+    signer = dkim_signer_for(settings)  # before connecting: a missing key fails fast
+    own_transport = transport is None
+    transport = transport or open_transport(settings)
+    try:
+        sender = IssueSender(
+            settings,
+            store,
+            clock,
+            built.issue,
+            transport,
+            signer=signer,
+            on_progress=on_progress,
+            stop=stop,
+        )
+        return await sender.run()
+    finally:
+        if own_transport:
+            await transport.close()
+
+
+async def plan_period(settings: Settings, store: Store, key: str) -> SendPlan:
+    period = period_of(settings, key)
+    issue = await store.issue(period.key)
+    ledger = await store.delivery_counts(issue.id) if issue else {}
+    if issue is not None and issue.snapshot_at is not None:
+        recipients = sum(ledger.get(s, 0) for s in ("pending", "deferred", "sending"))
+    else:
+        recipients = await store.count_subscribers("active")
+    if issue is not None:
+        posts = len(issue.post_ids)
+    else:
+        _, ids = await digest_context(settings, store, period)
+        posts = len(ids)
+    return SendPlan(period.key, issue, posts, recipients, ledger)

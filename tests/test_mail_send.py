@@ -1,0 +1,353 @@
+"""Sending an issue through the ledger (syndicate.mail.send), on SQLite and PostgreSQL.
+
+The outbox transport writes a real Maildir that is parsed back with `email`; failures come
+from a real SMTP server (aiosmtpd on 127.0.0.1, tests/smtpserver.py) scripted to refuse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import mailbox
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from smtpserver import SmtpServer
+
+from syndicate import subscribers as service
+from syndicate.cli import cli
+from syndicate.clock import FrozenClock
+from syndicate.config import Settings, load_settings
+from syndicate.digest.build import build_issue
+from syndicate.forum.linker import link_discussions
+from syndicate.ingest.poll import ingest
+from syndicate.mail.outbox import OutboxTransport
+from syndicate.mail.send import IssueSender, SendCounts, send_period
+from syndicate.models import DigestIssue
+from syndicate.store import Store
+from syndicate.tokens import Tokens, signing_secret
+
+NOW = datetime(2016, 1, 1, 9, tzinfo=UTC)
+PERIOD = "2015-12"
+
+
+def configure(project: Path, database_url: str, extra: str = "") -> Settings:
+    config = project / "config.toml"
+    text = config.read_text().replace(
+        'database = "sqlite:///var/syndicate.db"', f'database = "{database_url}"'
+    )
+    config.write_text(text + extra)
+    return load_settings(config)
+
+
+async def prepared(project: Path, database_url: str, extra: str = "") -> tuple[Settings, Store]:
+    settings = configure(project, database_url, extra)
+    store = await Store.open(settings.database_url)
+    await ingest(settings, store, FrozenClock(NOW))
+    await link_discussions(settings, store, FrozenClock(NOW))
+    return settings, store
+
+
+async def subscribe(store: Store, address: str, **options: object) -> int:
+    options.setdefault("confirmed", True)
+    subscriber, _ = await service.add(store, address, NOW, **options)  # type: ignore[arg-type]
+    return subscriber.id
+
+
+async def issue_of(settings: Settings, store: Store) -> DigestIssue:
+    built = await build_issue(settings, store, FrozenClock(NOW), PERIOD)
+    assert built.issue is not None
+    return built.issue
+
+
+def outbox_messages(settings: Settings) -> list[EmailMessage]:
+    maildir = mailbox.Maildir(settings.outbox_dir, factory=None, create=False)
+    messages = []
+    for key in maildir.iterkeys():
+        message = email.message_from_bytes(maildir.get_bytes(key), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        messages.append(message)
+    return messages
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+async def test_every_active_subscriber_gets_one_compliant_copy(
+    project: Path, database_url: str
+) -> None:
+    settings, store = await prepared(project, database_url)
+    async with store:
+        ann = await subscribe(store, "ann@example.org", name="Ann")
+        bob = await subscribe(store, "bob@example.org")
+        await subscribe(store, "pending@example.org", confirmed=False)
+        gone = await subscribe(store, "gone@example.org")
+        await service.remove(store, "gone@example.org", NOW)
+        issue = await issue_of(settings, store)
+        seen: list[int] = []
+        sender = IssueSender(
+            settings,
+            store,
+            FrozenClock(NOW),
+            issue,
+            OutboxTransport(settings.outbox_dir),
+            on_progress=lambda counts: seen.append(counts.done),
+        )
+        report = await sender.run()
+        assert (report.counts.sent, report.counts.total) == (2, 2)
+        assert report.ledger == {"sent": 2}
+        assert seen[-1] == 2
+
+        messages = {m["To"].addresses[0].addr_spec: m for m in outbox_messages(settings)}
+        assert set(messages) == {"ann@example.org", "bob@example.org"}
+        tokens = Tokens(signing_secret(settings))
+        for address, subscriber_id in (("ann@example.org", ann), ("bob@example.org", bob)):
+            message = messages[address]
+            assert message["Message-ID"] == f"<digest-{issue.id}-{subscriber_id}@{DOMAIN}>"
+            assert message["Subject"] == "Riverside Commons News: December 2015"
+            assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            assert message["List-Id"] == f"Riverside Commons News <digest.{DOMAIN}>"
+            https, mailto = (u.strip(" <>") for u in message["List-Unsubscribe"].split(","))
+            assert mailto.startswith("mailto:unsubscribe@")
+            token = https.rsplit("/", 1)[1]
+            assert tokens.verify("unsubscribe", token) == subscriber_id
+            assert https in text_of(message)
+            assert message["Return-Path"] == "<newsletter@riverside-commons.example>"
+        assert "Hello Ann," in text_of(messages["ann@example.org"])
+        assert "Hello," in text_of(messages["bob@example.org"])
+        assert gone not in (ann, bob)
+
+        # Run again: the ledger says everything is sent; nothing goes out twice.
+        again = await IssueSender(
+            settings, store, FrozenClock(NOW), issue, OutboxTransport(settings.outbox_dir)
+        ).run()
+        assert again.counts == SendCounts(total=0)
+        assert len(outbox_messages(settings)) == 2
+
+
+DOMAIN = "news.riverside-commons.example"
+
+
+async def test_categories_narrow_the_copy_or_skip_it(project: Path, database_url: str) -> None:
+    settings, store = await prepared(project, database_url)
+    async with store:
+        await subscribe(store, "all@example.org")
+        await subscribe(store, "partners@example.org", categories=["volunteering"])
+        await subscribe(store, "nothing@example.org", categories=["No such category"])
+        issue = await issue_of(settings, store)
+        report = await IssueSender(
+            settings, store, FrozenClock(NOW), issue, OutboxTransport(settings.outbox_dir)
+        ).run()
+    assert (report.counts.sent, report.counts.skipped) == (2, 1)
+    assert report.ledger == {"sent": 2, "skipped": 1}
+    texts = {m["To"].addresses[0].addr_spec: text_of(m) for m in outbox_messages(settings)}
+    assert set(texts) == {"all@example.org", "partners@example.org"}
+    assert "VOLUNTEERING" in texts["partners@example.org"]
+    assert "FLOOD RESILIENCE" not in texts["partners@example.org"]
+    assert texts["partners@example.org"] != texts["all@example.org"]
+
+
+async def test_a_stop_releases_what_was_not_sent_and_a_rerun_finishes(
+    project: Path, database_url: str
+) -> None:
+    settings, store = await prepared(project, database_url)
+    async with store:
+        for n in range(30):
+            await subscribe(store, f"reader{n}@example.org")
+        issue = await issue_of(settings, store)
+        stop = asyncio.Event()
+
+        def stop_after_ten(counts: SendCounts) -> None:
+            if counts.sent >= 10:
+                stop.set()
+
+        first = await IssueSender(
+            settings,
+            store,
+            FrozenClock(NOW),
+            issue,
+            OutboxTransport(settings.outbox_dir),
+            concurrency=2,
+            on_progress=stop_after_ten,
+            stop=stop,
+        ).run()
+        assert first.stopped
+        assert 10 <= first.counts.sent < 30
+        assert first.ledger == {"sent": first.counts.sent, "pending": 30 - first.counts.sent}
+        second = await IssueSender(
+            settings, store, FrozenClock(NOW), issue, OutboxTransport(settings.outbox_dir)
+        ).run()
+        assert second.counts.sent == 30 - first.counts.sent
+    recipients = Counter(m["To"].addresses[0].addr_spec for m in outbox_messages(settings))
+    assert len(recipients) == 30 and set(recipients.values()) == {1}
+
+
+async def test_unsubscribing_after_the_snapshot_skips_them(
+    project: Path, database_url: str
+) -> None:
+    settings, store = await prepared(project, database_url)
+    async with store:
+        await subscribe(store, "stays@example.org")
+        await subscribe(store, "leaves@example.org")
+        issue = await issue_of(settings, store)
+        await store.snapshot_deliveries(issue.id, NOW)
+        await service.remove(store, "leaves@example.org", NOW)
+        report = await IssueSender(
+            settings, store, FrozenClock(NOW), issue, OutboxTransport(settings.outbox_dir)
+        ).run()
+    assert report.ledger == {"sent": 1, "skipped": 1}
+    assert [m["To"] for m in outbox_messages(settings)] == ["stays@example.org"]
+
+
+async def test_send_period_builds_the_issue_and_resumes(project: Path) -> None:
+    settings, store = await prepared(project, f"sqlite:///{project / 'var' / 'x.db'}")
+    async with store:
+        await subscribe(store, "ann@example.org")
+        first = await send_period(settings, store, FrozenClock(NOW), PERIOD)
+        assert first is not None and first.counts.sent == 1
+        assert (await store.issue(PERIOD)) is not None
+        second = await send_period(settings, store, FrozenClock(NOW), PERIOD)
+        assert second is not None and second.counts.sent == 0
+        # A month without posts has no issue (skip_empty) and nothing is sent.
+        assert await send_period(settings, store, FrozenClock(NOW), "2014-01") is None
+    assert len(outbox_messages(settings)) == 1
+
+
+def smtp_config(server: SmtpServer, mail: str = "", pool: int = 2) -> str:
+    """A [mail] section sending to the test server (it replaces the bundled one)."""
+    return (
+        f'\n[mail]\ntransport = "smtp"\n{mail}\n'
+        f'[mail.smtp]\nhost = "{server.host}"\nport = {server.port}\ntls = "none"\n'
+        f"pool = {pool}\ntimeout = 5\n"
+    )
+
+
+def drop_mail_section(project: Path) -> None:
+    config = project / "config.toml"
+    text = config.read_text()
+    start = text.index("[mail]")
+    end = text.index("[web]")
+    config.write_text(text[:start] + text[end:])
+
+
+async def test_transient_failures_are_retried_with_backoff_then_given_up(
+    project: Path, database_url: str, smtp_server: SmtpServer
+) -> None:
+    drop_mail_section(project)
+    # One connection, so the scripted failures meet the first subscriber's message.
+    extra = smtp_config(smtp_server, 'max_attempts = 3\nretry_backoff = "10m"', pool=1)
+    settings, store = await prepared(project, database_url, extra)
+    clock = FrozenClock(NOW)
+    async with store:
+        await subscribe(store, "flaky@example.org")
+        await subscribe(store, "fine@example.org")
+        issue = await issue_of(settings, store)
+        smtp_server.fail(1, code=451, stage="RCPT")  # the first message meets a 451
+        first = await send_period(settings, store, clock, PERIOD)
+        assert first is not None
+        assert (first.counts.sent, first.counts.deferred) == (1, 1)
+        assert first.next_retry_at == NOW + timedelta(minutes=10)
+
+        # Not due yet: nothing is tried.
+        clock.advance(timedelta(minutes=5))
+        waiting = await send_period(settings, store, clock, PERIOD)
+        assert waiting is not None and waiting.counts.done == 0
+        # Due: the second attempt meets a 421 and waits twice as long.
+        clock.advance(timedelta(minutes=5))
+        smtp_server.fail(1, code=421, text="4.7.0 Slow down", stage="MAIL")
+        second = await send_period(settings, store, clock, PERIOD)
+        assert second is not None and second.counts.deferred == 1
+        assert second.next_retry_at == clock.now() + timedelta(minutes=20)
+        # The third and last attempt fails too: the delivery fails, the address is fine.
+        clock.advance(timedelta(minutes=20))
+        smtp_server.fail(1, code=451, stage="DATA")
+        third = await send_period(settings, store, clock, PERIOD)
+        assert third is not None and third.counts.failed == 1
+        assert "gave up after 3 attempts" in third.errors[0]
+        assert third.ledger == {"sent": 1, "failed": 1}
+        assert third.issue.id == issue.id
+        # Transient failures say nothing against the address: no bounce.
+        flaky = await store.subscriber_by_email("flaky@example.org")
+        assert flaky is not None and (flaky.status, flaky.bounce_count) == ("active", 0)
+    assert smtp_server.recipients() == ["fine@example.org"]
+
+
+async def test_permanent_refusals_fail_and_bounce_the_subscriber(
+    project: Path, database_url: str, smtp_server: SmtpServer
+) -> None:
+    drop_mail_section(project)
+    settings, store = await prepared(
+        project, database_url, smtp_config(smtp_server, "bounce_limit = 1")
+    )
+    async with store:
+        await subscribe(store, "nobody@example.org")
+        await subscribe(store, "reader@example.org")
+        smtp_server.reject("nobody@example.org", code=550)
+        report = await send_period(settings, store, FrozenClock(NOW), PERIOD)
+        assert report is not None
+        assert (report.counts.sent, report.counts.failed) == (1, 1)
+        assert "550" in report.errors[0] and "nobody@example.org" in report.errors[0]
+        bounced = await store.subscriber_by_email("nobody@example.org")
+        assert bounced is not None
+        assert (bounced.status, bounced.bounce_count) == ("bounced", 1)
+        # A failed delivery is final: running again does not try it.
+        again = await send_period(settings, store, FrozenClock(NOW), PERIOD)
+        assert again is not None and again.counts.done == 0
+    assert smtp_server.recipients() == ["reader@example.org"]
+
+
+def test_the_cli_dry_run_sends_nothing_then_send_and_exit_status(
+    project: Path, smtp_server: SmtpServer
+) -> None:
+    drop_mail_section(project)
+    config = project / "config.toml"
+    config.write_text(config.read_text() + smtp_config(smtp_server, "bounce_limit = 3"))
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
+
+    assert invoke("ingest").exit_code == 0
+    for address in ("ann@example.org", "refused@example.org"):
+        assert invoke("subscribers", "add", address, "--confirmed").exit_code == 0
+    dry = invoke("digest", "send", "--month", PERIOD, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert f"{PERIOD} (not built yet, 2 posts): would send 2 messages via smtp" in dry.stdout
+    assert smtp_server.messages == []
+
+    smtp_server.reject("refused@example.org", code=554, text="5.7.1 Rejected")
+    sent = invoke("digest", "send", "--month", PERIOD)
+    assert sent.exit_code == 1  # a delivery failed
+    assert f"{PERIOD}: sent 1, deferred 0, failed 1, skipped 0 via smtp 127.0.0.1:" in sent.stdout
+    assert "ledger: failed 1, sent 1" in sent.stdout
+    assert "failed: " in sent.stderr and "refused@example.org" in sent.stderr
+    again = invoke("digest", "send", "--month", PERIOD, "--dry-run")
+    assert f"{PERIOD} (built, 2 posts): would send 0 messages" in again.stdout
+    assert smtp_server.recipients() == ["ann@example.org"]
+
+
+async def test_an_unusable_transport_stops_the_run_and_blames_nobody(
+    project: Path, database_url: str, smtp_server_factory
+) -> None:
+    server = smtp_server_factory(users={"news": "right"})
+    drop_mail_section(project)
+    extra = smtp_config(server).replace("pool = 2", 'pool = 2\nusername = "news"')
+    settings, store = await prepared(project, database_url, extra)
+    async with store:
+        for n in range(60):
+            await subscribe(store, f"reader{n}@example.org")
+        # No password in the environment: every login fails.
+        report = await send_period(settings, store, FrozenClock(NOW), PERIOD)
+        assert report is not None and report.halted is not None
+        assert "authentication failed for user 'news'" in report.halted
+        assert report.counts.done == 0
+        assert report.ledger == {"pending": 60}  # released untried, attempts given back
+        readers = await store.list_subscribers()
+        assert {(s.status, s.bounce_count) for s in readers} == {("active", 0)}
+    assert server.messages == []

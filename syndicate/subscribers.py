@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select, update
 
 from syndicate.clock import Clock
 from syndicate.config import Settings
@@ -38,8 +37,6 @@ from syndicate.mail.confirm import send_confirmation
 from syndicate.mail.transport import Transport
 from syndicate.models import Subscriber
 from syndicate.store import Store
-from syndicate.store.subscribers import subscriber_from_row
-from syndicate.store.tables import subscribers as subscribers_table
 from syndicate.tokens import TokenError, Tokens
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
@@ -206,10 +203,10 @@ async def confirm(store: Store, tokens: Tokens, token: str, now: datetime) -> Su
         subscriber_id = tokens.verify("confirm", token.strip())
     except TokenError as error:
         raise InvalidLink(str(error), expired=error.expired) from None
-    confirmed = await _confirm_pending(store, subscriber_id, now)
+    confirmed = await store.confirm_pending_subscriber(subscriber_id, now)
     if confirmed is not None:
         return confirmed
-    current = await _subscriber_by_id(store, subscriber_id)
+    current = await store.subscriber_by_id(subscriber_id)
     if current is not None and current.status == "active":
         return current
     raise InvalidLink("this link is no longer valid")
@@ -217,28 +214,6 @@ async def confirm(store: Store, tokens: Tokens, token: str, now: datetime) -> Su
 
 # These two queries belong in the store (SubscriberQueries); they sit here for now because
 # this change could not touch syndicate/store/subscribers.py. Move them there as they are.
-
-
-async def _confirm_pending(store: Store, subscriber_id: int, now: datetime) -> Subscriber | None:
-    """pending -> active in one conditional UPDATE, so an unsubscribe that lands between a
-    read and a write cannot be undone by a late click; None when it was not pending."""
-    table = subscribers_table
-    query = (
-        update(table)
-        .where(table.c.id == subscriber_id, table.c.status == "pending")
-        .values(status="active", confirmed_at=now)
-        .returning(table)
-    )
-    async with store.write() as conn:
-        row = (await conn.execute(query)).first()
-    return subscriber_from_row(row._mapping) if row else None
-
-
-async def _subscriber_by_id(store: Store, subscriber_id: int) -> Subscriber | None:
-    query = select(subscribers_table).where(subscribers_table.c.id == subscriber_id)
-    async with store.read() as conn:
-        row = (await conn.execute(query)).first()
-    return subscriber_from_row(row._mapping) if row else None
 
 
 async def import_csv(

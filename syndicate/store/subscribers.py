@@ -25,6 +25,27 @@ class SubscriberQueries(Queries):
             row = (await conn.execute(query)).first()
         return subscriber_from_row(row._mapping) if row else None
 
+    async def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        query = select(subscribers).where(subscribers.c.id == subscriber_id)
+        async with self.read() as conn:
+            row = (await conn.execute(query)).first()
+        return subscriber_from_row(row._mapping) if row else None
+
+    async def confirm_pending_subscriber(
+        self, subscriber_id: int, now: datetime
+    ) -> Subscriber | None:
+        """pending -> active in one conditional UPDATE, so an unsubscribe that lands between a
+        read and a write cannot be undone by a late click; None when it was not pending."""
+        query = (
+            update(subscribers)
+            .where(subscribers.c.id == subscriber_id, subscribers.c.status == "pending")
+            .values(status="active", confirmed_at=now)
+            .returning(subscribers)
+        )
+        async with self.write() as conn:
+            row = (await conn.execute(query)).first()
+        return subscriber_from_row(row._mapping) if row else None
+
     async def count_subscribers(self, status: str | None = None) -> int:
         query = select(func.count()).select_from(subscribers)
         if status is not None:

@@ -351,3 +351,35 @@ async def test_an_unusable_transport_stops_the_run_and_blames_nobody(
         readers = await store.list_subscribers()
         assert {(s.status, s.bounce_count) for s in readers} == {("active", 0)}
     assert server.messages == []
+
+
+def test_the_bundled_config_puts_a_compliant_message_in_the_outbox(project: Path) -> None:
+    # The acceptance check, word for word, on the bundled config.toml.
+    config = project / "config.toml"
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
+
+    assert invoke("run").exit_code == 0
+    assert invoke("subscribers", "add", "a@example.org", "--confirmed").exit_code == 0
+    sent = invoke("digest", "send", "--month", "2015-11")
+    assert sent.exit_code == 0, sent.output
+    assert "2015-11: sent 1, deferred 0, failed 0, skipped 0 via outbox" in sent.stdout
+
+    [message] = outbox_messages(load_settings(config))
+    assert message["From"] == "Riverside Commons <newsletter@riverside-commons.example>"
+    assert message["To"] == "a@example.org"
+    assert message["Subject"] == "Riverside Commons News: November 2015"
+    assert message["Date"].datetime.tzinfo is not None
+    assert message["Message-ID"] == f"<digest-1-1@{DOMAIN}>"
+    assert message["List-Id"] == f"Riverside Commons News <digest.{DOMAIN}>"
+    assert message["List-Archive"] == f"<https://{DOMAIN}/feeds/archive/index.html>"
+    https, mailto = (u.strip(" <>") for u in message["List-Unsubscribe"].split(","))
+    assert https.startswith(f"https://{DOMAIN}/unsubscribe/")
+    assert mailto == f"mailto:unsubscribe@{DOMAIN}?subject=unsubscribe"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.get_content_type() == "multipart/alternative"
+    parts = [part.get_content_type() for part in message.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    html = message.get_body(("html",))
+    assert html is not None and https in html.get_content()  # the visible unsubscribe link

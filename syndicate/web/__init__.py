@@ -1,0 +1,1 @@
+"""The public web app: feeds over HTTP, the home page, subscription flows, operations."""

@@ -1,10 +1,116 @@
-"""(to be written)"""
+"""Web pages from the admins' templates (templates/web/), as Starlette responses.
+
+    pages = services(request).pages
+    return pages.render("web/home.html.j2", {"title": "Home", "posts": posts})
+    return pages.message("Check your inbox", "We sent you a link.", link=("/", "Home"))
+
+The rendering itself is PageRenderer's (syndicate/publish/pages.py): the same sandboxed,
+autoescaped, StrictUndefined environment the static archive pages use, so an admin's
+template behaves the same on disk and over HTTP. What this adds is the base variables every
+page needs (base.html.j2: language, site_title, feeds...) and the rule that a broken template
+is logged with its file:line and costs the visitor only a plain 500 page, never a traceback.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+
+from starlette.responses import HTMLResponse
+
 from syndicate.config import Settings
+from syndicate.publish.pages import PageRenderer, TemplateProblem
+
+log = logging.getLogger(__name__)
+
+MESSAGE_TEMPLATE = "web/message.html.j2"
 
 
 class WebPages:
+    """Renders templates/web/*.j2 for the web app; one per app, lives as long as it."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        formats = tuple(settings.publish.formats)
+        self.renderer = PageRenderer(settings.templates_dir, formats=formats)
+        site = settings.site
+        feeds_url = f"{site.url}/feeds"
+        # What base.html.j2 reads on every page; a route's context may override any of it.
+        self.base: dict[str, object] = {
+            "language": site.language,
+            "title": site.title,
+            "site_title": site.title,
+            "site_description": site.description,
+            "site_url": site.url,
+            "feeds_url": feeds_url,
+            "feeds": self.renderer.feeds(feeds_url),
+            "timezone": site.timezone,
+        }
+
+    def render(
+        self,
+        name: str,
+        context: Mapping[str, object],
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        """Template `name` ("web/home.html.j2") with the base variables plus `context`.
+
+        A TemplateProblem is logged ("templates/web/home.html.j2:12: 'x' is undefined") and
+        answered with a 500 page; the visitor never sees the template's internals.
+        """
+        try:
+            body = self.renderer.render(name, {**self.base, **context})
+        except TemplateProblem as problem:
+            log.error("cannot render page: %s", problem)
+            return self.error_page(500)
+        return HTMLResponse(body, status_code=status, headers=dict(headers or {}))
+
+    def message(
+        self,
+        title: str,
+        text: str,
+        *,
+        status: int = 200,
+        link: tuple[str, str] | None = None,
+    ) -> HTMLResponse:
+        """A simple page: a heading, one paragraph, optionally a link as (url, label)."""
+        context = {"title": title, "message": text, "link": _link(link)}
+        try:
+            body = self.renderer.render(MESSAGE_TEMPLATE, {**self.base, **context})
+        except TemplateProblem as problem:
+            log.error("cannot render page: %s", problem)
+            return _plain(status if status >= 400 else 500, title, text)
+        return HTMLResponse(body, status_code=status)
+
+    def error_page(self, status: int) -> HTMLResponse:
+        """The page for an HTTP error status (404, 405, 413, 500...)."""
+        title, text = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[400])
+        link = ("/", "Go to the home page") if status in (404, 405) else None
+        return self.message(title, text, status=status, link=link)
+
+
+def _link(link: tuple[str, str] | None) -> dict[str, str] | None:
+    return {"url": link[0], "label": link[1]} if link else None
+
+
+def _plain(status: int, title: str, text: str) -> HTMLResponse:
+    # The last resort when even the message template is broken: no template, no markup.
+    # An HTMLResponse by class (callers' signatures stay simple) but text/plain on the wire.
+    return HTMLResponse(f"{title}\n\n{text}\n", status_code=status, media_type="text/plain")
+
+
+def plain_error(status: int) -> HTMLResponse:
+    """An error page that needs no template (used when the app's services are unavailable)."""
+    title, text = ERRORS.get(status, ERRORS[500])
+    return _plain(status, title, text)
+
+
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("Bad request", "The request could not be understood."),
+    404: ("Page not found", "There is no page at this address."),
+    405: ("Method not allowed", "This page cannot be used that way."),
+    413: ("Request too large", "What you sent is larger than this site accepts."),
+    500: ("Something went wrong", "The site could not show this page. Please try again later."),
+}

@@ -22,8 +22,9 @@ from sqlalchemy.engine import make_url
 from syndicate.clock import FrozenClock
 from syndicate.store import Store
 
-# The real HTTP and SMTP server fixtures: tests/httpserver.py, tests/smtpserver.py.
-pytest_plugins = ["httpserver", "smtpserver"]
+# The real HTTP and SMTP server fixtures: tests/httpserver.py, tests/smtpserver.py; the web
+# app client: tests/webclient.py.
+pytest_plugins = ["httpserver", "smtpserver", "webclient"]
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get(

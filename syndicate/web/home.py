@@ -1,9 +1,95 @@
-"""(to be written)"""
+"""/: the site's front page. Latest posts, the feeds, the archive's months, the subscribe form.
+
+Everything comes from the store, so the page is current even before the next publish. The
+archive links point at the published month pages (/feeds/archive/YYYY-MM.html), grouped in
+the site's time zone as publish groups them.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from syndicate.config import Settings
+from syndicate.models import PostKey, SourceState
+from syndicate.publish.plan import month_label
+from syndicate.web.subscription import csrf_token
+
+HOME_TEMPLATE = "web/home.html.j2"
+LATEST = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLink:
+    """How a post's source is shown: `source.title`, linked to `source.url` when known."""
+
+    title: str
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    key: str  # "2015-12"
+    label: str  # "December 2015"
+    count: int
+    url: str
 
 
 def routes() -> list[BaseRoute]:
-    return []
+    return [Route("/", home, methods=["GET", "HEAD"])]
+
+
+async def home(request: Request) -> Response:
+    from syndicate.web.app import services  # app.py imports this module
+
+    web = services(request)
+    settings = web.settings
+    posts = await web.store.recent_posts(LATEST)
+    keys = await web.store.post_keys()
+    context = {
+        "title": settings.site.title,
+        "description": settings.site.description,
+        "posts": posts,
+        "sources": source_links(settings, await web.store.source_states()),
+        "months": archive_months(settings, keys),
+        "categories": categories(keys),
+        "csrf_token": csrf_token(request),
+        "form": {},
+    }
+    # The page carries a fresh CSRF token: shared caches must not hand one visitor's copy
+    # to everyone.
+    return web.pages.render(HOME_TEMPLATE, context, headers={"cache-control": "no-store"})
+
+
+def source_links(settings: Settings, states: list[SourceState]) -> dict[str, SourceLink]:
+    """Each configured source's name as the archive pages credit it (build.py's rule)."""
+    known = {state.name: state for state in states}
+    links = {}
+    for source in settings.sources:
+        state = known.get(source.name)
+        title = source.title or (state.feed_title if state else None) or source.name
+        links[source.name] = SourceLink(title, state.feed_link if state else None)
+    return links
+
+
+def archive_months(settings: Settings, keys: list[PostKey]) -> list[Month]:
+    """Months with posts, newest first, in the site's time zone (as publish groups them)."""
+    zone = settings.site.tz
+    counts: dict[str, int] = {}
+    for key in keys:
+        month = key.published.astimezone(zone).strftime("%Y-%m")
+        counts[month] = counts.get(month, 0) + 1
+    feeds_url = f"{settings.site.url}/feeds"
+    return [
+        Month(m, month_label(m), counts[m], f"{feeds_url}/archive/{m}.html")
+        for m in sorted(counts, reverse=True)
+    ]
+
+
+def categories(keys: list[PostKey]) -> list[str]:
+    """Every category a post has, sorted case-insensitively, each once."""
+    names = {name for key in keys for name in key.categories if name}
+    return sorted(names, key=lambda name: (name.casefold(), name))

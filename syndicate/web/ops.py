@@ -1,9 +1,192 @@
-"""(to be written)"""
+"""/healthz and /metrics: what a load balancer and Prometheus ask.
+
+/healthz is 200 while the database answers and 503 when it does not (the app can do nothing
+useful without it); the body says when sources were last polled and, under `syndicate run`,
+what the scheduler is doing. /metrics reads the store at scrape time through a collector
+registered in a registry of its own per scrape: no process-global state, so several apps in
+one process (tests) never see each other's numbers.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from syndicate.errors import SyndicateError
+from syndicate.models import SourceState
+from syndicate.store import Store
+
+log = logging.getLogger(__name__)
+
+SEND_RATE_WINDOW = timedelta(minutes=5)
+SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced")
+NO_CACHE = {"cache-control": "no-store"}
 
 
 def routes() -> list[BaseRoute]:
-    return []
+    return [
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics, methods=["GET", "HEAD"]),
+    ]
+
+
+async def healthz(request: Request) -> Response:
+    from syndicate.web.app import services  # app.py imports this module
+
+    web = services(request)
+    database = await web.store.ping()
+    last_ingest = None
+    if database:
+        try:
+            last_ingest = last_polled(await web.store.source_states())
+        except (SQLAlchemyError, SyndicateError, OSError):
+            database = False
+    body: dict[str, Any] = {
+        "status": "ok" if database else "unavailable",
+        "database": "ok" if database else "unreachable",
+        "last_ingest_at": last_ingest.isoformat() if last_ingest else None,
+        "now": web.clock.now().isoformat(),
+    }
+    if web.worker_state is not None:
+        body["worker"] = _jsonable(web.worker_state())
+    return JSONResponse(body, status_code=200 if database else 503, headers=NO_CACHE)
+
+
+def last_polled(states: list[SourceState]) -> datetime | None:
+    times = [state.last_polled_at for state in states if state.last_polled_at]
+    return max(times) if times else None
+
+
+async def metrics(request: Request) -> Response:
+    from syndicate.web.app import services
+
+    web = services(request)
+    snapshot = await take_snapshot(web.store, web.clock.now())
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(snapshot))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST, headers=NO_CACHE)
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """The store's numbers at one moment; empty (database_up False) when it is unreachable."""
+
+    database_up: bool = False
+    posts: dict[str, int] = field(default_factory=dict)
+    sources: list[SourceState] = field(default_factory=list)
+    deliveries: dict[str, int] = field(default_factory=dict)
+    sent_recently: int = 0
+    subscribers: dict[str, int] = field(default_factory=dict)
+
+
+async def take_snapshot(store: Store, now: datetime) -> Snapshot:
+    try:
+        return Snapshot(
+            database_up=True,
+            posts=await store.post_counts(),
+            sources=await store.source_states(),
+            deliveries=await store.delivery_counts(),
+            sent_recently=await store.sent_since(now - SEND_RATE_WINDOW),
+            subscribers={s: await store.count_subscribers(s) for s in SUBSCRIBER_STATUSES},
+        )
+    except (SQLAlchemyError, SyndicateError, OSError) as error:
+        # A scrape must still answer, so Prometheus records "database down" rather than a gap.
+        log.warning("metrics: cannot read the store: %s", error)
+        return Snapshot()
+
+
+class StoreCollector(Collector):
+    """Yields the metric families of one Snapshot (prometheus_client's custom collector)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Any]:
+        snap = self.snapshot
+        yield _gauge(
+            "syndicate_database_up",
+            "1 when the database answers.",
+            [],
+            [([], 1.0 * snap.database_up)],
+        )
+        if not snap.database_up:
+            return
+        yield _gauge(
+            "syndicate_posts",
+            "Posts stored, per source.",
+            ["source"],
+            [([name], count) for name, count in sorted(snap.posts.items())],
+        )
+        yield _gauge(
+            "syndicate_source_consecutive_failures",
+            "Failed polls of a source since its last success.",
+            ["source"],
+            [([s.name], s.consecutive_failures) for s in snap.sources],
+        )
+        yield _gauge(
+            "syndicate_source_last_poll_failed",
+            "1 when the source's last poll failed.",
+            ["source"],
+            [([s.name], 1.0 * (s.consecutive_failures > 0)) for s in snap.sources],
+        )
+        yield _gauge(
+            "syndicate_source_last_poll_timestamp_seconds",
+            "When the source was last polled (Unix time).",
+            ["source"],
+            [([s.name], s.last_polled_at.timestamp()) for s in snap.sources if s.last_polled_at],
+        )
+        yield _gauge(
+            "syndicate_deliveries",
+            "Digest deliveries in the ledger, by status.",
+            ["status"],
+            [([status], n) for status, n in sorted(snap.deliveries.items())],
+        )
+        sent = CounterMetricFamily("syndicate_deliveries_sent", "Digest deliveries sent, ever.")
+        sent.add_metric([], snap.deliveries.get("sent", 0))
+        yield sent
+        window = SEND_RATE_WINDOW.total_seconds()
+        yield _gauge(
+            "syndicate_send_rate_per_second",
+            f"Deliveries sent per second over the last {int(window)} seconds.",
+            [],
+            [([], snap.sent_recently / window)],
+        )
+        yield _gauge(
+            "syndicate_subscribers",
+            "Subscribers, by status.",
+            ["status"],
+            [([status], n) for status, n in snap.subscribers.items()],
+        )
+
+
+def _gauge(
+    name: str, doc: str, labels: list[str], samples: list[tuple[list[str], float]]
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=labels)
+    for values, value in samples:
+        family.add_metric(values, value)
+    return family
+
+
+def _jsonable(value: Any) -> Any:
+    """The worker's state as JSON: datetimes as ISO 8601, anything unknown as text."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

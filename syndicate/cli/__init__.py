@@ -12,6 +12,7 @@ from syndicate.cli import (
     ingest,
     publish,
     run,
+    serve,
     sources,
     subscribers,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "main",
     "publish",
     "run",
+    "serve",
     "sources",
     "subscribers",
 ]

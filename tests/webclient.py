@@ -14,7 +14,9 @@ Requests go to http://testserver/ (no network). Pass raise_app_exceptions=False 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,8 @@ from syndicate.ingest.poll import ingest
 from syndicate.publish.build import publish
 from syndicate.store import Store
 from syndicate.web.app import create_app
+
+REPO = Path(__file__).resolve().parent.parent
 
 # After the bundled examples' newest post (December 2015), as tests/test_digest.py uses.
 WEB_NOW = datetime(2016, 1, 2, 12, 0, tzinfo=UTC)
@@ -57,12 +61,32 @@ async def prepare_site(project: Path, clock: FrozenClock | None = None) -> tuple
     return settings, store
 
 
+@pytest.fixture(scope="session")
+def prepared_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled project ingested and published once per session (ingest takes seconds);
+    each test gets a copy of its database and feeds."""
+    folder = tmp_path_factory.mktemp("prepared-site")
+    shutil.copy(REPO / "config.toml", folder / "config.toml")
+    for name in ("examples", "templates"):
+        shutil.copytree(REPO / name, folder / name)
+
+    async def prepare() -> None:
+        _, store = await prepare_site(folder)
+        await store.close()
+
+    asyncio.run(prepare())
+    return folder
+
+
 @pytest.fixture
 async def web_site(
-    project: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path, prepared_site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[Settings, Store]]:
     monkeypatch.setenv("SYNDICATE_SECRET", "test-secret-for-the-web-app")
-    settings, store = await prepare_site(project)
+    for name in ("var", "feeds"):
+        shutil.copytree(prepared_site / name, project / name, symlinks=True)
+    settings = load_settings(project / "config.toml")
+    store = await Store.open(settings.database_url)
     try:
         yield settings, store
     finally:

@@ -60,6 +60,10 @@ class RejectedAddress(UsageError):
     """An address that cannot be subscribed: invalid, or suppressed after `forget`."""
 
 
+class InvalidName(UsageError):
+    """A subscriber's name that cannot be kept: too long, or with control characters."""
+
+
 class InvalidLink(UsageError):
     """A confirmation link that cannot confirm anyone: forged or damaged, expired (`expired`
     is True: subscribing again sends a new one), or for a subscriber who no longer exists or
@@ -210,6 +214,61 @@ async def confirm(store: Store, tokens: Tokens, token: str, now: datetime) -> Su
     if current is not None and current.status == "active":
         return current
     raise InvalidLink("this link is no longer valid")
+
+
+async def subscriber_for_link(tokens: Tokens, store: Store, purpose: str, token: str) -> Subscriber:
+    """The subscriber an unsubscribe or preferences link names; InvalidLink when the token is
+    forged, expired or for another purpose, or names a subscriber who was forgotten."""
+    try:
+        subscriber_id = tokens.verify(purpose, token.strip())
+    except TokenError as error:
+        raise InvalidLink(str(error), expired=error.expired) from None
+    subscriber = await store.subscriber_by_id(subscriber_id)
+    if subscriber is None:
+        raise InvalidLink("this link is no longer valid")
+    return subscriber
+
+
+async def unsubscribe_by_id(store: Store, subscriber_id: int, now: datetime) -> Subscriber | None:
+    """Unsubscribe the subscriber with this id (a signed link's), whatever their status.
+
+    Idempotent: unsubscribing twice keeps the first date. None when there is no such
+    subscriber (forgotten since): they receive nothing either way.
+    """
+    changed = await store.unsubscribe_subscriber(subscriber_id, now)
+    if changed is not None:
+        return changed
+    return await store.subscriber_by_id(subscriber_id)
+
+
+NAME_MAX_LENGTH = 200
+
+
+def clean_name(name: str) -> str:
+    """A name as typed into a form, stripped; InvalidName when it is longer than
+    NAME_MAX_LENGTH or holds control characters (it ends up in the To: header)."""
+    cleaned = name.strip()
+    if len(cleaned) > NAME_MAX_LENGTH:
+        raise InvalidName(f"the name is longer than {NAME_MAX_LENGTH} characters")
+    if any(ord(char) < 32 or ord(char) == 127 for char in cleaned):
+        raise InvalidName("the name contains control characters")
+    return cleaned
+
+
+async def update_preferences(
+    store: Store, subscriber_id: int, *, name: str, categories: Sequence[str]
+) -> Subscriber:
+    """Set a subscriber's name and categories (no categories: every post). Their status is
+    left alone: saving preferences never resubscribes someone who left.
+
+    Raises InvalidName (see clean_name), InvalidLink when the subscriber no longer exists.
+    """
+    updated = await store.update_subscriber_preferences(
+        subscriber_id, clean_name(name), normalise_categories(categories)
+    )
+    if updated is None:
+        raise InvalidLink("this link is no longer valid")
+    return updated
 
 
 # These two queries belong in the store (SubscriberQueries); they sit here for now because

@@ -46,6 +46,35 @@ class SubscriberQueries(Queries):
             row = (await conn.execute(query)).first()
         return subscriber_from_row(row._mapping) if row else None
 
+    async def unsubscribe_subscriber(self, subscriber_id: int, now: datetime) -> Subscriber | None:
+        """Mark a subscriber unsubscribed (from any other status) in one conditional UPDATE,
+        so a confirm or a second click racing it cannot overwrite the first date; None when
+        it was already unsubscribed or does not exist."""
+        query = (
+            update(subscribers)
+            .where(subscribers.c.id == subscriber_id, subscribers.c.status != "unsubscribed")
+            .values(status="unsubscribed", unsubscribed_at=now)
+            .returning(subscribers)
+        )
+        async with self.write() as conn:
+            row = (await conn.execute(query)).first()
+        return subscriber_from_row(row._mapping) if row else None
+
+    async def update_subscriber_preferences(
+        self, subscriber_id: int, name: str, categories: tuple[str, ...]
+    ) -> Subscriber | None:
+        """Set what a subscriber chose on their preferences page; None when the row is gone
+        (forgotten between the page load and the save)."""
+        query = (
+            update(subscribers)
+            .where(subscribers.c.id == subscriber_id)
+            .values(name=name, categories=list(categories))
+            .returning(subscribers)
+        )
+        async with self.write() as conn:
+            row = (await conn.execute(query)).first()
+        return subscriber_from_row(row._mapping) if row else None
+
     async def count_subscribers(self, status: str | None = None) -> int:
         query = select(func.count()).select_from(subscribers)
         if status is not None:

@@ -1,16 +1,194 @@
-"""Subscribing on the web: /subscribe, /confirm/<token>, /unsubscribe/<token>, /preferences/<token>.
+"""Subscribing on the web: the form, the confirmation link, unsubscribe and preferences.
 
-(The routes are being written; `csrf_token` is here first because the home page needs it.)
+    GET  /subscribe                 the form on a page of its own (the home page has it too)
+    POST /subscribe                 email, name, categories, csrf_token -> "check your email"
+    GET  /confirm/<token>           double opt-in: makes the pending subscriber active
+    GET  /unsubscribe/<token>       a page with an Unsubscribe button; changes nothing
+    POST /unsubscribe/<token>       RFC 8058 one-click (List-Unsubscribe=One-Click): 200
+    GET  /preferences/<token>       name and categories
+    POST /preferences/<token>       saves them (CSRF-protected)
+
+Privacy first. POST /subscribe answers with the same page, byte for byte, whether the
+address was new, pending, active, unsubscribed or forgotten, and whether the confirmation
+email could be sent (a failure is logged; the subscriber stays pending and can simply
+subscribe again): the form must not tell anyone who is on the list. Only a malformed address
+gets a different answer (400, the form again with the error). It is rate-limited per client
+address (SUBSCRIBE_LIMIT per SUBSCRIBE_WINDOW, in memory: see ratelimit.py) because each
+post may send an email to whatever address was typed; and CSRF-protected (csrf.py).
+
+`GET /confirm/<token>` changes state on a GET, because the link in the email is all a person
+has. The accepted trade-off: a mail scanner that prefetches links confirms the subscription,
+which still needs someone to have asked for it from the form (the email only goes out then).
+
+Unsubscribing is the opposite: a GET never changes anything (preferences.py says why).
+Shared pieces (the bad-link page, form values, the categories offered) are in forms.py.
 """
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import logging
+from datetime import timedelta
+from typing import Any
 
-from syndicate.web.csrf import csrf_token
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
-__all__ = ["csrf_token", "routes"]
+from syndicate import subscribers
+from syndicate.errors import SyndicateError
+from syndicate.subscribers import InvalidLink, InvalidName, RejectedAddress
+from syndicate.tokens import LIFETIMES
+from syndicate.web.csrf import check_csrf, csrf_token
+from syndicate.web.forms import (
+    PRIVATE,
+    form_values,
+    invalid_link_page,
+    offered_categories,
+    sentence,
+    web_services,
+)
+from syndicate.web.preferences import (
+    preferences_page,
+    save_preferences,
+    unsubscribe,
+    unsubscribe_page,
+)
+from syndicate.web.ratelimit import RateLimiter
+
+__all__ = ["csrf_token", "offered_categories", "routes"]
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBE_LIMIT = 5
+SUBSCRIBE_WINDOW = timedelta(minutes=10)
+
+SUBSCRIBE_PAGE = "web/subscribe.html.j2"
+_LIMITER_KEY = "subscription.limiter"
 
 
 def routes() -> list[BaseRoute]:
-    return []
+    return [
+        Route("/subscribe", subscribe_page, methods=["GET"]),
+        Route("/subscribe", subscribe, methods=["POST"]),
+        Route("/confirm/{token}", confirm, methods=["GET"]),
+        Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
+        Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
+        Route("/preferences/{token}", preferences_page, methods=["GET"]),
+        Route("/preferences/{token}", save_preferences, methods=["POST"]),
+    ]
+
+
+# -- subscribe and confirm ---------------------------------------------------------------
+
+
+async def subscribe_page(request: Request) -> Response:
+    return await _form_page(request, {})
+
+
+async def subscribe(request: Request) -> Response:
+    web = web_services(request)
+    retry_after = _limiter(request).hit(_client(request))
+    if retry_after is not None:
+        log.info("subscribe: rate limit for %s", _client(request))
+        response = web.pages.message(
+            "Too many attempts",
+            "This form was sent too often from your network. Please wait a few minutes and "
+            "try again.",
+            status=429,
+            link=("/subscribe", "Back to the form"),
+        )
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+    form = await request.form()
+    values = form_values(form)
+    problem = check_csrf(request, form)
+    if problem:
+        log.warning("subscribe refused: %s", problem)
+        error = "This form had expired or did not come from this site. Please send it again."
+        return await _form_page(request, values, error=error, status=403)
+    try:
+        subscribers.normalise_email(values["email"])
+    except RejectedAddress as error:
+        # "invalid address 'x': <why>" -> the why, which email-validator words for people.
+        why = str(error).rpartition(": ")[2] if values["email"].strip() else ""
+        text = f"This email address is not valid. {why}" if why else "Please enter your email."
+        return await _form_page(request, values, error=text.strip(), status=400)
+    try:
+        name = subscribers.clean_name(values["name"])
+    except InvalidName as error:
+        return await _form_page(request, values, error=sentence(str(error)), status=400)
+    offered = {c.casefold() for c in await offered_categories(web)}
+    chosen = [c for c in values["categories"] if c.casefold() in offered]
+    try:
+        await subscribers.subscribe(
+            web.settings,
+            web.store,
+            web.transport,
+            web.tokens,
+            web.clock,
+            values["email"],
+            name=name,
+            categories=chosen,
+            source="web",
+        )
+    except RejectedAddress:
+        pass  # a forgotten (suppressed) address: answered like any other, nothing is sent
+    except SyndicateError as error:
+        # Delivery or template trouble: the subscriber stays pending. Answering differently
+        # would tell a visitor that this address was not yet active (active ones get no mail).
+        log.error("subscribe: could not send the confirmation email: %s", error)
+    days = LIFETIMES["confirm"].days
+    return web.pages.message(
+        "Check your email",
+        f"If the address can be subscribed, an email with a confirmation link is on its way. "
+        f"Open the link within {days} days to start receiving the digest. Nothing arrived? "
+        "Look in your spam folder, or fill in the form again for a new link.",
+        link=("/", "Back to the home page"),
+    )
+
+
+async def confirm(request: Request) -> Response:
+    web = web_services(request)
+    try:
+        subscriber = await subscribers.confirm(
+            web.store, web.tokens, request.path_params["token"], web.clock.now()
+        )
+    except InvalidLink as error:
+        return invalid_link_page(request, error)
+    preferences = web.tokens.link(web.settings.site.url, "preferences", subscriber.id or 0)
+    response = web.pages.message(
+        "You are subscribed",
+        f"Thank you for confirming. The next {web.settings.site.title} digest will come to "
+        f"{subscriber.email}.",
+        link=(preferences, "Choose your categories"),
+    )
+    response.headers.update(PRIVATE)
+    return response
+
+
+def _limiter(request: Request) -> RateLimiter:
+    web = web_services(request)
+    limiter = web.extra.get(_LIMITER_KEY)
+    if limiter is None:
+        limiter = RateLimiter(limit=SUBSCRIBE_LIMIT, window=SUBSCRIBE_WINDOW, clock=web.clock)
+        web.extra[_LIMITER_KEY] = limiter
+    return limiter  # type: ignore[no-any-return]
+
+
+def _client(request: Request) -> str:
+    # The peer address as uvicorn reports it; behind a reverse proxy, uvicorn's
+    # --proxy-headers / forwarded_allow_ips make it the visitor's rather than the proxy's.
+    return request.client.host if request.client else "unknown"
+
+
+async def _form_page(
+    request: Request, values: dict[str, Any], *, error: str | None = None, status: int = 200
+) -> Response:
+    web = web_services(request)
+    context = {
+        "title": "Subscribe",
+        "csrf_token": csrf_token(request),
+        "categories": await offered_categories(web),
+        "form": {**values, "error": error} if values or error else {},
+    }
+    return web.pages.render(SUBSCRIBE_PAGE, context, status=status)

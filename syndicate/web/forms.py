@@ -1,0 +1,92 @@
+"""What the subscription pages share: the app's services, the linked subscriber, the page
+for a bad link, form values, and the categories offered.
+
+The routes live in subscription.py (subscribe, confirm) and preferences.py (unsubscribe,
+preferences); this module has no routes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from syndicate import subscribers
+from syndicate.models import Subscriber
+from syndicate.subscribers import InvalidLink
+
+if TYPE_CHECKING:
+    from syndicate.web.app import WebServices
+
+# For every page reached through a signed link: the token in the URL is the key to someone's
+# subscription and must not leak to another site (Referer) or a shared cache.
+PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+async def offered_categories(web: WebServices) -> list[str]:
+    """The categories a subscriber can choose: the ones the home page's form offers (every
+    category a stored post has), so a choice made there is never dropped here."""
+    # Imported here: home.py imports subscription.py, which imports this module.
+    from syndicate.web.home import categories
+
+    return categories(await web.store.post_keys())
+
+
+def web_services(request: Request) -> WebServices:
+    # Imported here: syndicate.web.app imports this module while it is being defined.
+    from syndicate.web.app import services
+
+    return services(request)
+
+
+async def linked_subscriber(request: Request, purpose: str) -> Subscriber:
+    web = web_services(request)
+    return await subscribers.subscriber_for_link(
+        web.tokens, web.store, purpose, request.path_params["token"]
+    )
+
+
+def invalid_link_page(request: Request, error: InvalidLink) -> Response:
+    """400 for a forged or outdated link, 410 for an expired one; nothing was changed."""
+    if error.expired:
+        title = "This link has expired"
+        text = (
+            "Links in our emails work for a limited time. You can subscribe again to get a new one."
+        )
+    else:
+        title = "This link is not valid"
+        text = (
+            "It may have been cut short when it was copied, or it is no longer in use. "
+            "Nothing has been changed. You can subscribe again from the form."
+        )
+    response = web_services(request).pages.message(
+        title, text, status=410 if error.expired else 400, link=("/subscribe", "Subscribe again")
+    )
+    response.headers.update(PRIVATE)
+    return response
+
+
+def form_values(form: FormData) -> dict[str, Any]:
+    def text(key: str) -> str:
+        value = form.get(key)
+        return value if isinstance(value, str) else ""
+
+    categories = [value for value in form.getlist("categories") if isinstance(value, str)]
+    return {"email": text("email"), "name": text("name"), "categories": categories}
+
+
+def public(subscriber: Subscriber) -> dict[str, Any]:
+    """What templates may show of a subscriber."""
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "status": subscriber.status,
+        "categories": list(subscriber.categories),
+    }
+
+
+def sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

@@ -1,0 +1,176 @@
+"""/unsubscribe/<token> and /preferences/<token>: the pages behind a digest's links.
+
+    GET  /unsubscribe/<token>       a page with an Unsubscribe button; changes nothing
+    POST /unsubscribe/<token>       RFC 8058 one-click (List-Unsubscribe=One-Click): 200
+    GET  /preferences/<token>       name and categories
+    POST /preferences/<token>       saves them (CSRF-protected)
+
+Scanners prefetch `List-Unsubscribe` URLs and the links in an email, so a GET only shows a
+button, and the POST unsubscribes. The mail provider's one-click POST comes without cookies,
+CSRF token or Origin, so that POST needs nothing but the signed link, and it answers 200 with
+no redirect (RFC 8058). Both pages are sent with forms.PRIVATE's headers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from syndicate import subscribers
+from syndicate.models import Subscriber
+from syndicate.subscribers import InvalidLink, InvalidName
+from syndicate.tokens import TokenError
+from syndicate.web.csrf import check_csrf, csrf_token
+from syndicate.web.forms import (
+    PRIVATE,
+    form_values,
+    invalid_link_page,
+    linked_subscriber,
+    offered_categories,
+    public,
+    sentence,
+    web_services,
+)
+
+log = logging.getLogger(__name__)
+
+UNSUBSCRIBE_PAGE = "web/unsubscribe.html.j2"
+PREFERENCES_PAGE = "web/preferences.html.j2"
+
+
+# -- unsubscribe -------------------------------------------------------------------------
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    """Shows what the button would do; never changes anything (link scanners GET this)."""
+    try:
+        subscriber = await linked_subscriber(request, "unsubscribe")
+    except InvalidLink as error:
+        return invalid_link_page(request, error)
+    return await _unsubscribe_view(request, subscriber, done=False)
+
+
+async def unsubscribe(request: Request) -> Response:
+    """RFC 8058 one-click, and the page's button (which posts the same field).
+
+    Any POST to a valid link unsubscribes, with or without `List-Unsubscribe=One-Click`:
+    a POST is never a prefetch, the signed token is the authorisation, and a provider that
+    words its body differently must still get the person off the list.
+    """
+    web = web_services(request)
+    try:
+        subscriber_id = web.tokens.verify("unsubscribe", request.path_params["token"].strip())
+    except TokenError as error:
+        return invalid_link_page(request, InvalidLink(str(error), expired=error.expired))
+    subscriber = await subscribers.unsubscribe_by_id(web.store, subscriber_id, web.clock.now())
+    if subscriber is not None:
+        log.info("unsubscribed subscriber %s on the web", subscriber_id)
+    return await _unsubscribe_view(request, subscriber, done=True)
+
+
+async def _unsubscribe_view(
+    request: Request, subscriber: Subscriber | None, *, done: bool
+) -> Response:
+    # `subscriber` None: forgotten since the email was sent; they get nothing either way,
+    # and the one-click caller must see success.
+    web = web_services(request)
+    context: dict[str, Any] = {
+        "title": "Unsubscribe",
+        "subscriber": public(subscriber) if subscriber else None,
+        "done": done,
+        "subscribed": subscriber is not None and subscriber.status != "unsubscribed",
+        "preferences": None,
+    }
+    if subscriber is not None and subscriber.status != "unsubscribed":
+        context["preferences"] = await _preferences_form(request, subscriber, {})
+    return web.pages.render(UNSUBSCRIBE_PAGE, context, headers=PRIVATE)
+
+
+# -- preferences -------------------------------------------------------------------------
+
+
+async def preferences_page(request: Request) -> Response:
+    try:
+        subscriber = await linked_subscriber(request, "preferences")
+    except InvalidLink as error:
+        return invalid_link_page(request, error)
+    return await _preferences_view(request, subscriber, {})
+
+
+async def save_preferences(request: Request) -> Response:
+    web = web_services(request)
+    try:
+        subscriber = await linked_subscriber(request, "preferences")
+    except InvalidLink as error:
+        return invalid_link_page(request, error)
+    form = await request.form()
+    values = form_values(form)
+    # The token in the URL proves whose preferences these are, but a URL leaks (a forwarded
+    # email, browser history, a proxy's log), and another site that has it could change
+    # them silently with a hidden form. The CSRF check makes the change come from this page.
+    problem = check_csrf(request, form)
+    if problem:
+        log.warning("preferences refused: %s", problem)
+        error = "This form had expired or did not come from this site. Please save it again."
+        return await _preferences_view(request, subscriber, values, error=error, status=403)
+    allowed = {c.casefold() for c in (*await offered_categories(web), *subscriber.categories)}
+    chosen = [c for c in values["categories"] if c.casefold() in allowed]
+    try:
+        updated = await subscribers.update_preferences(
+            web.store, subscriber.id or 0, name=values["name"], categories=chosen
+        )
+    except InvalidName as error:
+        return await _preferences_view(
+            request, subscriber, values, error=sentence(str(error)), status=400
+        )
+    except InvalidLink as error:
+        return invalid_link_page(request, error)
+    return await _preferences_view(request, updated, {}, saved=True)
+
+
+async def _preferences_view(
+    request: Request,
+    subscriber: Subscriber,
+    values: dict[str, Any],
+    *,
+    error: str | None = None,
+    saved: bool = False,
+    status: int = 200,
+) -> Response:
+    context: dict[str, Any] = {
+        "title": "Your subscription",
+        "subscriber": public(subscriber),
+        "subscribed": subscriber.status != "unsubscribed",
+        "saved": saved,
+        "preferences": await _preferences_form(request, subscriber, values, error=error),
+        "unsubscribe_url": web_services(request).tokens.link(
+            web_services(request).settings.site.url, "unsubscribe", subscriber.id or 0
+        ),
+    }
+    return web_services(request).pages.render(
+        PREFERENCES_PAGE, context, status=status, headers=PRIVATE
+    )
+
+
+async def _preferences_form(
+    request: Request, subscriber: Subscriber, values: dict[str, Any], *, error: str | None = None
+) -> dict[str, Any]:
+    """What preferences.html.j2 and unsubscribe.html.j2 need to draw the preferences form."""
+    web = web_services(request)
+    offered = await offered_categories(web)
+    known = {c.casefold() for c in offered}
+    # A category chosen earlier that no source offers any more stays visible, so it can be
+    # unticked rather than lingering invisibly.
+    extra = [c for c in subscriber.categories if c.casefold() not in known]
+    chosen = values["categories"] if values else list(subscriber.categories)
+    return {
+        "action": web.tokens.link(web.settings.site.url, "preferences", subscriber.id or 0),
+        "csrf_token": csrf_token(request),
+        "categories": [*offered, *extra],
+        "chosen": {c.casefold() for c in chosen},
+        "name": values["name"] if values else subscriber.name,
+        "error": error,
+    }

@@ -90,6 +90,12 @@ def archive_months(settings: Settings, keys: list[PostKey]) -> list[Month]:
 
 
 def categories(keys: list[PostKey]) -> list[str]:
-    """Every category a post has, sorted case-insensitively, each once."""
-    names = {name for key in keys for name in key.categories if name}
-    return sorted(names, key=lambda name: (name.casefold(), name))
+    """Every category a post has, once each, sorted. The digest matches subscribers'
+    choices case-insensitively, so "wildlife" and "Wildlife" are one choice (the
+    capitalised spelling is shown)."""
+    names: dict[str, str] = {}
+    for name in (name for key in keys for name in key.categories if name.strip()):
+        folded = name.casefold()
+        if folded not in names or name < names[folded]:  # "W" sorts before "w"
+            names[folded] = name
+    return [names[folded] for folded in sorted(names)]

@@ -81,6 +81,8 @@ async def _unsubscribe_view(
         "title": "Unsubscribe",
         "subscriber": public(subscriber) if subscriber else None,
         "done": done,
+        # The button posts back to this very link (the token as it came, not a new one).
+        "action": f"{web.settings.site.url}/unsubscribe/{request.path_params['token']}",
         "subscribed": subscriber is not None and subscriber.status != "unsubscribed",
         "preferences": None,
     }

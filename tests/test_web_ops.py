@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,7 +52,7 @@ async def test_healthz_reports_the_database_ingest_and_worker(web_site: Site) ->
 
 
 @pytest.fixture
-async def unreachable(web_site: Site) -> Iterator[Store]:  # type: ignore[misc]
+async def unreachable(web_site: Site) -> AsyncIterator[Store]:
     # PostgreSQL on a port where nothing listens: connecting fails at once.
     store = await Store.open(
         f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/nothing", upgrade=False

@@ -161,7 +161,8 @@ def settings_for(database: str, port: int, pool: int) -> Settings:
 
 
 def sample_message(settings: Settings) -> bytes:
-    """One real message of the issue, to size smtp-source's messages like ours."""
+    """One real message of the issue, to size smtp-source's messages like ours (8bit bodies:
+    smtp-sink offers 8BITMIME, so that is what IssueSender sends it)."""
     rendered = renderer_for(settings).render(make_context(30))
     factory = MessageFactory(
         site_title=settings.site.title,
@@ -169,6 +170,7 @@ def sample_message(settings: Settings) -> bytes:
         sender=settings.digest.sender,
         subject=rendered.subject,
         archive_url=f"{settings.site.url}/feeds/archive/index.html",
+        eight_bit=True,
     )
     person = Subscriber(
         id=54321,

@@ -290,3 +290,17 @@ def test_per_message_cost(capsys: pytest.CaptureFixture[str]) -> None:
             f"({len(html) // 1024} KiB html, {len(text) // 1024} KiB text)"
         )
     assert per_message < 0.05  # a sanity bound only; the figure is the printed one
+
+
+def test_eight_bit_bodies_go_as_they_are_when_the_transport_accepts_them() -> None:
+    raw = build(factory(eight_bit=True))
+    assert b"Content-Transfer-Encoding: 8bit" in raw
+    assert b"=3D" not in raw and "café ☕".encode() in raw
+    assert bodies(parse(raw)) == [("text/plain", TEXT), ("text/html", HTML)]
+    # A line too long for SMTP still goes quoted-printable, 8bit allowed or not.
+    long_line = "café " * 250 + "\n"
+    message = parse(build(factory(eight_bit=True), text=long_line, html=long_line))
+    assert [part["Content-Transfer-Encoding"] for part in message.iter_parts()] == [
+        "quoted-printable"
+    ] * 2
+    assert bodies(message) == [("text/plain", long_line), ("text/html", long_line)]

@@ -259,9 +259,9 @@ async def test_transient_failures_are_retried_with_backoff_then_given_up(
         clock.advance(timedelta(minutes=5))
         waiting = await send_period(settings, store, clock, PERIOD)
         assert waiting is not None and waiting.counts.done == 0
-        # Due: the second attempt meets a 421 and waits twice as long.
+        # Due: the second attempt meets a 452 and waits twice as long.
         clock.advance(timedelta(minutes=5))
-        smtp_server.fail(1, code=421, text="4.7.0 Slow down", stage="MAIL")
+        smtp_server.fail(1, code=452, text="4.3.1 Insufficient system storage", stage="MAIL")
         second = await send_period(settings, store, clock, PERIOD)
         assert second is not None and second.counts.deferred == 1
         assert second.next_retry_at == clock.now() + timedelta(minutes=20)

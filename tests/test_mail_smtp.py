@@ -325,3 +325,12 @@ async def test_address_that_cannot_be_sent_is_permanent(smtp_server: SmtpServer)
 def test_errors_are_delivery_errors() -> None:
     assert issubclass(TransientDeliveryError, DeliveryError)
     assert not TransientDeliveryError("x").permanent
+
+
+async def test_8bitmime_is_asked_once_and_announced_on_mail(smtp_server: SmtpServer) -> None:
+    async with smtp_server.transport() as transport:
+        assert await transport.accepts_8bit()  # aiosmtpd offers 8BITMIME
+        assert await transport.accepts_8bit()
+        await transport.send(message(1), SENDER, reader(1))
+    assert smtp_server.sessions == 1  # the question reused the pool's connection
+    assert smtp_server.recipients() == [reader(1)]

@@ -59,6 +59,10 @@ class OutboxTransport:
             # A full disk or a permission problem: nothing is wrong with the message itself.
             raise TransientDeliveryError(f"outbox {self.path}: {error}") from None
 
+    async def accepts_8bit(self) -> bool:
+        """A Maildir file holds 8bit bodies as well as any other (mail readers expect them)."""
+        return True
+
     async def close(self) -> None:
         """Nothing to release: every message is already in its file."""
 

@@ -146,11 +146,11 @@ class IssueSender:
         self.on_progress = on_progress
         self.stop = stop or asyncio.Event()
         self.owner = owner or sender_id()
-        self.factory = MessageFactory.for_issue(settings, issue, clock=clock)
         self.envelope_from = parseaddr(settings.digest.sender)[1]
         self.counts = SendCounts()
         self.errors: list[str] = []
         self.halted: str | None = None  # why the transport made this run stop
+        self.factory: MessageFactory  # in run(): 8bit bodies if the transport accepts them
         self._copies: dict[frozenset[str], RenderedDigest | None] = {
             frozenset(): RenderedDigest(
                 subject=issue.subject,
@@ -162,6 +162,14 @@ class IssueSender:
         self._copy_lock = asyncio.Lock()
 
     async def run(self) -> SendReport:
+        try:
+            eight_bit = await self.transport.accepts_8bit()
+        except TransportUnavailable as error:
+            eight_bit = False
+            self._halt(error)
+        self.factory = MessageFactory.for_issue(
+            self.settings, self.issue, clock=self.clock, eight_bit=eight_bit
+        )
         await self.store.snapshot_deliveries(self.issue.id, self.clock.now())
         ledger = await self.store.delivery_counts(self.issue.id)
         self.counts.total = sum(ledger.get(s, 0) for s in ("pending", "deferred", "sending"))
@@ -256,12 +264,7 @@ class IssueSender:
         try:
             await self.transport.send(raw, self.envelope_from, subscriber.email)
         except TransportUnavailable as error:
-            # Every other message would fail the same way, and no address is to blame: stop,
-            # and leave this row (and the rest) for a run after the problem is fixed.
-            if self.halted is None:
-                self.halted = str(error)
-                log.error("sending stopped: %s", error)
-            self.stop.set()
+            self._halt(error)
             return _release(claimed)
         except DeliveryError as error:
             if error.permanent:
@@ -271,6 +274,14 @@ class IssueSender:
             log.exception("sending to %s failed unexpectedly", subscriber.email)
             return self._deferred(claimed, f"internal error: {error!r}")
         return _outcome(claimed, "sent", message_id=message_id)
+
+    def _halt(self, error: TransportUnavailable) -> None:
+        """Every other message would fail the same way, and no address is to blame: stop, and
+        leave the rows (released untried) for a run after the problem is fixed."""
+        if self.halted is None:
+            self.halted = str(error)
+            log.error("sending stopped: %s", error)
+        self.stop.set()
 
     def _deferred(self, claimed: ClaimedDelivery, error: str) -> Outcome:
         mail = self.settings.mail

@@ -42,6 +42,10 @@ class Transport(Protocol):
         """Hand one message over; raise a DeliveryError subclass when that fails."""
         ...
 
+    async def accepts_8bit(self) -> bool:
+        """Whether bodies may be sent as 8bit (RFC 6152) rather than quoted-printable."""
+        ...
+
     async def close(self) -> None:
         """Finish what is in flight and release connections."""
         ...

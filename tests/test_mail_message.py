@@ -298,7 +298,7 @@ def test_eight_bit_bodies_go_as_they_are_when_the_transport_accepts_them() -> No
     assert b"=3D" not in raw and "café ☕".encode() in raw
     assert bodies(parse(raw)) == [("text/plain", TEXT), ("text/html", HTML)]
     # A line too long for SMTP still goes quoted-printable, 8bit allowed or not.
-    long_line = "café " * 250 + "\n"
+    long_line = "un café au lait, s'il vous plaît. " * 40 + "\n"
     message = parse(build(factory(eight_bit=True), text=long_line, html=long_line))
     assert [part["Content-Transfer-Encoding"] for part in message.iter_parts()] == [
         "quoted-printable"

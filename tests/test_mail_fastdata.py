@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import aiosmtplib.protocol
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_mail_message import build, factory
 
 import syndicate.mail.smtp  # noqa: F401  (installs the fast path, as sending does)
 from syndicate.mail import fastdata
+from syndicate.mail.message import CrlfMessage
 
 # Bytes built from the characters that matter (CR, LF, ".") and a little else.
 messages = st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"a", b" ", b"\xc3\xa9"])).map(
@@ -29,3 +32,35 @@ def test_the_fast_path_is_installed_and_takes_clean_messages() -> None:
     assert aiosmtplib.protocol.PERIOD_REGEX.sub(b"..", clean) is clean
     stuffed = b"Subject: x\r\n\r\n.hidden\r\n"
     assert aiosmtplib.protocol.PERIOD_REGEX.sub(b"..", stuffed) == b"Subject: x\r\n\r\n..hidden\r\n"
+
+
+texts = st.lists(st.sampled_from(["a", " ", "\r", "\n", "\r\n", ".", "é", "\t", "=", "-"])).map(
+    "".join
+)
+
+
+@given(texts, texts)
+def test_built_messages_are_crlf_throughout(text: str, html: str) -> None:
+    # The claim CrlfMessage makes, which lets the fast path skip its check.
+    raw = build(factory(eight_bit=True), text=text, html=html)
+    assert type(raw) is CrlfMessage
+    assert fastdata._original_normalize(raw) == raw
+    assert fastdata.prepare(raw) == fastdata.original_prepare(raw)
+
+
+def outcome(parse, address: str) -> tuple[str, str]:
+    try:
+        return ("ok", parse(address))
+    except ValueError as error:
+        return ("refused", str(error))
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["ann@example.org", "Ann <ann@example.org>", "  bob@example.org ", "a b@c", "x@y>\r\nRSET"],
+)
+def test_parse_address_answers_as_aiosmtplib_does(address: str) -> None:
+    for _ in range(2):  # the second time from memory
+        assert outcome(fastdata.parse_address, address) == outcome(
+            fastdata._original_parse_address, address
+        )

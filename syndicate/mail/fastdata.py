@@ -13,26 +13,42 @@ matches, besides the start). `install()` puts both in place; a message whose lin
 need fixing takes aiosmtplib's own path unchanged. tests/test_mail_fastdata.py checks that the
 results are byte for byte the same as aiosmtplib's on arbitrary input.
 
-This replaces two module-level names inside aiosmtplib (the function that `protocol.py` and
-`smtp.py` call, and the compiled pattern `protocol.py` calls `.sub` on). It is done once, on
-purpose and in one place, and refuses to install over a version whose names differ.
+It also remembers recent answers of aiosmtplib's `parse_address` (see below).
+
+This replaces module-level names inside aiosmtplib (the functions that `protocol.py`,
+`smtp.py` and `email.py` call, and the compiled pattern `protocol.py` calls `.sub` on). It is
+done once, on purpose and in one place, and refuses to install over a version whose names
+differ.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
+import aiosmtplib.email
 import aiosmtplib.protocol
 import aiosmtplib.smtp
 
+from syndicate.mail.message import CrlfMessage
+
 _original_normalize = aiosmtplib.protocol.normalize_message_line_endings
 _original_period = aiosmtplib.protocol.PERIOD_REGEX
+_original_parse_address = aiosmtplib.email.parse_address
 _installed = False
+
+# sendmail() validates the sender and the recipient, then mail() and rcpt() parse them again:
+# four email.utils.parseaddr calls a message, each slower than building the message's
+# headers. parse_address is a pure function of its argument, so remembering recent answers
+# (the sender every time, the recipient the second time) changes nothing but the cost.
+parse_address = functools.lru_cache(maxsize=4096)(_original_parse_address)
 
 
 def normalize_message_line_endings(message: bytes) -> bytes:
     """aiosmtplib's function, with a fast path for messages whose line ends are all CRLF."""
+    if type(message) is CrlfMessage:  # MessageFactory's output: CRLF throughout, by design
+        return message
     carriage_returns = message.count(b"\r")
     if carriage_returns == message.count(b"\n") == message.count(b"\r\n"):
         return message if message.endswith(b"\r\n") else message + b"\r\n"
@@ -65,12 +81,15 @@ def install() -> None:
     expected = (
         _original_period.pattern == rb"(?m)^\."
         and aiosmtplib.smtp.normalize_message_line_endings is _original_normalize
+        and aiosmtplib.smtp.parse_address is _original_parse_address
     )
     if not expected:
         return  # not the aiosmtplib this was written for: leave it alone
     aiosmtplib.protocol.normalize_message_line_endings = normalize_message_line_endings
     aiosmtplib.smtp.normalize_message_line_endings = normalize_message_line_endings
     aiosmtplib.protocol.PERIOD_REGEX = _PeriodStuffing(_original_period)  # type: ignore[assignment]
+    aiosmtplib.smtp.parse_address = parse_address
+    aiosmtplib.email.parse_address = parse_address  # what quote_address calls
     _installed = True
 
 

@@ -131,9 +131,20 @@ class Subscriber:
 
 
 @dataclass(frozen=True, slots=True)
+class Recipient:
+    """What sending one message needs to know of its subscriber (a claim loads only this)."""
+
+    id: int
+    email: str
+    name: str
+    status: str
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimedDelivery:
     """A ledger row this process now owns ("sending"), with the subscriber to send to."""
 
     id: int
     attempts: int  # including this one
-    subscriber: Subscriber
+    subscriber: Recipient

@@ -58,11 +58,16 @@ def signing_secret(settings: Settings) -> str:
 class Tokens:
     def __init__(self, secret_key: str) -> None:
         self._secret = secret_key
+        # Made once each: a digest send signs two links per message.
+        self._serializers = {
+            purpose: URLSafeTimedSerializer(secret_key, salt=f"syndicate-{purpose}")
+            for purpose in LIFETIMES
+        }
 
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
         if purpose not in LIFETIMES:
             raise ValueError(f"unknown token purpose {purpose!r}")
-        return URLSafeTimedSerializer(self._secret, salt=f"syndicate-{purpose}")
+        return self._serializers[purpose]
 
     def sign(self, purpose: str, subscriber_id: int) -> str:
         return self._serializer(purpose).dumps(subscriber_id)

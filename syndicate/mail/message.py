@@ -42,7 +42,7 @@ from syndicate.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from syndicate.config import Settings
-    from syndicate.models import DigestIssue, Subscriber
+    from syndicate.models import DigestIssue, Recipient, Subscriber
 
 CRLF = b"\r\n"
 # RFC 5322's hard limit on a line, without the CRLF.
@@ -184,7 +184,12 @@ class MessageFactory:
         return message_id_for(issue_id, subscriber_id, self.domain)
 
     def build(
-        self, subscriber: Subscriber, html: str, text: str, unsubscribe_url: str, message_id: str
+        self,
+        subscriber: Recipient | Subscriber,
+        html: str,
+        text: str,
+        unsubscribe_url: str,
+        message_id: str,
     ) -> bytes:
         """One subscriber's message, as the bytes to store or send (CRLF line endings)."""
         if not _MESSAGE_ID.fullmatch(message_id):

@@ -11,9 +11,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from syndicate.clock import FrozenClock
 from syndicate.config import load_settings
+from syndicate.digest.context import DigestSubscriber
+from syndicate.digest.render import RenderedDigest, _Pieces
 from syndicate.errors import PermanentDeliveryError
 from syndicate.mail import MessageFactory, OutboxTransport, message_id_for
 from syndicate.models import DigestIssue, Subscriber
@@ -304,3 +308,37 @@ def test_eight_bit_bodies_go_as_they_are_when_the_transport_accepts_them() -> No
         "quoted-printable"
     ] * 2
     assert bodies(message) == [("text/plain", long_line), ("text/html", long_line)]
+
+
+def mail_safe(body: str) -> bool:
+    data = body.encode("utf-8")
+    forbidden = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])
+    return len(data.translate(None, forbidden)) == len(data) and (
+        max(map(len, data.split(b"\n"))) <= 998
+    )
+
+
+chunks = st.sampled_from(["a", "é", " ", "\n", "\r", "\x0c", "%%SYNDICATE-NAME%%", "x" * 300])
+values = st.sampled_from(["", "Ann", "Zoë " * 60, "bad\nname", "x" * 500])
+
+
+@given(st.lists(chunks, max_size=12).map("".join), values)
+def test_the_precheck_never_lets_an_unsafe_body_through(marked: str, name: str) -> None:
+    # Soundness of RenderedDigest's precheck: whatever it says fits really does.
+    pieces = _Pieces(marked)
+    filled = pieces.fill({"NAME": name})
+    if pieces.fits_mail({"NAME": name}):
+        assert mail_safe(filled)
+
+
+def test_a_digest_body_is_prechecked_and_built_the_same() -> None:
+    copy = RenderedDigest("S", "<p>%%SYNDICATE-GREETING%%</p>\n" * 3, "%%SYNDICATE-NAME%%\n")
+    person = DigestSubscriber.of("Zoë", "zoe@example.org")
+    html, text, fits = copy.personalise_for_mail(person, UNSUBSCRIBE, UNSUBSCRIBE)
+    assert fits
+    made = factory(eight_bit=True)
+    checked = made.build(subscriber(), html, text, UNSUBSCRIBE, "<a@b>", prechecked=True)
+    scanned = made.build(subscriber(), html, text, UNSUBSCRIBE, "<a@b>")
+    assert checked == scanned
+    long_name = DigestSubscriber.of("Z" * 999, "zoe@example.org")
+    assert not copy.personalise_for_mail(long_name, UNSUBSCRIBE, UNSUBSCRIBE)[2]

@@ -87,15 +87,55 @@ NEUTRAL_GREETING = "Hello,"
 RELATIVE_HOME = "../../"
 
 
+# What may not appear in a mail body sent as it is (7bit or 8bit): C0 controls but tab and
+# newline, DEL; and the longest line SMTP allows, in bytes.
+_NOT_MAIL_SAFE = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])
+_UNSAFE_VALUE = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_LINE = 998
+
+
 class _Pieces:
     """A rendered part split at its markers: literal text, with slots filled per subscriber."""
 
-    __slots__ = ("parts", "slots")
+    __slots__ = ("_lines", "_literal_safe", "parts", "slots")
 
     def __init__(self, rendered: str) -> None:
         # re.split with a group: literal text at even indexes, slot names at odd ones.
         self.parts = _MARKER.split(rendered)
         self.slots = tuple((i, self.parts[i]) for i in range(1, len(self.parts), 2))
+        self._lines: tuple[int, tuple[tuple[int, int], ...]] | None = None
+        self._literal_safe: bool | None = None
+
+    def fits_mail(self, values: Mapping[str, str]) -> bool:
+        """Whether filled with `values` every line is at most 998 bytes and free of control
+        characters, so the mail builder need not scan the whole body to find out. Worked out
+        from the literal text once; per call it only looks at the values."""
+        if self._literal_safe is None:
+            literal = "".join(self.literals()).encode("utf-8")
+            self._literal_safe = len(literal.translate(None, _NOT_MAIL_SAFE)) == len(literal)
+            self._lines = self._line_shape()
+        if not self._literal_safe or any(_UNSAFE_VALUE.search(v) for v in values.values()):
+            return False
+        assert self._lines is not None
+        longest_plain, with_slots = self._lines
+        widest = max((len(v.encode("utf-8")) for v in values.values()), default=0)
+        return longest_plain <= _MAX_LINE and all(
+            length + slots * widest <= _MAX_LINE for length, slots in with_slots
+        )
+
+    def _line_shape(self) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """The longest line without slots, and (length without slots, slots) of each line
+        holding some; a NUL stands for each slot (the literal text has none)."""
+        marked = "".join(p if i % 2 == 0 else "\x00" for i, p in enumerate(self.parts))
+        longest_plain = 0
+        with_slots = []
+        for line in marked.encode("utf-8").split(b"\n"):
+            slots = line.count(b"\x00")
+            if slots:
+                with_slots.append((len(line) - slots, slots))
+            else:
+                longest_plain = max(longest_plain, len(line))
+        return longest_plain, tuple(with_slots)
 
     def names(self) -> set[str]:
         return {name for _, name in self.slots}
@@ -135,6 +175,14 @@ class RenderedDigest:
         self, subscriber: DigestSubscriber, unsubscribe_url: str, preferences_url: str
     ) -> tuple[str, str]:
         """(html, text) for one subscriber: cheap — no template rendering, no CSS inlining."""
+        html, text, _ = self.personalise_for_mail(subscriber, unsubscribe_url, preferences_url)
+        return html, text
+
+    def personalise_for_mail(
+        self, subscriber: DigestSubscriber, unsubscribe_url: str, preferences_url: str
+    ) -> tuple[str, str, bool]:
+        """personalise(), and whether both parts are known to fit in mail as they are (no line
+        over 998 bytes, no control characters): MessageFactory.build(prechecked=...)."""
         values = {
             "NAME": subscriber.name,
             "EMAIL": subscriber.email,
@@ -142,7 +190,9 @@ class RenderedDigest:
             "UNSUBSCRIBE": unsubscribe_url,
             "PREFERENCES": preferences_url,
         }
-        return self._html.fill(_escaped(values)), self._text.fill(values)
+        escaped = _escaped(values)
+        fits = self._html.fits_mail(escaped) and self._text.fits_mail(values)
+        return self._html.fill(escaped), self._text.fill(values), fits
 
     def web_copy(self) -> str:
         """The "view in browser" page: no name or address, "Hello,", and the unsubscribe and

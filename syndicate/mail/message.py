@@ -190,16 +190,23 @@ class MessageFactory:
         text: str,
         unsubscribe_url: str,
         message_id: str,
+        *,
+        prechecked: bool = False,
     ) -> bytes:
-        """One subscriber's message, as the bytes to store or send (CRLF line endings)."""
+        """One subscriber's message, as the bytes to store or send (CRLF line endings).
+
+        `prechecked`: the caller knows both bodies have no control characters (but tab and
+        newline) and no line over 998 bytes (RenderedDigest.personalise_for_mail works that
+        out from the shared body once), which spares scanning them here.
+        """
         if not _MESSAGE_ID.fullmatch(message_id):
             raise ValueError(f"Message-ID: not a message id: {message_id!r}")
         _check_url(unsubscribe_url, "List-Unsubscribe")
         now = self._clock.now()
         if now.tzinfo is None:
             raise ValueError("Date: the clock must give an aware datetime")
-        text_body = _encode(text, self._delimiter, self.eight_bit)
-        html_body = _encode(html, self._delimiter, self.eight_bit)
+        text_body = _encode(text, self._delimiter, self.eight_bit, prechecked)
+        html_body = _encode(html, self._delimiter, self.eight_bit, prechecked)
         unsubscribe = f"List-Unsubscribe: <{unsubscribe_url}>,\r\n <{self.mailto}>\r\n"
         return CrlfMessage(
             b"".join(
@@ -302,7 +309,9 @@ def _check_url(url: str, field: str) -> None:
         raise ValueError(f"{field}: not a URL for a header: {url!r}")
 
 
-def _encode(body: str, delimiter: bytes, eight_bit: bool = False) -> _Body:
+def _encode(
+    body: str, delimiter: bytes, eight_bit: bool = False, prechecked: bool = False
+) -> _Body:
     """A body as UTF-8 with the cheapest transfer encoding that is safe for it.
 
     Line endings become CRLF (RFC 5322's, and what the two encoders below expect to keep).
@@ -314,9 +323,14 @@ def _encode(body: str, delimiter: bytes, eight_bit: bool = False) -> _Body:
     data = body.encode("utf-8")
     if (
         (eight_bit or data.isascii())
-        and len(data.translate(None, _NOT_7BIT_BYTES)) == len(data)
-        and max(map(len, data.split(b"\n"))) <= MAX_LINE
         and delimiter not in data
+        and (
+            prechecked
+            or (
+                len(data.translate(None, _NOT_7BIT_BYTES)) == len(data)
+                and max(map(len, data.split(b"\n"))) <= MAX_LINE
+            )
+        )
     ):
         cte = b"7bit" if data.isascii() else b"8bit"
         return _Body(b"Content-Transfer-Encoding: " + cte + b"\r\n\r\n", data.replace(b"\n", CRLF))

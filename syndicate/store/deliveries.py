@@ -92,7 +92,10 @@ class DeliveryQueries(Queries):
         """Take up to `limit` rows that are due (pending, deferred and due, or "sending" for
         an owner that is dead or whose lease expired), mark them sending for `owner`, and
         return them with their subscribers, in id order."""
-        claimable = or_(
+        # One query per kind, each an index range on (issue_id, status) already in id order:
+        # a single OR of the three makes the database walk the issue's rows in id order,
+        # past every row already sent, which grows with the list (quadratic over a send).
+        claimable = (
             deliveries.c.status == "pending",
             and_(deliveries.c.status == "deferred", deliveries.c.next_attempt_at <= now),
             and_(
@@ -103,15 +106,19 @@ class DeliveryQueries(Queries):
                 ),
             ),
         )
-        chosen = (
-            select(deliveries.c.id)
-            .where(deliveries.c.issue_id == issue_id, claimable)
-            .order_by(deliveries.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
         async with self.write() as conn:
-            ids = (await conn.execute(chosen)).scalars().all()
+            ids: list[int] = []
+            for condition in claimable:
+                chosen = (
+                    select(deliveries.c.id)
+                    .where(deliveries.c.issue_id == issue_id, condition)
+                    .order_by(deliveries.c.id)
+                    .limit(limit - len(ids))
+                    .with_for_update(skip_locked=True)
+                )
+                ids.extend((await conn.execute(chosen)).scalars())
+                if len(ids) >= limit:
+                    break
             if not ids:
                 return []
             await conn.execute(

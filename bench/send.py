@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import itertools
 import json
 import os
 import pstats
@@ -244,7 +245,13 @@ async def send(settings: Settings, profile: cProfile.Profile | None = None) -> d
         assert issue is not None
         clock = SystemClock()
         transport = SmtpTransport(settings.mail.smtp)
-        sender = IssueSender(settings, store, clock, issue, transport)
+        marks: list[float] = []  # when each tenth of the messages was done: a flat rate?
+
+        def progress(counts) -> None:
+            if counts.total and counts.done * 10 >= counts.total * (len(marks) + 1):
+                marks.append(time.perf_counter())
+
+        sender = IssueSender(settings, store, clock, issue, transport, on_progress=progress)
         original = store.snapshot_deliveries
         snapshot = [0.0]
 
@@ -265,8 +272,11 @@ async def send(settings: Settings, profile: cProfile.Profile | None = None) -> d
         elapsed = time.perf_counter() - started
         if profile is not None:
             profile.disable()
+        tenth = report.counts.total / 10
+        edges = [started, *marks]
         return {
             "elapsed": elapsed,
+            "deciles": [round(tenth / (b - a)) for a, b in itertools.pairwise(edges)],
             "snapshot": snapshot[0],
             "sent": report.counts.sent,
             "ledger": report.ledger,
@@ -392,6 +402,7 @@ def main() -> None:
     rows += [
         ("ours (IssueSender.run)", f"{ours['elapsed']:.2f} s, {rate:,.0f} msg/s"),
         ("  of which snapshot", f"{ours['snapshot'] * 1000:.0f} ms"),
+        ("  rate by tenths", " ".join(f"{tenth:,}" for tenth in ours.get("deciles", []))),
     ]
     if ref is not None:
         rows.append(("ratio", f"{rate / ref_rate:.0%} of smtp-source (target >= 50%)"))

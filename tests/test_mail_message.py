@@ -331,14 +331,18 @@ def test_the_precheck_never_lets_an_unsafe_body_through(marked: str, name: str) 
         assert mail_safe(filled)
 
 
-def test_a_digest_body_is_prechecked_and_built_the_same() -> None:
+def test_wire_ready_bodies_build_the_same_message() -> None:
     copy = RenderedDigest("S", "<p>%%SYNDICATE-GREETING%%</p>\n" * 3, "%%SYNDICATE-NAME%%\n")
     person = DigestSubscriber.of("Zoë", "zoe@example.org")
-    html, text, fits = copy.personalise_for_mail(person, UNSUBSCRIBE, UNSUBSCRIBE)
-    assert fits
-    made = factory(eight_bit=True)
-    checked = made.build(subscriber(), html, text, UNSUBSCRIBE, "<a@b>", prechecked=True)
-    scanned = made.build(subscriber(), html, text, UNSUBSCRIBE, "<a@b>")
-    assert checked == scanned
+    html, text = copy.personalise_for_mail(person, UNSUBSCRIBE, UNSUBSCRIBE)
+    assert isinstance(html, bytes) and isinstance(text, bytes)
+    assert (html.decode(), text.decode()) == tuple(
+        part.replace("\n", "\r\n") for part in copy.personalise(person, UNSUBSCRIBE, UNSUBSCRIBE)
+    )
+    for eight_bit in (True, False):  # without 8bit, wire-ready text is encoded after all
+        made = factory(eight_bit=eight_bit)
+        wire = made.build(subscriber(), html, text, UNSUBSCRIBE, "<a@b>")
+        plain = made.build(subscriber(), html.decode(), text.decode(), UNSUBSCRIBE, "<a@b>")
+        assert wire == plain
     long_name = DigestSubscriber.of("Z" * 999, "zoe@example.org")
-    assert not copy.personalise_for_mail(long_name, UNSUBSCRIBE, UNSUBSCRIBE)[2]
+    assert isinstance(copy.personalise_for_mail(long_name, UNSUBSCRIBE, UNSUBSCRIBE)[1], str)

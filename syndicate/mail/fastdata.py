@@ -66,6 +66,8 @@ class _PeriodStuffing:
         if replacement != b".." or count:
             return self.pattern.sub(replacement, message, count)
         # `(?m)^` is the start and every position after a "\n", so this is the same result.
+        if b"\n." not in message and not message.startswith(b"."):
+            return message  # the usual case: a search instead of a copy
         stuffed = message.replace(b"\n.", b"\n..")
         return b"." + stuffed if message.startswith(b".") else stuffed
 

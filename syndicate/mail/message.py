@@ -186,18 +186,16 @@ class MessageFactory:
     def build(
         self,
         subscriber: Recipient | Subscriber,
-        html: str,
-        text: str,
+        html: str | bytes,
+        text: str | bytes,
         unsubscribe_url: str,
         message_id: str,
-        *,
-        prechecked: bool = False,
     ) -> bytes:
         """One subscriber's message, as the bytes to store or send (CRLF line endings).
 
-        `prechecked`: the caller knows both bodies have no control characters (but tab and
-        newline) and no line over 998 bytes (RenderedDigest.personalise_for_mail works that
-        out from the shared body once), which spares scanning them here.
+        A body given as bytes is wire-ready: UTF-8 with CRLF line ends, no control characters
+        but tab, no line over 998 bytes (RenderedDigest.personalise_for_mail works that out
+        from the shared body once), so it is not scanned and copied again here.
         """
         if not _MESSAGE_ID.fullmatch(message_id):
             raise ValueError(f"Message-ID: not a message id: {message_id!r}")
@@ -205,8 +203,8 @@ class MessageFactory:
         now = self._clock.now()
         if now.tzinfo is None:
             raise ValueError("Date: the clock must give an aware datetime")
-        text_body = _encode(text, self._delimiter, self.eight_bit, prechecked)
-        html_body = _encode(html, self._delimiter, self.eight_bit, prechecked)
+        text_body = _encode(text, self._delimiter, self.eight_bit)
+        html_body = _encode(html, self._delimiter, self.eight_bit)
         unsubscribe = f"List-Unsubscribe: <{unsubscribe_url}>,\r\n <{self.mailto}>\r\n"
         return CrlfMessage(
             b"".join(
@@ -309,28 +307,27 @@ def _check_url(url: str, field: str) -> None:
         raise ValueError(f"{field}: not a URL for a header: {url!r}")
 
 
-def _encode(
-    body: str, delimiter: bytes, eight_bit: bool = False, prechecked: bool = False
-) -> _Body:
+def _encode(body: str | bytes, delimiter: bytes, eight_bit: bool = False) -> _Body:
     """A body as UTF-8 with the cheapest transfer encoding that is safe for it.
 
     Line endings become CRLF (RFC 5322's, and what the two encoders below expect to keep).
     7bit and 8bit (RFC 6152, when allowed) send the text as it is: no control characters
     but tab and newline, no line over 998 bytes, and nothing that looks like the boundary.
+    Bytes are wire-ready already (see MessageFactory.build).
     """
+    if isinstance(body, bytes):
+        if (eight_bit or body.isascii()) and delimiter not in body:
+            cte = b"7bit" if body.isascii() else b"8bit"
+            return _Body(b"Content-Transfer-Encoding: " + cte + b"\r\n\r\n", body)
+        body = body.decode("utf-8").replace("\r\n", "\n")  # encode it below after all
     if "\r" in body:  # a quick scan spares the regex on the usual, "\n"-only bodies
         body = _NEWLINES.sub("\n", body)
     data = body.encode("utf-8")
     if (
         (eight_bit or data.isascii())
         and delimiter not in data
-        and (
-            prechecked
-            or (
-                len(data.translate(None, _NOT_7BIT_BYTES)) == len(data)
-                and max(map(len, data.split(b"\n"))) <= MAX_LINE
-            )
-        )
+        and len(data.translate(None, _NOT_7BIT_BYTES)) == len(data)
+        and max(map(len, data.split(b"\n"))) <= MAX_LINE
     ):
         cte = b"7bit" if data.isascii() else b"8bit"
         return _Body(b"Content-Transfer-Encoding: " + cte + b"\r\n\r\n", data.replace(b"\n", CRLF))

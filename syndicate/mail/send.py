@@ -253,12 +253,10 @@ class IssueSender:
         preferences = self.tokens.link(site_url, "preferences", subscriber.id)
         message_id = self.factory.message_id(self.issue.id, subscriber.id)
         try:
-            html, text, fits = copy.personalise_for_mail(
+            html, text = copy.personalise_for_mail(
                 DigestSubscriber.of(subscriber.name, subscriber.email), unsubscribe, preferences
             )
-            raw = self.factory.build(
-                subscriber, html, text, unsubscribe, message_id, prechecked=fits
-            )
+            raw = self.factory.build(subscriber, html, text, unsubscribe, message_id)
             if self.signer is not None:
                 raw = self.signer.sign(raw)
         except ValueError as error:  # an address this builder cannot write

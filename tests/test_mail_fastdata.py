@@ -6,11 +6,13 @@ import aiosmtplib.protocol
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_mail_message import build, factory
+from test_mail_message import UNSUBSCRIBE, build, factory
 
 import syndicate.mail.smtp  # noqa: F401  (installs the fast path, as sending does)
+from syndicate.digest.context import DigestSubscriber
+from syndicate.digest.render import RenderedDigest
 from syndicate.mail import fastdata
-from syndicate.mail.message import CrlfMessage
+from syndicate.mail.message import CrlfMessage, DotFreeText
 
 # Bytes built from the characters that matter (CR, LF, ".") and a little else.
 messages = st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"a", b" ", b"\xc3\xa9"])).map(
@@ -43,7 +45,7 @@ texts = st.lists(st.sampled_from(["a", " ", "\r", "\n", "\r\n", ".", "é", "\t",
 def test_built_messages_are_crlf_throughout(text: str, html: str) -> None:
     # The claim CrlfMessage makes, which lets the fast path skip its check.
     raw = build(factory(eight_bit=True), text=text, html=html)
-    assert type(raw) is CrlfMessage
+    assert isinstance(raw, CrlfMessage)
     assert fastdata._original_normalize(raw) == raw
     assert fastdata.prepare(raw) == fastdata.original_prepare(raw)
 
@@ -64,3 +66,25 @@ def test_parse_address_answers_as_aiosmtplib_does(address: str) -> None:
         assert outcome(fastdata.parse_address, address) == outcome(
             fastdata._original_parse_address, address
         )
+
+
+pieces = st.lists(
+    st.sampled_from(["a", ".", "\n", "é", " ", "%%SYNDICATE-NAME%%", "%%SYNDICATE-EMAIL%%"])
+).map("".join)
+names = st.sampled_from(["", "Ann", ".dot", "a.b", "Zoë"])
+
+
+@given(pieces, pieces, names)
+def test_personalised_messages_go_out_as_aiosmtplib_would_send_them(
+    html: str, text: str, name: str
+) -> None:
+    # The claims of DotFreeText and DotFreeMessage, end to end: the fast path may skip
+    # dot-stuffing only when aiosmtplib's own stuffing would have changed nothing.
+    copy = RenderedDigest("S", html, text)
+    person = DigestSubscriber.of(name, "zoe@example.org")
+    html_part, text_part = copy.personalise_for_mail(person, UNSUBSCRIBE, UNSUBSCRIBE)
+    for part in (html_part, text_part):
+        if isinstance(part, DotFreeText):
+            assert not part.startswith(b".") and b"\n." not in part
+    raw = build(factory(eight_bit=True), html=html_part, text=text_part)
+    assert fastdata.prepare(raw) == fastdata.original_prepare(raw)

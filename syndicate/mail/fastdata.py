@@ -31,7 +31,7 @@ import aiosmtplib.email
 import aiosmtplib.protocol
 import aiosmtplib.smtp
 
-from syndicate.mail.message import CrlfMessage
+from syndicate.mail.message import CrlfMessage, DotFreeMessage
 
 _original_normalize = aiosmtplib.protocol.normalize_message_line_endings
 _original_period = aiosmtplib.protocol.PERIOD_REGEX
@@ -47,7 +47,7 @@ parse_address = functools.lru_cache(maxsize=4096)(_original_parse_address)
 
 def normalize_message_line_endings(message: bytes) -> bytes:
     """aiosmtplib's function, with a fast path for messages whose line ends are all CRLF."""
-    if type(message) is CrlfMessage:  # MessageFactory's output: CRLF throughout, by design
+    if isinstance(message, CrlfMessage):  # MessageFactory's output: CRLF throughout
         return message
     carriage_returns = message.count(b"\r")
     if carriage_returns == message.count(b"\n") == message.count(b"\r\n"):
@@ -65,6 +65,8 @@ class _PeriodStuffing:
     def sub(self, replacement: bytes, message: bytes, count: int = 0) -> bytes:
         if replacement != b".." or count:
             return self.pattern.sub(replacement, message, count)
+        if type(message) is DotFreeMessage:  # built without a line starting with "."
+            return message
         # `(?m)^` is the start and every position after a "\n", so this is the same result.
         if b"\n." not in message and not message.startswith(b"."):
             return message  # the usual case: a search instead of a copy

@@ -93,6 +93,19 @@ class CrlfMessage(bytes):
     __slots__ = ()
 
 
+class DotFreeMessage(CrlfMessage):
+    """A CrlfMessage none of whose lines starts with ".": SMTP needs no dot-stuffing for it."""
+
+    __slots__ = ()
+
+
+class DotFreeText(bytes):
+    """A wire-ready body part (UTF-8, CRLF line ends, fit for mail as it is) none of whose
+    lines starts with "." (see RenderedDigest.personalise_for_mail)."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class _Body:
     cte: bytes
@@ -206,7 +219,11 @@ class MessageFactory:
         text_body = _encode(text, self._delimiter, self.eight_bit)
         html_body = _encode(html, self._delimiter, self.eight_bit)
         unsubscribe = f"List-Unsubscribe: <{unsubscribe_url}>,\r\n <{self.mailto}>\r\n"
-        return CrlfMessage(
+        # Header lines start with a name or a space, delimiters with "--": only the bodies
+        # could start a line with ".", and a DotFreeText sent as it is does not.
+        dot_free = text_body.data is text and html_body.data is html
+        dot_free = dot_free and type(text) is DotFreeText and type(html) is DotFreeText
+        return (DotFreeMessage if dot_free else CrlfMessage)(
             b"".join(
                 (
                     self._from,

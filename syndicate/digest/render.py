@@ -223,13 +223,7 @@ class RenderedDigest:
         self, subscriber: DigestSubscriber, unsubscribe_url: str, preferences_url: str
     ) -> tuple[str, str]:
         """(html, text) for one subscriber: cheap — no template rendering, no CSS inlining."""
-        values = {
-            "NAME": subscriber.name,
-            "EMAIL": subscriber.email,
-            "GREETING": subscriber.greeting,
-            "UNSUBSCRIBE": unsubscribe_url,
-            "PREFERENCES": preferences_url,
-        }
+        values = _personal(subscriber, unsubscribe_url, preferences_url)
         return self._html.fill(_escaped(values)), self._text.fill(values)
 
     def personalise_for_mail(
@@ -238,13 +232,7 @@ class RenderedDigest:
         """personalise() for MessageFactory.build: a part known to fit in mail as it is (no
         line over 998 bytes, no control characters) comes as wire-ready bytes (UTF-8, CRLF),
         sparing the builder a scan and two copies of it; any other part as text."""
-        values = {
-            "NAME": subscriber.name,
-            "EMAIL": subscriber.email,
-            "GREETING": subscriber.greeting,
-            "UNSUBSCRIBE": unsubscribe_url,
-            "PREFERENCES": preferences_url,
-        }
+        values = _personal(subscriber, unsubscribe_url, preferences_url)
         escaped = _escaped(values)
         html = self._html
         text = self._text
@@ -272,6 +260,19 @@ class RenderedDigest:
             "UNSUBSCRIBE": home,
             "PREFERENCES": home,
         }
+
+
+def _personal(
+    subscriber: DigestSubscriber, unsubscribe_url: str, preferences_url: str
+) -> dict[str, str]:
+    """The values of the personal slots, by slot name."""
+    return {
+        "NAME": subscriber.name,
+        "EMAIL": subscriber.email,
+        "GREETING": subscriber.greeting,
+        "UNSUBSCRIBE": unsubscribe_url,
+        "PREFERENCES": preferences_url,
+    }
 
 
 def _escaped(values: Mapping[str, str]) -> dict[str, str]:
@@ -345,7 +346,7 @@ class DigestRenderer:
 
     def _render_html(self, variables: Mapping[str, object]) -> str:
         html = self._render_file(self.html_env, HTML_TEMPLATE, variables)
-        html = self._inline_css(html)
+        html = inline_css(self.templates_dir, html)
         self._check_markers(HTML_TEMPLATE, html)
         return html
 
@@ -396,27 +397,6 @@ class DigestRenderer:
                 raise
             raise problem from exc
 
-    def _inline_css(self, html: str) -> str:
-        path = self.templates_dir / STYLESHEET
-        shown = display_path(str(path), self.templates_dir)
-        try:
-            css = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise TemplateProblem(shown, None, "stylesheet not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TemplateProblem(shown, None, f"cannot read the stylesheet: {exc}") from exc
-        inliner = css_inline.CSSInliner(
-            # @media rules (dark mode, phones) cannot be inlined: keep them in a <style>.
-            keep_at_rules=True,
-            # A template must not make rendering fetch from the network.
-            load_remote_stylesheets=False,
-            extra_css=css,
-        )
-        try:
-            return inliner.inline(html)
-        except css_inline.InlineError as exc:
-            raise TemplateProblem(shown, None, f"cannot inline the stylesheet: {exc}") from exc
-
     def _check_markers(self, name: str, rendered: str) -> None:
         """A changed marker would reach subscribers as gibberish; a missing unsubscribe link
         breaks the bulk-mail rules (RFC 8058 asks for a visible one too)."""
@@ -443,6 +423,29 @@ class DigestRenderer:
             for path in folder.rglob("*.j2")
             if path.is_file()
         )
+
+
+def inline_css(templates_dir: Path, html: str) -> str:
+    """`html` with <templates>/email/style.css inlined (every email shares the stylesheet)."""
+    path = templates_dir / STYLESHEET
+    shown = display_path(str(path), templates_dir)
+    try:
+        css = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TemplateProblem(shown, None, "stylesheet not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateProblem(shown, None, f"cannot read the stylesheet: {exc}") from exc
+    inliner = css_inline.CSSInliner(
+        # @media rules (dark mode, phones) cannot be inlined: keep them in a <style>.
+        keep_at_rules=True,
+        # A template must not make rendering fetch from the network.
+        load_remote_stylesheets=False,
+        extra_css=css,
+    )
+    try:
+        return inliner.inline(html)
+    except css_inline.InlineError as exc:
+        raise TemplateProblem(shown, None, f"cannot inline the stylesheet: {exc}") from exc
 
 
 def _environment(templates_dir: Path, *, autoescape: bool) -> SandboxedEnvironment:

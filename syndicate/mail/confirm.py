@@ -31,17 +31,16 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import css_inline
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
+from syndicate.digest.render import inline_css
 from syndicate.errors import PermanentDeliveryError
 from syndicate.mail.dkim import dkim_signer_for
 from syndicate.mail.message import site_domain
 from syndicate.templating import (
     TemplateProblem,
     date_filter,
-    display_path,
     template_problem,
 )
 from syndicate.tokens import LIFETIMES
@@ -56,7 +55,6 @@ if TYPE_CHECKING:
 SUBJECT_TEMPLATE = "email/confirm.subject.j2"
 TEXT_TEMPLATE = "email/confirm.txt.j2"
 HTML_TEMPLATE = "email/confirm.html.j2"
-STYLESHEET = "email/style.css"
 TEMPLATES = (SUBJECT_TEMPLATE, TEXT_TEMPLATE, HTML_TEMPLATE)
 
 # C0 controls and DEL: CR or LF in a header would start another one ("\r\nBcc: ...").
@@ -220,7 +218,7 @@ class ConfirmRenderer:
         """The three parts; raises TemplateProblem."""
         subject = self._render(self.text_env, SUBJECT_TEMPLATE, variables)
         text = self._render(self.text_env, TEXT_TEMPLATE, variables)
-        html = self._inline_css(self._render(self.html_env, HTML_TEMPLATE, variables))
+        html = inline_css(self.templates_dir, self._render(self.html_env, HTML_TEMPLATE, variables))
         return Confirmation(subject=_one_line(subject), text=_tidy(text), html=html)
 
     def check(self) -> list[str]:
@@ -242,27 +240,6 @@ class ConfirmRenderer:
             if problem is None:
                 raise
             raise problem from exc
-
-    def _inline_css(self, html: str) -> str:
-        path = self.templates_dir / STYLESHEET
-        shown = display_path(str(path), self.templates_dir)
-        try:
-            css = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise TemplateProblem(shown, None, "stylesheet not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TemplateProblem(shown, None, f"cannot read the stylesheet: {exc}") from exc
-        inliner = css_inline.CSSInliner(
-            # @media rules (dark mode, phones) cannot be inlined: keep them in a <style>.
-            keep_at_rules=True,
-            # A template must not make rendering fetch from the network.
-            load_remote_stylesheets=False,
-            extra_css=css,
-        )
-        try:
-            return inliner.inline(html)
-        except css_inline.InlineError as exc:
-            raise TemplateProblem(shown, None, f"cannot inline the stylesheet: {exc}") from exc
 
 
 def _environment(templates_dir: Path, *, autoescape: bool) -> SandboxedEnvironment:

@@ -25,6 +25,7 @@ import click
 import dkim
 import pytest
 from click.testing import CliRunner
+from outbox import outbox_messages as read_outbox
 
 from syndicate import subscribers as service
 from syndicate.cli import cli
@@ -91,8 +92,7 @@ def stored(folder: Path) -> list[bytes]:
 
 
 def outbox_messages(settings: Settings) -> list[EmailMessage]:
-    box = mailbox.Maildir(settings.outbox_dir, factory=None, create=True)
-    return [parse(box.get_bytes(key)) for key in sorted(box.keys())]
+    return read_outbox(settings.outbox_dir)
 
 
 # --- the message -------------------------------------------------------------------------------

@@ -7,15 +7,13 @@ from a real SMTP server (aiosmtpd on 127.0.0.1, tests/smtpserver.py) scripted to
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
-import mailbox
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+from outbox import outbox_messages as read_outbox
 from smtpserver import SmtpServer
 
 from syndicate import subscribers as service
@@ -65,13 +63,7 @@ async def issue_of(settings: Settings, store: Store) -> DigestIssue:
 
 
 def outbox_messages(settings: Settings) -> list[EmailMessage]:
-    maildir = mailbox.Maildir(settings.outbox_dir, factory=None, create=False)
-    messages = []
-    for key in maildir.iterkeys():
-        message = email.message_from_bytes(maildir.get_bytes(key), policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        messages.append(message)
-    return messages
+    return read_outbox(settings.outbox_dir)
 
 
 def text_of(message: EmailMessage) -> str:

@@ -9,10 +9,7 @@ forward with monkeypatch; the app's FrozenClock drives everything else (the rate
 
 from __future__ import annotations
 
-import email
-import email.policy
 import html
-import mailbox
 import re
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from outbox import outbox_messages as read_outbox
 
 from syndicate import subscribers as service
 from syndicate.clock import FrozenClock
@@ -86,15 +84,7 @@ class FailingTransport:
 
 
 def outbox_messages(settings: Settings) -> list[EmailMessage]:
-    if not settings.outbox_dir.exists():
-        return []
-    maildir = mailbox.Maildir(settings.outbox_dir, factory=None, create=False)
-    messages = []
-    for key in maildir.iterkeys():
-        message = email.message_from_bytes(maildir.get_bytes(key), policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        messages.append(message)
-    return messages
+    return read_outbox(settings.outbox_dir)
 
 
 def confirm_link(message: EmailMessage) -> str:

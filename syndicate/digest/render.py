@@ -290,9 +290,9 @@ class DigestRenderer:
         # Absolute, so the filenames Jinja reports can be shown relative to the config dir.
         self.templates_dir = templates_dir.resolve()
         self.subject_template = subject_template
-        self.html_env = _environment(self.templates_dir, autoescape=True)
+        self.html_env = email_environment(self.templates_dir, autoescape=True)
         # Text is not HTML: escaping would show "Fish &amp; Ships" to the reader.
-        self.text_env = _environment(self.templates_dir, autoescape=False)
+        self.text_env = email_environment(self.templates_dir, autoescape=False)
         self._subject: Template | None = None
 
     def render(self, context: DigestContext) -> RenderedDigest:
@@ -448,7 +448,8 @@ def inline_css(templates_dir: Path, html: str) -> str:
         raise TemplateProblem(shown, None, f"cannot inline the stylesheet: {exc}") from exc
 
 
-def _environment(templates_dir: Path, *, autoescape: bool) -> SandboxedEnvironment:
+def email_environment(templates_dir: Path, *, autoescape: bool) -> SandboxedEnvironment:
+    """The sandboxed Jinja environment every email template renders in (digest, confirm)."""
     env = SandboxedEnvironment(
         loader=FileSystemLoader(templates_dir, encoding="utf-8"),
         autoescape=autoescape,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import re
-import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email import policy
@@ -31,16 +30,14 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from syndicate.digest.render import inline_css
+from syndicate.digest.render import email_environment, inline_css
 from syndicate.errors import PermanentDeliveryError
 from syndicate.mail.dkim import dkim_signer_for
 from syndicate.mail.message import site_domain
 from syndicate.templating import (
     TemplateProblem,
-    date_filter,
     template_problem,
 )
 from syndicate.tokens import LIFETIMES
@@ -210,9 +207,9 @@ class ConfirmRenderer:
 
     def __init__(self, templates_dir: Path) -> None:
         self.templates_dir = templates_dir.resolve()
-        self.html_env = _environment(self.templates_dir, autoescape=True)
+        self.html_env = email_environment(self.templates_dir, autoescape=True)
         # Text is not HTML: escaping would show "Fish &amp; Ships" in the text part.
-        self.text_env = _environment(self.templates_dir, autoescape=False)
+        self.text_env = email_environment(self.templates_dir, autoescape=False)
 
     def render(self, variables: Mapping[str, object]) -> Confirmation:
         """The three parts; raises TemplateProblem."""
@@ -240,29 +237,6 @@ class ConfirmRenderer:
             if problem is None:
                 raise
             raise problem from exc
-
-
-def _environment(templates_dir: Path, *, autoescape: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        loader=FileSystemLoader(templates_dir, encoding="utf-8"),
-        autoescape=autoescape,
-        # A misspelt variable must be an error an admin sees, not a silently empty line.
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["date"] = date_filter
-    env.filters["wrap"] = _wrap
-    return env
-
-
-def _wrap(value: object, width: int = 72) -> str:
-    """`|wrap`: each line wrapped at `width`; URLs and other long words are never broken."""
-    return "\n".join(
-        textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)
-        for line in str(value).splitlines()
-    )
 
 
 def _one_line(value: str) -> str:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from apscheduler.triggers.cron import CronTrigger
-
 from syndicate.config import Settings
+from syndicate.cron import cron_trigger
 from syndicate.store.engine import safe_url
 
 
 def next_digest_time(settings: Settings, now: datetime) -> datetime | None:
     """When [digest] schedule next fires, in the site's time zone."""
-    trigger = CronTrigger.from_crontab(settings.digest.schedule, timezone=settings.site.tz)
+    trigger = cron_trigger(settings.digest.schedule, settings.site.tz)
     return trigger.get_next_fire_time(None, now.astimezone(settings.site.tz))
 
 

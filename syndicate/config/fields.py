@@ -71,13 +71,13 @@ def parse_size(value: object) -> int:
 
 
 def check_cron(value: object) -> str:
-    """A five-field crontab expression APScheduler accepts."""
-    from apscheduler.triggers.cron import CronTrigger
+    """A five-field crontab expression (days of the week the crontab way: 0 or 7 is Sunday)."""
+    from syndicate.cron import cron_trigger
 
     if not isinstance(value, str):
         raise ValueError(f"not a cron expression: {value!r}")
     try:
-        CronTrigger.from_crontab(value, timezone="UTC")
+        cron_trigger(value, timezone="UTC")
     except ValueError as error:
         raise ValueError(f'invalid cron expression "{value}" ({error})') from None
     return value

@@ -8,6 +8,8 @@ from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import IngestReport, ingest
+from syndicate.jobs import DigestRun, digest_if_due, retry_deliveries
+from syndicate.mail.send import SendReport, sender_id
 from syndicate.publish.build import publish
 from syndicate.store import Store
 from syndicate.store.engine import safe_url
@@ -17,10 +19,16 @@ from syndicate.store.engine import safe_url
 class RunReport:
     lines: list[str] = field(default_factory=list)
     ingest: IngestReport | None = None
+    digest: DigestRun | None = None
+    retries: list[SendReport] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
-        return bool(self.ingest and self.ingest.failed)
+        return bool(
+            (self.ingest and self.ingest.failed)
+            or (self.digest and self.digest.failed)
+            or any(report.halted or report.counts.failed for report in self.retries)
+        )
 
 
 async def run_once(settings: Settings, clock: Clock) -> RunReport:
@@ -44,4 +52,26 @@ async def run_once(settings: Settings, clock: Clock) -> RunReport:
         # Cheap when nothing changed: unchanged documents are recognised by fingerprint.
         published = await publish(settings, store, clock)
         report.lines.append(published.summary())
+        report.digest = await digest_if_due(settings, store, clock, sender_id())
+        report.lines.append(_digest_line(report.digest))
+        report.retries = await retry_deliveries(settings, store, clock)
+        for retried in report.retries:
+            counts = retried.counts
+            report.lines.append(
+                f"retried {retried.issue.period}: sent {counts.sent}, deferred {counts.deferred}, "
+                f"failed {counts.failed}"
+            )
     return report
+
+
+def _digest_line(run: DigestRun | None) -> str:
+    if run is None:
+        return "digest: nothing due"
+    if run.report is None:
+        return f"digest {run.period.key}: no posts, no issue ([digest] skip_empty)"
+    counts = run.report.counts
+    line = (
+        f"digest {run.period.key}: sent {counts.sent}, deferred {counts.deferred}, "
+        f"failed {counts.failed}, skipped {counts.skipped}"
+    )
+    return line + (f"; stopped: {run.report.halted}" if run.report.halted else "")

@@ -235,6 +235,23 @@ class DeliveryQueries(Queries):
                     .values(status="bounced")
                 )
 
+    async def issues_with_due_deliveries(
+        self, now: datetime, lease_expired_before: datetime
+    ) -> list[int]:
+        """Issues with rows to send now: pending, deferred and due, or abandoned "sending"
+        (past the lease), oldest issue first."""
+        due = or_(
+            deliveries.c.status == "pending",
+            and_(deliveries.c.status == "deferred", deliveries.c.next_attempt_at <= now),
+            and_(
+                deliveries.c.status == "sending",
+                deliveries.c.claimed_at < lease_expired_before,
+            ),
+        )
+        query = select(deliveries.c.issue_id).where(due).distinct().order_by(deliveries.c.issue_id)
+        async with self.read() as conn:
+            return list((await conn.execute(query)).scalars())
+
     async def sending_owners(self, issue_id: int) -> set[str]:
         """Who holds rows of the issue in "sending" (to find owners that died)."""
         query = (

@@ -34,6 +34,28 @@ class RunQueries(Queries):
             )
             return result.rowcount == 1
 
+    async def begin_run(self, key: str, owner: str, now: datetime) -> bool:
+        """Mark the run `key` running for `owner` unless it is done; False when it is done.
+
+        For runs whose work is safe to repeat or share (a digest: its issue is built once and
+        the ledger decides what is sent), so a run left "running" by a crash is taken over.
+        """
+        try:
+            async with self.write() as conn:
+                await conn.execute(
+                    insert(job_runs).values(key=key, status="running", owner=owner, started_at=now)
+                )
+            return True
+        except IntegrityError:
+            pass
+        async with self.write() as conn:
+            result = await conn.execute(
+                update(job_runs)
+                .where(job_runs.c.key == key, job_runs.c.status != "done")
+                .values(status="running", owner=owner, started_at=now, finished_at=None, error=None)
+            )
+            return result.rowcount == 1
+
     async def finish_run(self, key: str, now: datetime, error: str | None = None) -> None:
         async with self.write() as conn:
             await conn.execute(

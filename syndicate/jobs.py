@@ -1,0 +1,107 @@
+"""The periodic jobs, decided from the database so that a restart never misses or repeats one.
+
+    run = await digest_if_due(settings, store, clock, owner)      # the period's digest, once
+    reports = await retry_deliveries(settings, store, clock)       # deferred and interrupted sends
+
+A digest is due once the first `[digest] schedule` time at or after its period's end (in the
+site's time zone) has passed. Only the most recent period that is due is considered: a worker
+that was down across two due digests sends the latest one when it comes back, not the one
+before (an October digest in December is stale; `digest send --month` sends it by hand).
+
+Each digest is a `job_runs` row keyed `digest:<period>`: once it is done it is never run
+again. Its work is safe to repeat and to share: the issue is built once per period, its
+recipients are written into the ledger once, and each delivery is claimed by one sender; so
+a run left "running" by a crash is simply taken over, and two workers running it at once
+send each message once between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from syndicate.clock import Clock
+from syndicate.config import Settings
+from syndicate.cron import cron_trigger
+from syndicate.digest import period as periods
+from syndicate.digest.context import DigestPeriod
+from syndicate.mail.dkim import dkim_signer_for
+from syndicate.mail.send import LEASE, IssueSender, SendReport, send_period
+from syndicate.mail.transport import open_transport
+from syndicate.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRun:
+    period: DigestPeriod
+    due_at: datetime
+    report: SendReport | None  # None: nothing to send (no posts and skip_empty)
+
+    @property
+    def failed(self) -> bool:
+        report = self.report
+        return report is not None and bool(report.halted or report.counts.failed)
+
+
+def due_time(settings: Settings, period: DigestPeriod) -> datetime:
+    """When the digest of `period` is due: the schedule's first time at or after its end."""
+    trigger = cron_trigger(settings.digest.schedule, settings.site.tz)
+    fire = trigger.get_next_fire_time(None, period.end)
+    assert fire is not None  # a cron schedule always fires again
+    return fire
+
+
+def latest_due_period(settings: Settings, now: datetime) -> tuple[DigestPeriod, datetime] | None:
+    """The most recent period whose digest is due at `now`, with when it fell due."""
+    kind, tz = settings.digest.period, settings.site.tz
+    period = periods.just_ended(now, kind, tz)
+    for _ in range(2):  # the period that just ended may not be due yet: then the one before
+        due = due_time(settings, period)
+        if due <= now:
+            return period, due
+        period = periods.just_ended(period.start, kind, tz)
+    return None
+
+
+async def digest_if_due(
+    settings: Settings, store: Store, clock: Clock, owner: str
+) -> DigestRun | None:
+    """Build and send the due digest unless its run is done; None when none is due or done."""
+    now = clock.now()
+    found = latest_due_period(settings, now)
+    if found is None:
+        return None
+    period, due = found
+    key = f"digest:{period.key}"
+    if not await store.begin_run(key, owner, now):
+        return None
+    try:
+        report = await send_period(settings, store, clock, period.key)
+    except Exception as error:
+        await store.finish_run(key, clock.now(), error=str(error) or type(error).__name__)
+        raise
+    run = DigestRun(period, due, report)
+    # Done once every recipient was tried; a halted run (the mail server unusable) is left
+    # to be taken up again, and deferred retries are retry_deliveries' work.
+    await store.finish_run(key, clock.now(), error=report.halted if report else None)
+    return run
+
+
+async def retry_deliveries(settings: Settings, store: Store, clock: Clock) -> list[SendReport]:
+    """Send what is due in any issue's ledger: deferred rows whose time has come, and rows of
+    a send that was interrupted."""
+    now = clock.now()
+    issue_ids = await store.issues_with_due_deliveries(now, now - LEASE)
+    if not issue_ids:
+        return []
+    issues = {issue.id: issue for issue in await store.issues()}
+    reports = []
+    signer = dkim_signer_for(settings)
+    transport = open_transport(settings)
+    try:
+        for issue_id in issue_ids:
+            sender = IssueSender(settings, store, clock, issues[issue_id], transport, signer=signer)
+            reports.append(await sender.run())
+    finally:
+        await transport.close()
+    return reports

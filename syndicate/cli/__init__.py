@@ -14,6 +14,7 @@ from syndicate.cli import (
     run,
     serve,
     sources,
+    status,
     subscribers,
 )
 from syndicate.cli.app import cli
@@ -30,6 +31,7 @@ __all__ = [
     "run",
     "serve",
     "sources",
+    "status",
     "subscribers",
 ]
 

@@ -1,0 +1,78 @@
+"""`syndicate status`: sources, the last and next digest, and the delivery queue at a glance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import click
+
+from syndicate.cli.app import AppContext, cli, pass_app, run_async
+from syndicate.cli.sources import list_sources
+from syndicate.digest import period as periods
+from syndicate.models import DigestIssue, JobRun
+from syndicate.store import Store
+from syndicate.summary import next_digest_time
+
+
+@dataclass(frozen=True, slots=True)
+class DigestStatus:
+    last: DigestIssue | None
+    last_run: JobRun | None
+    last_ledger: dict[str, int]
+    queue: dict[str, int]  # every delivery, by status
+    next_retry_at: datetime | None
+
+
+async def digest_status(store: Store) -> DigestStatus:
+    issues = await store.issues()  # in period order
+    last = issues[-1] if issues else None
+    return DigestStatus(
+        last=last,
+        last_run=await store.get_run(f"digest:{last.period}") if last else None,
+        last_ledger=await store.delivery_counts(last.id) if last else {},
+        queue=await store.delivery_counts(),
+        next_retry_at=await store.next_retry_at(last.id) if last else None,
+    )
+
+
+@cli.command()
+@pass_app
+@click.pass_context
+def status(ctx: click.Context, app: AppContext) -> None:
+    """Show each source's health and next poll, the last and next digest, and the queue.
+
+    \b
+    Example:
+      syndicate status
+    """
+    ctx.invoke(list_sources)
+    settings = app.settings
+    tz = settings.site.tz
+
+    async def go() -> DigestStatus:
+        async with await Store.open(settings.database_url) as store:
+            return await digest_status(store)
+
+    found = run_async(go())
+    click.echo()
+    if found.last is None:
+        click.echo("last digest   none yet")
+    else:
+        run = found.last_run
+        state = f"run {run.status}" if run else "not sent by the scheduler"
+        click.echo(
+            f"last digest   {found.last.period}: {found.last.subject!r} ({state}); "
+            f"{_statuses(found.last_ledger) or 'no deliveries'}"
+        )
+    upcoming = next_digest_time(settings, app.clock.now())
+    if upcoming is not None:
+        period = periods.just_ended(upcoming, settings.digest.period, tz)
+        click.echo(f"next digest   {period.key} at {upcoming.astimezone(tz):%Y-%m-%d %H:%M %Z}")
+    click.echo(f"deliveries    {_statuses(found.queue) or 'none'}")
+    if found.next_retry_at is not None:
+        click.echo(f"next retry    {found.next_retry_at.astimezone(tz):%Y-%m-%d %H:%M %Z}")
+
+
+def _statuses(counts: dict[str, int]) -> str:
+    return ", ".join(f"{status} {counts[status]}" for status in sorted(counts))

@@ -271,10 +271,6 @@ async def update_preferences(
     return updated
 
 
-# These two queries belong in the store (SubscriberQueries); they sit here for now because
-# this change could not touch syndicate/store/subscribers.py. Move them there as they are.
-
-
 async def import_csv(
     store: Store, path: Path, now: datetime, *, confirmed: bool = False
 ) -> ImportResult:

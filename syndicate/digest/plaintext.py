@@ -1,0 +1,81 @@
+"""Text helpers for the digest's plain-text part: the `wrap` and `plaintext` filters, and
+the final tidying of the rendered text."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from html.parser import HTMLParser
+
+
+def wrap(value: object, width: int = 72) -> str:
+    """`{{ post.excerpt|wrap }}`: each line wrapped at `width` columns; URLs and other long
+    words are never broken, so they stay clickable."""
+    lines = str(value).splitlines()
+    return "\n".join(
+        textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) for line in lines
+    )
+
+
+def plaintext(value: object) -> str:
+    """`{{ intro_html|plaintext }}`: sanitised HTML as text. A paragraph becomes a line (with
+    a blank line between), a list item a line "- item", a link "text <url>", an image its alt.
+    Lines are left long: |wrap them."""
+    parser = _TextParser()
+    parser.feed(str(value))
+    parser.close()
+    text = "".join(parser.out)
+    text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n ")
+
+
+class _TextParser(HTMLParser):
+    # Elements that start a paragraph of their own.
+    _BLOCKS = frozenset(
+        {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "pre"}
+        | {"hr", "table", "tr", "figure"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._links: list[str | None] = []
+        self._link_text: list[int] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._BLOCKS:
+            self.out.append("\n\n")
+        elif tag == "li":
+            self.out.append("\n- ")
+        elif tag == "br":
+            self.out.append("\n")
+        elif tag == "a":
+            self._links.append(dict(attrs).get("href"))
+            self._link_text.append(len(self.out))
+        elif tag == "img" and (alt := dict(attrs).get("alt")):
+            self.out.append(alt)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._BLOCKS:
+            self.out.append("\n\n")
+        elif tag == "a" and self._links:
+            href = self._links.pop()
+            label = "".join(self.out[self._link_text.pop() :]).strip()
+            if href and href != label:
+                self.out.append(f" <{href}>")
+
+    def handle_data(self, data: str) -> None:
+        # Whitespace in HTML is a space, whatever the source's line breaks; between block
+        # elements ("</li>\n<li>") it is nothing.
+        if data.isspace() and (not self.out or self.out[-1].endswith("\n")):
+            return
+        self.out.append(re.sub(r"\s+", " ", data))
+
+
+def tidy(text: str) -> str:
+    """Runs of blank lines collapsed to one, none at the start, one newline at the end."""
+    text = re.sub(r"\n(?:[ \t]*\n){2,}", "\n\n", text)
+    return text.lstrip("\n").rstrip() + "\n"
+
+
+# --- sample data for check() -------------------------------------------------------------

@@ -43,9 +43,11 @@ def create_engine(url: str) -> AsyncEngine:
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     # WAL lets the web app read while the worker writes; the busy timeout makes a writer
     # wait for another instead of failing at once with "database is locked".
+    # The busy timeout first: switching a new file to WAL takes a lock too, and two processes
+    # opening a fresh database at once would otherwise fail at once with "database is locked".
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from syndicate.models import JobRun
@@ -18,21 +18,7 @@ class RunQueries(Queries):
 
         A run that failed may be claimed again; one that is running or done may not.
         """
-        try:
-            async with self.write() as conn:
-                await conn.execute(
-                    insert(job_runs).values(key=key, status="running", owner=owner, started_at=now)
-                )
-            return True
-        except IntegrityError:
-            pass
-        async with self.write() as conn:
-            result = await conn.execute(
-                update(job_runs)
-                .where(job_runs.c.key == key, job_runs.c.status == "failed")
-                .values(status="running", owner=owner, started_at=now, finished_at=None, error=None)
-            )
-            return result.rowcount == 1
+        return await self._start_run(key, owner, now, job_runs.c.status == "failed")
 
     async def begin_run(self, key: str, owner: str, now: datetime) -> bool:
         """Mark the run `key` running for `owner` unless it is done; False when it is done.
@@ -40,6 +26,12 @@ class RunQueries(Queries):
         For runs whose work is safe to repeat or share (a digest: its issue is built once and
         the ledger decides what is sent), so a run left "running" by a crash is taken over.
         """
+        return await self._start_run(key, owner, now, job_runs.c.status != "done")
+
+    async def _start_run(
+        self, key: str, owner: str, now: datetime, restartable: ColumnElement[bool]
+    ) -> bool:
+        # The insert, not an earlier read, decides who starts a new run: the key is unique.
         try:
             async with self.write() as conn:
                 await conn.execute(
@@ -51,7 +43,7 @@ class RunQueries(Queries):
         async with self.write() as conn:
             result = await conn.execute(
                 update(job_runs)
-                .where(job_runs.c.key == key, job_runs.c.status != "done")
+                .where(job_runs.c.key == key, restartable)
                 .values(status="running", owner=owner, started_at=now, finished_at=None, error=None)
             )
             return result.rowcount == 1

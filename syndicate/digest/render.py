@@ -344,13 +344,13 @@ class DigestRenderer:
         return variables
 
     def _render_html(self, variables: Mapping[str, object]) -> str:
-        html = self._render_file(self.html_env, HTML_TEMPLATE, variables)
+        html = render_template(self.html_env, self.templates_dir, HTML_TEMPLATE, variables)
         html = inline_css(self.templates_dir, html)
         self._check_markers(HTML_TEMPLATE, html)
         return html
 
     def _render_text(self, variables: Mapping[str, object]) -> str:
-        text = tidy(self._render_file(self.text_env, TEXT_TEMPLATE, variables))
+        text = tidy(render_template(self.text_env, self.templates_dir, TEXT_TEMPLATE, variables))
         self._check_markers(TEXT_TEMPLATE, text)
         return text
 
@@ -374,17 +374,6 @@ class DigestRenderer:
         # A header: CR or LF would end it (or start another one); tabs and runs of spaces
         # from the template's layout read badly in a subject line.
         return " ".join(subject.split())
-
-    def _render_file(
-        self, env: SandboxedEnvironment, name: str, variables: Mapping[str, object]
-    ) -> str:
-        try:
-            return env.get_template(name).render(variables)
-        except Exception as exc:
-            problem = template_problem(exc, self.templates_dir, name)
-            if problem is None:
-                raise
-            raise problem from exc
 
     def _compile(self, name: str) -> None:
         env = self.text_env if name.endswith(".txt.j2") else self.html_env
@@ -422,6 +411,19 @@ class DigestRenderer:
             for path in folder.rglob("*.j2")
             if path.is_file()
         )
+
+
+def render_template(
+    env: SandboxedEnvironment, templates_dir: Path, name: str, variables: Mapping[str, object]
+) -> str:
+    """Template `name` rendered; a mistake in it comes out as a TemplateProblem (file:line)."""
+    try:
+        return env.get_template(name).render(variables)
+    except Exception as exc:
+        problem = template_problem(exc, templates_dir, name)
+        if problem is None:
+            raise
+        raise problem from exc
 
 
 def inline_css(templates_dir: Path, html: str) -> str:

@@ -30,15 +30,12 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2.sandbox import SandboxedEnvironment
-
-from syndicate.digest.render import email_environment, inline_css
+from syndicate.digest.render import email_environment, inline_css, render_template
 from syndicate.errors import PermanentDeliveryError
 from syndicate.mail.dkim import dkim_signer_for
 from syndicate.mail.message import site_domain
 from syndicate.templating import (
     TemplateProblem,
-    template_problem,
 )
 from syndicate.tokens import LIFETIMES
 
@@ -213,9 +210,12 @@ class ConfirmRenderer:
 
     def render(self, variables: Mapping[str, object]) -> Confirmation:
         """The three parts; raises TemplateProblem."""
-        subject = self._render(self.text_env, SUBJECT_TEMPLATE, variables)
-        text = self._render(self.text_env, TEXT_TEMPLATE, variables)
-        html = inline_css(self.templates_dir, self._render(self.html_env, HTML_TEMPLATE, variables))
+        subject = render_template(self.text_env, self.templates_dir, SUBJECT_TEMPLATE, variables)
+        text = render_template(self.text_env, self.templates_dir, TEXT_TEMPLATE, variables)
+        html = inline_css(
+            self.templates_dir,
+            render_template(self.html_env, self.templates_dir, HTML_TEMPLATE, variables),
+        )
         return Confirmation(subject=_one_line(subject), text=_tidy(text), html=html)
 
     def check(self) -> list[str]:
@@ -228,15 +228,6 @@ class ConfirmRenderer:
                 if str(problem) not in problems:
                     problems.append(str(problem))
         return problems
-
-    def _render(self, env: SandboxedEnvironment, name: str, variables: Mapping[str, object]) -> str:
-        try:
-            return env.get_template(name).render(variables)
-        except Exception as exc:
-            problem = template_problem(exc, self.templates_dir, name)
-            if problem is None:
-                raise
-            raise problem from exc
 
 
 def _one_line(value: str) -> str:

@@ -79,6 +79,26 @@ async def test_a_failed_run_can_be_claimed_again(store: Store) -> None:
     assert results.count(True) == 1
 
 
+async def test_a_lease_is_held_by_one_owner_until_released_or_expired(store: Store) -> None:
+    now = datetime(2015, 12, 1, 9, tzinfo=UTC)
+    expired_before = now - timedelta(minutes=5)
+    results = await asyncio.gather(
+        *(store.lease_run("poll:a", f"w{i}", now, expired_before=expired_before) for i in range(5))
+    )
+    assert results.count(True) == 1
+    holder = f"w{results.index(True)}"
+    assert not await store.lease_run("poll:a", "other", now, expired_before=expired_before)
+    # A holder known to be dead loses it at once; a live one only when the lease expires.
+    assert await store.lease_run(
+        "poll:a", "other", now, expired_before=expired_before, dead_owners={holder}
+    )
+    later = now + timedelta(minutes=6)
+    assert await store.lease_run("poll:a", "late", later, expired_before=later - timedelta(minutes=5))
+    await store.finish_run("poll:a", later)
+    assert await store.lease_run("poll:a", "next", later, expired_before=expired_before)
+    assert (await store.get_run("poll:a")).owner == "next"
+
+
 async def test_datetimes_come_back_aware_utc(store: Store) -> None:
     berlin_noon = datetime(2015, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
     await store.claim_run("k", "me", berlin_noon)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from syndicate.models import JobRun
@@ -27,6 +28,28 @@ class RunQueries(Queries):
         the ledger decides what is sent), so a run left "running" by a crash is taken over.
         """
         return await self._start_run(key, owner, now, job_runs.c.status != "done")
+
+    async def lease_run(
+        self,
+        key: str,
+        owner: str,
+        now: datetime,
+        *,
+        expired_before: datetime,
+        dead_owners: Collection[str] = (),
+    ) -> bool:
+        """Hold the run `key` as a lease (one source's poll): True unless another owner holds
+        it, started after `expired_before` and is not among `dead_owners`.
+
+        For work that must not run twice at once but runs again and again under one key;
+        `finish_run` releases it, and a holder that crashed loses it when the lease expires.
+        """
+        restartable = or_(
+            job_runs.c.status != "running",
+            job_runs.c.started_at < expired_before,
+            job_runs.c.owner.in_(list(dead_owners)),
+        )
+        return await self._start_run(key, owner, now, restartable)
 
     async def _start_run(
         self, key: str, owner: str, now: datetime, restartable: ColumnElement[bool]

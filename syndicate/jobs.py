@@ -17,6 +17,7 @@ send each message once between them.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,6 +43,21 @@ class DigestRun:
         report = self.report
         return report is not None and bool(report.halted or report.counts.failed)
 
+    def summary(self) -> str:
+        report = self.report
+        if report is None:
+            return f"digest {self.period.key}: no posts, no issue ([digest] skip_empty)"
+        counts = report.counts
+        line = (
+            f"digest {self.period.key}: sent {counts.sent}, deferred {counts.deferred}, "
+            f"failed {counts.failed}, skipped {counts.skipped}"
+        )
+        if report.halted:
+            return f"{line}; stopped: {report.halted}"
+        if report.stopped:
+            return f"{line}; stopped before the end (resumed at the next start)"
+        return line
+
 
 def due_time(settings: Settings, period: DigestPeriod) -> datetime:
     """When the digest of `period` is due: the schedule's first time at or after its end."""
@@ -64,30 +80,52 @@ def latest_due_period(settings: Settings, now: datetime) -> tuple[DigestPeriod, 
 
 
 async def digest_if_due(
-    settings: Settings, store: Store, clock: Clock, owner: str
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    owner: str,
+    *,
+    stop: asyncio.Event | None = None,
 ) -> DigestRun | None:
-    """Build and send the due digest unless its run is done; None when none is due or done."""
+    """Build and send the due digest unless its run is done; None when none is due or done.
+
+    Setting `stop` ends the send early: what is in flight finishes, the rest stays in the
+    ledger and the run is left to be taken up again."""
     now = clock.now()
     found = latest_due_period(settings, now)
     if found is None:
         return None
     period, due = found
     key = f"digest:{period.key}"
+    done = await store.get_run(key)  # a read, so a worker checking every minute writes nothing
+    if done is not None and done.status == "done":
+        return None
     if not await store.begin_run(key, owner, now):
         return None
     try:
-        report = await send_period(settings, store, clock, period.key)
+        report = await send_period(settings, store, clock, period.key, stop=stop)
     except Exception as error:
         await store.finish_run(key, clock.now(), error=str(error) or type(error).__name__)
         raise
     run = DigestRun(period, due, report)
-    # Done once every recipient was tried; a halted run (the mail server unusable) is left
-    # to be taken up again, and deferred retries are retry_deliveries' work.
-    await store.finish_run(key, clock.now(), error=report.halted if report else None)
+    # Done once every recipient was tried; a run halted (the mail server unusable) or stopped
+    # (the worker shutting down) is left to be taken up again. Deferred rows are for
+    # retry_deliveries.
+    await store.finish_run(key, clock.now(), error=_unfinished(report))
     return run
 
 
-async def retry_deliveries(settings: Settings, store: Store, clock: Clock) -> list[SendReport]:
+def _unfinished(report: SendReport | None) -> str | None:
+    if report is None:
+        return None
+    if report.halted:
+        return report.halted
+    return "stopped before every recipient was tried" if report.stopped else None
+
+
+async def retry_deliveries(
+    settings: Settings, store: Store, clock: Clock, *, stop: asyncio.Event | None = None
+) -> list[SendReport]:
     """Send what is due in any issue's ledger: deferred rows whose time has come, and rows of
     a send that was interrupted."""
     now = clock.now()
@@ -100,7 +138,10 @@ async def retry_deliveries(settings: Settings, store: Store, clock: Clock) -> li
     transport = open_transport(settings)
     try:
         for issue_id in issue_ids:
-            sender = IssueSender(settings, store, clock, issues[issue_id], transport, signer=signer)
+            if stop is not None and stop.is_set():
+                break
+            issue = issues[issue_id]
+            sender = IssueSender(settings, store, clock, issue, transport, signer=signer, stop=stop)
             reports.append(await sender.run())
     finally:
         await transport.close()

@@ -53,7 +53,8 @@ async def run_once(settings: Settings, clock: Clock) -> RunReport:
         published = await publish(settings, store, clock)
         report.lines.append(published.summary())
         report.digest = await digest_if_due(settings, store, clock, sender_id())
-        report.lines.append(_digest_line(report.digest))
+        digest = report.digest
+        report.lines.append(digest.summary() if digest else "digest: nothing due")
         report.retries = await retry_deliveries(settings, store, clock)
         for retried in report.retries:
             counts = retried.counts
@@ -62,16 +63,3 @@ async def run_once(settings: Settings, clock: Clock) -> RunReport:
                 f"failed {counts.failed}"
             )
     return report
-
-
-def _digest_line(run: DigestRun | None) -> str:
-    if run is None:
-        return "digest: nothing due"
-    if run.report is None:
-        return f"digest {run.period.key}: no posts, no issue ([digest] skip_empty)"
-    counts = run.report.counts
-    line = (
-        f"digest {run.period.key}: sent {counts.sent}, deferred {counts.deferred}, "
-        f"failed {counts.failed}, skipped {counts.skipped}"
-    )
-    return line + (f"; stopped: {run.report.halted}" if run.report.halted else "")

@@ -144,7 +144,9 @@ class IssueSender:
         self.signer = signer
         self.tokens = tokens or Tokens(signing_secret(settings))
         self.on_progress = on_progress
+        # `stop` is the caller's (a worker shutting down); a halt stops only this run.
         self.stop = stop or asyncio.Event()
+        self._halted = asyncio.Event()
         self.owner = owner or sender_id()
         self.envelope_from = parseaddr(settings.digest.sender)[1]
         self.counts = SendCounts()
@@ -204,7 +206,7 @@ class IssueSender:
         )
 
     async def _claim(self) -> list[ClaimedDelivery]:
-        if self.stop.is_set():
+        if self._stopping():
             return []
         now = self.clock.now()
         owners = await self.store.sending_owners(self.issue.id)
@@ -223,7 +225,7 @@ class IssueSender:
 
         async def worker() -> None:
             for claimed in queue:  # shared iterator: each row goes to one worker
-                if self.stop.is_set():
+                if self._stopping():
                     outcomes.append(_release(claimed))
                     continue
                 outcome = await self._deliver(claimed)
@@ -281,7 +283,10 @@ class IssueSender:
         if self.halted is None:
             self.halted = str(error)
             log.error("sending stopped: %s", error)
-        self.stop.set()
+        self._halted.set()
+
+    def _stopping(self) -> bool:
+        return self.stop.is_set() or self._halted.is_set()
 
     def _deferred(self, claimed: ClaimedDelivery, error: str) -> Outcome:
         mail = self.settings.mail

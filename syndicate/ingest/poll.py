@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class SourceReport:
     name: str
-    status: str  # "ok" | "not modified" | "failed"
+    status: str  # "ok" | "not modified" | "failed" | "not due" (another worker polled it)
     http_status: int | None = None
     new: int = 0
     updated: int = 0
@@ -90,22 +90,13 @@ async def ingest(
         if (source.name == only if only else source.enabled)
         and (not due_only or states[source.name].due(now))
     ]
-    poll = _Poll(
-        settings,
-        store,
-        clock,
-        fetcher or make_fetcher(settings),
-        ParserPool(settings.ingest.workers or default_workers()),
-        asyncio.Semaphore(settings.ingest.concurrency),
-    )
+    poll = Poller.open(settings, store, clock, fetcher)
     try:
         results = await asyncio.gather(
             *(poll.guarded(source, states[source.name]) for source in selected)
         )
     finally:
-        await poll.parser.aclose()
-        if fetcher is None:
-            await poll.fetcher.aclose()
+        await poll.aclose()
     await store.save_source_states([state for _, state in results])
     reports = [report for report, _ in results]
     if any(report.status == "not modified" for report in reports):
@@ -119,8 +110,9 @@ async def ingest(
 
 
 @dataclass(frozen=True, slots=True)
-class _Poll:
-    """What polling one source needs; shared by all the sources of one run."""
+class Poller:
+    """What polling a source needs, shared by all the sources of one run (or of a worker):
+    one HTTP client, one parser pool, and a limit on how many sources are polled at once."""
 
     settings: Settings
     store: Store
@@ -128,6 +120,27 @@ class _Poll:
     fetcher: Fetcher
     parser: ParserPool
     limit: asyncio.Semaphore
+    own_fetcher: bool = True
+
+    @classmethod
+    def open(
+        cls, settings: Settings, store: Store, clock: Clock, fetcher: Fetcher | None = None
+    ) -> Poller:
+        """A Poller for `settings`; a `fetcher` given is the caller's to close."""
+        return cls(
+            settings,
+            store,
+            clock,
+            fetcher or make_fetcher(settings),
+            ParserPool(settings.ingest.workers or default_workers()),
+            asyncio.Semaphore(settings.ingest.concurrency),
+            own_fetcher=fetcher is None,
+        )
+
+    async def aclose(self) -> None:
+        await self.parser.aclose()
+        if self.own_fetcher:
+            await self.fetcher.aclose()
 
     async def guarded(
         self, source: SourceSettings, state: SourceState

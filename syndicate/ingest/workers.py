@@ -15,6 +15,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -70,6 +71,12 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group; the parent decides how to stop, and a parser
+    # killed mid-task would only print a traceback and break the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ParserPool:
     """Runs parse_and_normalise in a process pool started on first use (or inline)."""
 
@@ -103,7 +110,9 @@ class ParserPool:
             # "spawn": a fork of a process running an event loop and database threads is
             # not safe; spawned workers import only what parsing needs.
             self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn")
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_interrupts,
             )
         return self._executor
 

@@ -1,20 +1,22 @@
 """Running the web app under uvicorn, inside an asyncio loop someone else may own.
 
     await serve(settings)                                   # `syndicate serve`
-    await serve(settings, store=store, worker_state=state)  # the worker, in its own loop
+    await serve(settings, store=store, worker_state=state, stop=event)  # inside the worker
 
 uvicorn.Server.serve() rather than uvicorn.run(): run() owns the loop, and the worker
-(`syndicate run`) needs the scheduler and the web app in one loop. uvicorn handles SIGINT and
-SIGTERM itself: it stops accepting, lets requests in flight finish, runs the app's shutdown
-(closing the store) and returns.
+(`syndicate run`) needs the scheduler and the web app in one loop. Alone, uvicorn handles
+SIGINT and SIGTERM itself: it stops accepting, lets requests in flight finish, runs the app's
+shutdown (closing the store) and returns. Given `stop`, it leaves the signals to the caller
+(the worker has more to stop than the web app) and shuts down the same way once `stop` is set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 import uvicorn
@@ -43,9 +45,12 @@ async def serve(
     access_log: bool = True,
     http: Http = "auto",
     on_ready: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
+    graceful_timeout: float = 10,
 ) -> None:
-    """Serve until SIGINT/SIGTERM. `on_ready(url)` is called once the socket listens
-    (port 0 picks a free port; the URL names the real one)."""
+    """Serve until SIGINT/SIGTERM, or until `stop` is set when one is given. `on_ready(url)`
+    is called once the socket listens (port 0 picks a free port; the URL names the real
+    one). Requests still running `graceful_timeout` seconds after the stop are cut off."""
     app = create_app(settings, store=store, worker_state=worker_state)
     config = uvicorn.Config(
         app,
@@ -59,9 +64,10 @@ async def serve(
         # Behind a reverse proxy on the same machine, trust its X-Forwarded-For.
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=graceful_timeout,
     )
-    server = _Server(config)
+    server = _Server(config, own_signals=stop is None)
+    watcher = asyncio.create_task(_exit_on(stop, server)) if stop is not None else None
     task = asyncio.create_task(server.serve())
     listening = asyncio.create_task(server.listening.wait())
     await asyncio.wait([task, listening], return_when=asyncio.FIRST_COMPLETED)
@@ -70,22 +76,42 @@ async def serve(
         on_ready(bound_url(server))
     try:
         await task
-    except SystemExit as exit_:
-        # uvicorn exits the process when it cannot bind; an edge error reads better.
-        where = f"{config.host}:{config.port}"
-        raise ServeError(f"cannot serve on {where} (address in use?)") from exit_
+    finally:
+        if watcher is not None:
+            watcher.cancel()
     if not server.started:
-        raise ServeError(f"cannot serve on {config.host}:{config.port}")
+        raise ServeError(f"cannot serve on {config.host}:{config.port} (address in use?)")
+
+
+async def _exit_on(stop: asyncio.Event, server: uvicorn.Server) -> None:
+    await stop.wait()
+    server.should_exit = True
 
 
 class _Server(uvicorn.Server):
     # uvicorn has no "started" event to await; this sets one once the sockets listen.
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, *, own_signals: bool) -> None:
         super().__init__(config)
         self.listening = asyncio.Event()
+        self.own_signals = own_signals
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn's own handlers would also re-raise the signal once it has stopped.
+        if self.own_signals:
+            with super().capture_signals():
+                yield
+        else:
+            yield
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
+        try:
+            await super().startup(sockets)
+        except SystemExit:
+            # uvicorn exits when it cannot bind. Raised in a task, SystemExit would escape
+            # the event loop and take down whatever else runs in it (the worker's jobs).
+            self.should_exit = True
+            return
         if self.started:
             self.listening.set()
 

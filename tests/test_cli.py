@@ -104,7 +104,7 @@ def test_unreachable_database_is_exit_1(project: Path) -> None:
 
 
 def test_run_reports_what_it_did(project: Path) -> None:
-    result = invoke("--config", str(project / "config.toml"), "run")
+    result = invoke("--config", str(project / "config.toml"), "run", "--once")
     assert result.exit_code == 0, result.output
     assert f"at revision {head_revision()}" in result.stdout
 

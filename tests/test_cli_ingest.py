@@ -69,10 +69,10 @@ def test_ingest_one_source_by_name(project: Path) -> None:
 
 
 def test_run_polls_what_is_due(project: Path) -> None:
-    first = invoke(project, "run")
+    first = invoke(project, "run", "--once")
     assert first.exit_code == 0, first.output
     assert "polled 3 of 3 sources: 28 new, 0 updated, 0 unchanged posts, 0 failed" in first.stdout
-    again = invoke(project, "run")
+    again = invoke(project, "run", "--once")
     assert "polled 0 of 3 sources" in again.stdout  # nothing is due yet
 
 

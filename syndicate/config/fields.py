@@ -54,6 +54,17 @@ def parse_duration(value: object) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def format_duration(delay: timedelta) -> str:
+    """A duration as the config writes it: timedelta(minutes=90) -> '1h30m'."""
+    seconds = int(delay.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
 def parse_size(value: object) -> int:
     """'10MB', '512KiB', '1048576' or an int -> bytes."""
     if isinstance(value, bool):

@@ -1,4 +1,4 @@
-"""`syndicate db ...`: the database schema."""
+"""`syndicate db ...`: the database schema, and copying a database into another."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import click
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
 from syndicate.store import Store
+from syndicate.store.copy import BATCH_SIZE, copy_database, count_rows
 from syndicate.store.engine import safe_url
 
 
 @cli.group()
 def db() -> None:
-    """Manage the database schema (other commands migrate it on first use too)."""
+    """Manage the database: its schema (other commands migrate it on first use too), and
+    copying another database into it."""
 
 
 @db.command()
@@ -36,3 +38,37 @@ def upgrade(app: AppContext) -> None:
         click.echo(f"{where}: already at revision {after}")
     else:
         click.echo(f"{where}: upgraded from {before or 'empty'} to revision {after}")
+
+
+@db.command("copy")
+@click.argument("from_url", metavar="FROM_URL")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=BATCH_SIZE,
+    show_default=True,
+    help="Rows read and written at a time.",
+)
+@pass_app
+def copy_command(app: AppContext, from_url: str, batch_size: int) -> None:
+    """Copy every row of database FROM_URL into the empty one in [storage] database.
+
+    This is how to move from SQLite to PostgreSQL. Stop the worker first. Both databases
+    are migrated to the newest schema, then every table is copied in one transaction on the
+    target, so either everything is copied or nothing is. A target that already has rows is
+    refused. A relative SQLite path in FROM_URL is relative to the current folder.
+
+    \b
+    Example:
+      syndicate --config new.toml db copy sqlite:///var/syndicate.db
+    """
+    url = app.settings.database_url
+
+    def copied(table: str, rows: int) -> None:
+        click.echo(f"{table}: {count_rows(rows)}")
+
+    report = run_async(copy_database(from_url, url, batch_size=batch_size, on_table=copied))
+    click.echo(
+        f"copied {count_rows(report.total)} in {len(report.rows)} tables from {report.source} "
+        f"to {report.target} (revision {report.revision})"
+    )

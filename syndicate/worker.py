@@ -80,7 +80,7 @@ class Worker:
         self._running: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._changes = asyncio.Event()
-        self._caught_up = asyncio.Event()  # the first polls and publish are done
+        self.caught_up = asyncio.Event()  # the first polls and publish are done
         self.publish_delay = PUBLISH_DELAY
         self._delivery_lock = asyncio.Lock()
         self._publish_lock = asyncio.Lock()
@@ -188,7 +188,7 @@ class Worker:
         # Published even when nothing was due: templates or settings may have changed.
         self._changes.clear()
         await self._run_job("publish", self._link_and_publish())
-        self._caught_up.set()
+        self.caught_up.set()
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -311,9 +311,9 @@ class Worker:
         await self._run_job("deliveries", self._deliver())
 
     async def _deliver(self) -> None:
-        if not self._caught_up.is_set():
+        if not self.caught_up.is_set():
             stopping = asyncio.create_task(self.stopping.wait())
-            caught_up = asyncio.create_task(self._caught_up.wait())
+            caught_up = asyncio.create_task(self.caught_up.wait())
             await asyncio.wait([stopping, caught_up], return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
             caught_up.cancel()

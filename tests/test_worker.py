@@ -1,0 +1,273 @@
+"""The worker in-process (syndicate.worker, syndicate.reload), with a driven clock for what is
+due, the real SQLite file and PostgreSQL, a real SMTP server and a real HTTP server.
+
+The scheduler fires on the system clock; these tests only ever wait for jobs it runs at
+once (the first round, the first delivery check), so none of them sleeps for time to pass.
+What the schedule says about later is read from the scheduler's jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from httpserver import HttpServer, Response, never_ending
+from smtpserver import SmtpServer
+from test_mail_send import (
+    NOW,
+    configure,
+    drop_mail_section,
+    outbox_messages,
+    smtp_config,
+    subscribe,
+)
+
+from syndicate.clock import FrozenClock
+from syndicate.config import Settings, load_settings
+from syndicate.store import Store
+from syndicate.worker import Worker
+
+FEED = b"""<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Partner</title><link>https://partner.example/</link>
+<item><title>Reed beds</title><link>https://partner.example/reed-beds</link>
+<guid>https://partner.example/reed-beds</guid><pubDate>Tue, 15 Dec 2015 10:00:00 GMT</pubDate>
+<description>Planting reed beds.</description></item>
+</channel></rss>"""
+
+
+async def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait for something the worker does at once (in real time, but never for a schedule)."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("not within the time")
+        await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def running(settings: Settings, clock: FrozenClock, owner: str) -> AsyncIterator[Worker]:
+    async with await Store.open(settings.database_url) as store:
+        worker = Worker(settings, store, clock, owner=owner, on_event=logging.getLogger().info)
+        worker.publish_delay = 0
+        await worker.start()
+        try:
+            yield worker
+        finally:
+            await worker.stop()
+
+
+def next_run(worker: Worker, job: str) -> datetime:
+    found = worker.scheduler.get_job(job)
+    assert found is not None, f"no job {job}"
+    return found.next_run_time
+
+
+def without_source(config: Path, name: str) -> None:
+    text = config.read_text()
+    start = text.index(f'name = "{name}"')
+    block = text.rindex("[[sources]]", 0, start)
+    end = text.find("[[sources]]", start)
+    end = end if end != -1 else text.index("\n[", start)
+    config.write_text(text[:block] + text[end:])
+
+
+async def test_start_polls_publishes_then_sends_the_missed_digest_once(
+    project: Path, database_url: str
+) -> None:
+    settings = configure(project, database_url)
+    async with await Store.open(settings.database_url) as store:
+        for n in range(3):
+            await subscribe(store, f"reader{n}@example.org")
+    # 09:30 on 1 January: December's digest has been due for half an hour, nothing ran.
+    clock = FrozenClock(NOW + timedelta(minutes=30))
+    async with running(settings, clock, "worker-a") as worker:
+        await asyncio.wait_for(worker.caught_up.wait(), 20)
+        assert (project / "feeds" / "index.atom").is_file()
+        await eventually(lambda: "deliveries" in worker.last)
+        assert worker.last["deliveries"]["ok"]
+        # Each source's next poll is its `every` after this one, plus at most a tenth of it.
+        real_now = datetime.now(UTC)
+        for source in settings.sources:
+            delay = next_run(worker, f"poll:{source.name}") - real_now
+            assert source.every * 0.99 < delay <= source.every * 1.1 + timedelta(seconds=1)
+        # The digest's next time is the schedule's: 09:00 London on a 1st.
+        digest_at = next_run(worker, "digest").astimezone(settings.site.tz)
+        assert (digest_at.day, digest_at.hour, digest_at.minute) == (1, 9, 0)
+        state = worker.state()
+        assert state["owner"] == "worker-a" and "poll:riverside-news" in state["next_runs"]
+    messages = outbox_messages(settings)
+    assert sorted(m["To"].addresses[0].addr_spec for m in messages) == [
+        "reader0@example.org",
+        "reader1@example.org",
+        "reader2@example.org",
+    ]
+    assert {m["Subject"] for m in messages} == {"Riverside Commons News: December 2015"}
+
+    # A restart the same day: nothing is polled (not due yet) and nothing is sent again.
+    clock.advance(timedelta(minutes=10))
+    async with running(settings, clock, "worker-b") as worker:
+        await asyncio.wait_for(worker.caught_up.wait(), 20)
+        await eventually(lambda: "deliveries" in worker.last)
+        assert not any(name.startswith("poll:") for name in worker.last)
+    assert len(outbox_messages(settings)) == 3
+
+
+async def test_two_workers_poll_a_source_once_between_them(
+    project: Path, database_url: str, http_server: HttpServer
+) -> None:
+    http_server.route("/partner.rss", Response(body=FEED))
+    settings = configure(
+        project,
+        database_url,
+        f'\n[[sources]]\nname = "partner"\nurl = "{http_server.url_for("/partner.rss")}"\n',
+    )
+    clock = FrozenClock(NOW - timedelta(days=1))  # no digest due: only polling
+    async with (
+        running(settings, clock, "worker-a") as first,
+        running(settings, clock, "worker-b") as second,
+    ):
+        await asyncio.wait_for(asyncio.gather(first.caught_up.wait(), second.caught_up.wait()), 20)
+    assert len(http_server.requests_to("/partner.rss")) == 1
+    async with await Store.open(settings.database_url) as store:
+        assert (await store.post_counts())["partner"] == 1
+        lease = await store.get_run("poll:partner")
+        assert lease is not None and lease.status == "done"  # released
+
+
+async def test_a_reload_adds_drops_and_reschedules_and_a_bad_config_changes_nothing(
+    project: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from syndicate.reload import ConfigWatcher
+
+    settings = configure(project, database_url)
+    config = settings.path
+    clock = FrozenClock(NOW - timedelta(days=1))
+    async with running(settings, clock, "worker-a") as worker:
+        await asyncio.wait_for(worker.caught_up.wait(), 20)
+        events: list[str] = []
+        watcher = ConfigWatcher(config, worker, on_event=events.append)
+
+        good = config.read_text()
+        config.write_text(good.replace('schedule = "0 9 1 * *"', 'schedule = "0 7 2 * *"', 1))
+        without_source(config, "field-notes")
+        (project / "examples" / "partner.rss").write_bytes(FEED)
+        with config.open("a") as file:
+            file.write('\n[[sources]]\nname = "partner"\nurl = "examples/partner.rss"\n')
+        assert await watcher.reload("SIGHUP")
+        assert events[-1] == (
+            "SIGHUP: reloaded (source field-notes: no longer polled; source partner: added; "
+            'digest schedule: "0 7 2 * *")'
+        )
+        assert worker.scheduler.get_job("poll:field-notes") is None
+        digest_at = next_run(worker, "digest").astimezone(settings.site.tz)
+        assert (digest_at.day, digest_at.hour) == (2, 7)
+        await eventually(lambda: "poll:partner" in worker.last)
+        assert worker.last["poll:partner"]["ok"]
+        assert next_run(worker, "poll:partner") > datetime.now(UTC) + timedelta(minutes=29)
+
+        reloaded = worker.settings
+        config.write_text(config.read_text().replace('every = "1h"', 'every = "soon"'))
+        with caplog.at_level(logging.ERROR, logger="syndicate.reload"):
+            assert not await watcher.reload("config.toml changed")
+        assert "sources[1].every: not a duration: 'soon'" in caplog.text
+        assert events[-1].startswith("config.toml changed: not reloaded, 1 problem(s)")
+        assert worker.settings is reloaded
+        assert worker.scheduler.get_job("poll:partner") is not None
+
+
+async def test_saving_the_config_reloads_it(
+    project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syndicate import reload
+
+    monkeypatch.setattr(reload, "WATCH_EVERY", 0.05)
+    settings = configure(project, database_url)
+    clock = FrozenClock(NOW - timedelta(days=1))
+    async with running(settings, clock, "worker-a") as worker:
+        events: list[str] = []
+        watching = asyncio.create_task(
+            reload.ConfigWatcher(settings.path, worker, on_event=events.append).watch()
+        )
+        try:
+            without_source(settings.path, "wetland-alliance")
+            await eventually(lambda: bool(events))
+        finally:
+            watching.cancel()
+        assert events == [
+            "config.toml changed: reloaded (source wetland-alliance: no longer polled)"
+        ]
+        assert [s.name for s in worker.settings.sources] == ["riverside-news", "field-notes"]
+
+
+async def test_a_stop_mid_send_finishes_in_flight_and_a_restart_sends_the_rest_once(
+    project: Path, database_url: str, smtp_server: SmtpServer
+) -> None:
+    drop_mail_section(project)
+    settings = configure(project, database_url, smtp_config(smtp_server, pool=2))
+    async with await Store.open(settings.database_url) as store:
+        for n in range(200):
+            await subscribe(store, f"reader{n:03d}@example.org")
+    smtp_server.slow(0.02)  # 200 messages over 2 connections: about 2 s
+    clock = FrozenClock(NOW + timedelta(minutes=30))
+    async with await Store.open(settings.database_url) as store:
+        worker = Worker(settings, store, clock, owner="worker-a")
+        worker.publish_delay = 0
+        await worker.start()
+        await smtp_server.wait_for(20, within=30)
+        started = time.monotonic()
+        await worker.stop()
+        assert time.monotonic() - started < 2  # what was in flight took 20 ms
+        sent_before_restart = len(smtp_server.messages)
+        assert sent_before_restart < 200, "the stop came too late to test anything"
+        ledger = await store.delivery_counts((await store.issue("2015-12")).id)
+        assert "sending" not in ledger  # released, not left for a lease to expire
+        assert ledger["sent"] == sent_before_restart
+        run = await store.get_run("digest:2015-12")
+        assert run is not None and run.status == "failed"  # to be taken up again
+    smtp_server.clear_script()
+    async with running(settings, clock, "worker-b") as worker:
+        await smtp_server.wait_for(200, within=30)
+        await eventually(lambda: "deliveries" in worker.last)
+    recipients = Counter(r for received in smtp_server.messages for r in received.rcpt_tos)
+    assert len(recipients) == 200 and set(recipients.values()) == {1}
+
+
+async def test_a_stop_cancels_a_hung_poll_and_releases_its_lease(
+    project: Path, database_url: str, http_server: HttpServer
+) -> None:
+    http_server.route("/hung.rss", never_ending(interval=0.5))
+    settings = configure(
+        project,
+        database_url,
+        f'\n[[sources]]\nname = "hung"\nurl = "{http_server.url_for("/hung.rss")}"\n',
+    )
+    clock = FrozenClock(NOW - timedelta(days=1))
+    async with await Store.open(settings.database_url) as store:
+        worker = Worker(settings, store, clock, owner="worker-a")
+        await worker.start()
+        await eventually(lambda: bool(http_server.requests_to("/hung.rss")))
+        started = time.monotonic()
+        await worker.stop(grace=0.5)
+        assert time.monotonic() - started < 3
+        lease = await store.get_run("poll:hung")
+        assert lease is not None and lease.status == "done"
+        assert await store.lease_run(
+            "poll:hung", "next", clock.now(), expired_before=clock.now() - timedelta(hours=1)
+        )
+
+
+def test_settings_reload_sees_the_new_file(project: Path) -> None:
+    # Guards the helper above: without_source really removes exactly one block.
+    config = project / "config.toml"
+    without_source(config, "field-notes")
+    assert [s.name for s in load_settings(config).sources] == [
+        "riverside-news",
+        "wetland-alliance",
+    ]

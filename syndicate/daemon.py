@@ -11,6 +11,7 @@ SIGHUP reloads the config.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import sys
@@ -115,6 +116,8 @@ def _handle_signals(
         if stop.is_set():
             # Asked twice: go now. Claimed deliveries are released by the next start.
             print(f"{signal.Signals(signum).name} again: exiting at once", file=sys.stderr)
+            for child in multiprocessing.active_children():  # the feed parsers
+                child.kill()
             os._exit(128 + signum)
         stop.set()
 

@@ -36,7 +36,7 @@ from syndicate.config import Settings, SourceSettings
 from syndicate.cron import cron_trigger
 from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import Poller, SourceReport
-from syndicate.jobs import digest_if_due, retry_deliveries
+from syndicate.jobs import digest_if_due, latest_due_period, retry_deliveries
 from syndicate.mail.send import dead_owners
 from syndicate.publish.build import publish
 from syndicate.store import Store
@@ -50,6 +50,7 @@ STOP_GRACE = 8.0  # seconds for work in flight at a stop; the web app gets the r
 LEASE_MARGIN = timedelta(minutes=5)  # a poll's lease: the fetch timeout plus parsing
 HELD_RETRY = timedelta(minutes=1)  # another worker holds the lease: look again then
 MAX_JITTER = timedelta(minutes=5)
+SETTLE_CHECK = 0.5  # seconds between looks at other workers' polls before a digest
 
 
 class Worker:
@@ -217,7 +218,7 @@ class Worker:
     async def _poll_leased(self, source: SourceSettings, poller: Poller) -> SourceReport | None:
         """Poll `source` if it is due and no other worker is at it; None when one is."""
         key, now = f"poll:{source.name}", self.clock.now()
-        lease = timedelta(seconds=self.settings.ingest.total_timeout) + LEASE_MARGIN
+        lease = self._poll_lease()
         holder = await self.store.get_run(key)
         dead = dead_owners({holder.owner}, self.owner) if holder else set()
         if not await self.store.lease_run(
@@ -290,6 +291,8 @@ class Worker:
             if self.stopping.is_set():
                 return
             await asyncio.sleep(self.publish_delay)
+            if self.stopping.is_set():
+                return
             self._changes.clear()
             await self._run_job("publish", self._link_and_publish())
 
@@ -320,6 +323,8 @@ class Worker:
             if self.stopping.is_set():
                 return
         async with self._delivery_lock:  # the schedule and the minutely check may meet
+            if await self._digest_pending():
+                await self._settle()
             run = await digest_if_due(
                 self.settings, self.store, self.clock, self.owner, stop=self.stopping
             )
@@ -334,7 +339,40 @@ class Worker:
                     f"deferred {counts.deferred}, failed {counts.failed}"
                 )
 
+    async def _digest_pending(self) -> bool:
+        found = latest_due_period(self.settings, self.clock.now())
+        if found is None:
+            return False
+        run = await self.store.get_run(f"digest:{found[0].key}")
+        return run is None or run.status != "done"
+
+    async def _settle(self) -> None:
+        """Before an issue is built: let the polls other workers have in flight store their
+        posts (at a catch-up every source is due at once), and give the posts their threads."""
+        lease = self._poll_lease()
+        now = self.clock.now()
+        in_flight = await self.store.running_leases(
+            "poll:", exclude_owner=self.owner, expired_before=now - lease
+        )
+        deadline = asyncio.get_running_loop().time() + lease.total_seconds()
+        while in_flight and not self.stopping.is_set():
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(SETTLE_CHECK)
+            now = self.clock.now()
+            current = await self.store.running_leases(
+                "poll:", exclude_owner=self.owner, expired_before=now - lease
+            )
+            # Only the polls that were running count: new ones may start all the time.
+            in_flight = {k: at for k, at in in_flight.items() if current.get(k) == at}
+        async with self._publish_lock:
+            await link_discussions(self.settings, self.store, self.clock)
+        self.request_publish()
+
     # -- plumbing --------------------------------------------------------------------------
+
+    def _poll_lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.ingest.total_timeout) + LEASE_MARGIN
 
     async def _run_job(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         """Run one job: tracked (a stop waits for it), timed, and its failure logged, never

@@ -93,10 +93,17 @@ async def test_a_lease_is_held_by_one_owner_until_released_or_expired(store: Sto
         "poll:a", "other", now, expired_before=expired_before, dead_owners={holder}
     )
     later = now + timedelta(minutes=6)
-    assert await store.lease_run("poll:a", "late", later, expired_before=later - timedelta(minutes=5))
+    assert await store.lease_run(
+        "poll:a", "late", later, expired_before=later - timedelta(minutes=5)
+    )
     await store.finish_run("poll:a", later)
     assert await store.lease_run("poll:a", "next", later, expired_before=expired_before)
     assert (await store.get_run("poll:a")).owner == "next"
+    await store.lease_run("poll:b", "mine", later, expired_before=expired_before)
+    await store.lease_run("poll_x", "other", later, expired_before=expired_before)  # no prefix
+    assert await store.running_leases(
+        "poll:", exclude_owner="mine", expired_before=later - timedelta(minutes=5)
+    ) == {"poll:a": later}
 
 
 async def test_datetimes_come_back_aware_utc(store: Store) -> None:

@@ -51,6 +51,21 @@ class RunQueries(Queries):
         )
         return await self._start_run(key, owner, now, restartable)
 
+    async def running_leases(
+        self, prefix: str, *, exclude_owner: str, expired_before: datetime
+    ) -> dict[str, datetime]:
+        """Runs under `prefix` others hold now (key -> started_at), leases not yet expired."""
+        async with self.read() as conn:
+            rows = await conn.execute(
+                select(job_runs.c.key, job_runs.c.started_at).where(
+                    job_runs.c.key.startswith(prefix, autoescape=True),
+                    job_runs.c.status == "running",
+                    job_runs.c.owner != exclude_owner,
+                    job_runs.c.started_at >= expired_before,
+                )
+            )
+            return {key: started_at for key, started_at in rows}
+
     async def _start_run(
         self, key: str, owner: str, now: datetime, restartable: ColumnElement[bool]
     ) -> bool:

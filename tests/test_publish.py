@@ -196,6 +196,24 @@ async def test_websub_pings_and_retries(project: Path, http_server: HttpServer) 
     assert hubs == [http_server.url_for("/hub")]
 
 
+async def test_workers_sharing_a_database_each_keep_their_own_folder_current(
+    project: Path,
+) -> None:
+    # Two workers, one database, a [publish] dir each: the records are shared, the files not.
+    settings, store = await ingested(project)
+    other = settings.model_copy(update={"path": settings.path.with_name("other.toml")})
+    other_publish = settings.publish.model_copy(update={"dir": "other-feeds"})
+    other = other.model_copy(update={"publish": other_publish})
+    async with store:
+        await publish(other, store, FrozenClock(NOW))
+        await publish(settings, store, FrozenClock(NOW))  # the records now describe this one
+        replaced = project / "other-feeds" / "index.rss"
+        replaced.write_bytes(replaced.read_bytes().replace(b"<title>", b"<title>OLD ", 1))
+        brought_up = await publish(other, store, FrozenClock(NOW))
+    assert brought_up.written == ["index.rss"]
+    assert replaced.read_bytes() == (project / "feeds" / "index.rss").read_bytes()
+
+
 def test_killed_mid_write_leaves_whole_files(project: Path) -> None:
     """kill -9 a publisher again and again; every file on disk is always a whole document."""
     config = project / "config.toml"

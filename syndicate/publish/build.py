@@ -2,7 +2,10 @@
 atomically, remove the ones that no longer exist, ping the WebSub hub.
 
 A second build with nothing changed loads no post content and writes no file: each
-document's fingerprint (plan.py) is compared with the one stored when it was written.
+document's fingerprint (plan.py) is compared with the one stored when it was written, and the
+file on disk with the bytes recorded then. The records are in the database, which several
+workers may share while each publishes to a folder of its own: a folder that missed another
+worker's build holds other bytes than the record, so it is brought up to date.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from syndicate.config.fields import is_http_url
 from syndicate.models import Post
 from syndicate.publish.atom import render_atom
 from syndicate.publish.document import ArchivePage, FeedDocument, MonthLink, SourceInfo
-from syndicate.publish.files import has_bytes, remove, remove_stale_temporaries, write_atomic
+from syndicate.publish.files import has_bytes, holds, remove, remove_stale_temporaries, write_atomic
 from syndicate.publish.jsonfeed import render_json
 from syndicate.publish.pages import PageRenderer
 from syndicate.publish.plan import FeedPlan, Plan, fingerprint_of, make_plan
@@ -106,7 +109,7 @@ async def publish(settings: Settings, store: Store, clock: Clock) -> PublishRepo
         for f in files
         if previous.get(f.path) is None
         or previous[f.path].fingerprint != f.fingerprint
-        or not (folder / f.path).is_file()
+        or not holds(folder / f.path, previous[f.path].sha256)
     ]
     report.unchanged = len(files) - len(stale)
     posts = await store.posts_by_ids({i for f in stale for i in f.post_ids})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -38,6 +39,14 @@ def has_bytes(path: Path, data: bytes) -> bool:
             return False
         return path.read_bytes() == data
     except FileNotFoundError:
+        return False
+
+
+def holds(path: Path, digest: str) -> bool:
+    """True when `path` holds the bytes whose SHA-256 is `digest` (as recorded when written)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    except (FileNotFoundError, IsADirectoryError):
         return False
 
 

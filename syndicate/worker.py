@@ -78,6 +78,7 @@ class Worker:
         )
         self._poller = Poller.open(settings, store, clock)
         self._polls: dict[asyncio.Task[Any], Poller] = {}  # polls in flight, by their poller
+        self._retired: set[Poller] = set()  # replaced by a reload, closed once unused
         self._running: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._changes = asyncio.Event()
@@ -140,7 +141,8 @@ class Worker:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        await self._poller.aclose()
+        for poller in [*self._retired, self._poller]:
+            await poller.aclose()
 
     async def reload(self, settings: Settings) -> list[str]:
         """Switch to a new, valid config; returns what changed, a line each."""
@@ -166,6 +168,7 @@ class Worker:
             changes.append(f'digest schedule: "{settings.digest.schedule}"')
         if old.ingest != settings.ingest:
             retired, self._poller = self._poller, Poller.open(settings, self.store, self.clock)
+            self._retired.add(retired)
             self._spawn(self._retire(retired))
         self.request_publish()  # templates, formats or forum settings may have changed
         return changes
@@ -277,6 +280,7 @@ class Worker:
         users = [task for task, used in self._polls.items() if used is poller]
         await asyncio.gather(*users, return_exceptions=True)
         await poller.aclose()
+        self._retired.discard(poller)
 
     # -- publishing ------------------------------------------------------------------------
 

@@ -26,6 +26,8 @@ from test_mail_send import configure, drop_mail_section, smtp_config
 from test_worker import eventually, without_source
 
 from syndicate import subscribers as service
+from syndicate.config import Settings
+from syndicate.digest.context import DigestPeriod
 from syndicate.jobs import latest_due_period
 from syndicate.store import Store
 
@@ -174,6 +176,45 @@ async def test_a_second_signal_exits_at_once(project: Path, http_server: HttpSer
         await worker.kill()
 
 
+@pytest.mark.timeout(120)
+async def test_sigterm_mid_send_records_what_went_and_a_restart_sends_the_rest(
+    project: Path, database_url: str, smtp_server: SmtpServer
+) -> None:
+    count = 200
+    drop_mail_section(project)
+    settings = configure(project, database_url, smtp_config(smtp_server, pool=2))
+    period = await _due_digest_with_posts(project, settings, database_url, count)
+    smtp_server.slow(0.02)  # 200 messages over 2 connections: about 2 s
+    worker = await Process.start(settings.path, "run", "--no-web")
+    try:
+        await smtp_server.wait_for(20, within=60)
+        worker.signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert await worker.wait(within=10) == 0, "\n".join(worker.errors)
+        assert time.monotonic() - started < 10
+    finally:
+        await worker.kill()
+    went = len(smtp_server.messages)
+    assert went < count, "the stop came too late to test anything"
+    async with await Store.open(database_url) as store:
+        issue = await store.issue(period.key)
+        assert issue is not None
+        # Every message that went is recorded; nothing is left claimed.
+        assert await store.delivery_counts(issue.id) == {"sent": went, "pending": count - went}
+
+    smtp_server.clear_script()
+    restarted = await Process.start(settings.path, "run", "--no-web")
+    try:
+        await smtp_server.wait_for(count, within=60)
+        await restarted.line(rf"digest {period.key}: sent {count - went}, ")
+        restarted.signal(signal.SIGTERM)
+        assert await restarted.wait(within=10) == 0
+    finally:
+        await restarted.kill()
+    recipients = Counter(r for received in smtp_server.messages for r in received.rcpt_tos)
+    assert len(recipients) == count and set(recipients.values()) == {1}
+
+
 def test_once_does_what_is_due_and_exits_1_when_something_failed(project: Path) -> None:
     import subprocess
 
@@ -203,16 +244,7 @@ async def test_two_workers_send_a_due_digest_once_to_every_subscriber(
     count = 300
     drop_mail_section(project)
     settings = configure(project, postgres_url, smtp_config(smtp_server, pool=2))
-    due = latest_due_period(settings, datetime.now(UTC))
-    assert due is not None
-    period, _ = due
-    posted = period.start + (period.end - period.start) / 2
-    (project / "examples" / "recent.rss").write_text(_feed_posted_at(posted))
-    with settings.path.open("a") as file:
-        file.write('\n[[sources]]\nname = "recent"\nurl = "examples/recent.rss"\n')
-    async with await Store.open(postgres_url) as store:
-        for n in range(count):
-            await service.add(store, f"reader{n:04d}@example.org", posted, confirmed=True)
+    period = await _due_digest_with_posts(project, settings, postgres_url, count)
     smtp_server.slow(0.005)  # long enough a send that both workers take part
 
     workers = [
@@ -262,6 +294,23 @@ async def test_two_workers_send_a_due_digest_once_to_every_subscriber(
     async with await Store.open(postgres_url) as store:
         run = await store.get_run(f"digest:{period.key}")
         assert run is not None and run.status == "done"
+
+
+async def _due_digest_with_posts(
+    project: Path, settings: Settings, database_url: str, subscribers: int
+) -> DigestPeriod:
+    """A source with posts in the period whose digest is due today, and active subscribers."""
+    due = latest_due_period(settings, datetime.now(UTC))
+    assert due is not None
+    period, _ = due
+    posted = period.start + (period.end - period.start) / 2
+    (project / "examples" / "recent.rss").write_text(_feed_posted_at(posted))
+    with settings.path.open("a") as file:
+        file.write('\n[[sources]]\nname = "recent"\nurl = "examples/recent.rss"\n')
+    async with await Store.open(database_url) as store:
+        for n in range(subscribers):
+            await service.add(store, f"reader{n:04d}@example.org", posted, confirmed=True)
+    return period
 
 
 def _feed_posted_at(moment: datetime) -> str:

@@ -9,7 +9,9 @@ import click
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
 from syndicate.cli.sources import list_sources
+from syndicate.config import Settings
 from syndicate.digest import period as periods
+from syndicate.jobs import latest_due_period
 from syndicate.models import DigestIssue, JobRun
 from syndicate.store import Store
 from syndicate.summary import next_digest_time
@@ -65,6 +67,7 @@ def status(ctx: click.Context, app: AppContext) -> None:
             f"last digest   {found.last.period}: {found.last.subject!r} ({state}); "
             f"{_statuses(found.last_ledger) or 'no deliveries'}"
         )
+    click.echo(f"due digest    {run_async(_due_digest(settings, app.clock.now()))}")
     upcoming = next_digest_time(settings, app.clock.now())
     if upcoming is not None:
         period = periods.just_ended(upcoming, settings.digest.period, tz)
@@ -72,6 +75,25 @@ def status(ctx: click.Context, app: AppContext) -> None:
     click.echo(f"deliveries    {_statuses(found.queue) or 'none'}")
     if found.next_retry_at is not None:
         click.echo(f"next retry    {found.next_retry_at.astimezone(tz):%Y-%m-%d %H:%M %Z}")
+
+
+async def _due_digest(settings: Settings, now: datetime) -> str:
+    """The most recent period whose digest is due, and how far its run got."""
+    found = latest_due_period(settings, now)
+    if found is None:
+        return "none"
+    period, due = found
+    async with await Store.open(settings.database_url) as store:
+        run = await store.get_run(f"digest:{period.key}")
+        issue = await store.issue(period.key)
+    since = f"due since {due.astimezone(settings.site.tz):%Y-%m-%d %H:%M %Z}"
+    if run is None:
+        return f"{period.key}: {since}, not started (the worker sends it when it next runs)"
+    if run.status == "done":
+        return f"{period.key}: done" + ("" if issue else " (no posts, no issue)")
+    if run.status == "failed":
+        return f"{period.key}: {since}, stopped: {run.error} (taken up again by the worker)"
+    return f"{period.key}: {since}, running ({run.owner})"
 
 
 def _statuses(counts: dict[str, int]) -> str:

@@ -9,7 +9,7 @@ from click.testing import CliRunner, Result
 from test_mail_send import NOW, prepared, subscribe
 
 from syndicate.cli import cli
-from syndicate.cli.status import _due_digest
+from syndicate.cli.status import describe_due_digest
 from syndicate.clock import FrozenClock
 from syndicate.jobs import digest_if_due
 
@@ -43,13 +43,15 @@ async def test_the_due_digest_line_follows_its_run(project: Path) -> None:
     settings, store = await prepared(project, f"sqlite:///{project / 'var' / 'syndicate.db'}")
     async with store:
         await subscribe(store, "ann@example.org")
-        assert await _due_digest(settings, NOW) == (
+        assert await describe_due_digest(settings, NOW) == (
             "2015-12: due since 2016-01-01 09:00 GMT, not started "
             "(the worker sends it when it next runs)"
         )
         await digest_if_due(settings, store, FrozenClock(NOW), "worker-a")
-        assert await _due_digest(settings, NOW) == "2015-12: done"
+        assert await describe_due_digest(settings, NOW) == "2015-12: done"
         # November 2016 has no posts: its run is done without an issue.
         december_1 = datetime(2016, 12, 1, 9, 30, tzinfo=UTC)
         await digest_if_due(settings, store, FrozenClock(december_1), "worker-a")
-        assert await _due_digest(settings, december_1) == "2016-11: done (no posts, no issue)"
+        assert (
+            await describe_due_digest(settings, december_1) == "2016-11: done (no posts, no issue)"
+        )

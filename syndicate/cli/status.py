@@ -67,7 +67,7 @@ def status(ctx: click.Context, app: AppContext) -> None:
             f"last digest   {found.last.period}: {found.last.subject!r} ({state}); "
             f"{_statuses(found.last_ledger) or 'no deliveries'}"
         )
-    click.echo(f"due digest    {run_async(_due_digest(settings, app.clock.now()))}")
+    click.echo(f"due digest    {run_async(describe_due_digest(settings, app.clock.now()))}")
     upcoming = next_digest_time(settings, app.clock.now())
     if upcoming is not None:
         period = periods.just_ended(upcoming, settings.digest.period, tz)
@@ -77,7 +77,7 @@ def status(ctx: click.Context, app: AppContext) -> None:
         click.echo(f"next retry    {found.next_retry_at.astimezone(tz):%Y-%m-%d %H:%M %Z}")
 
 
-async def _due_digest(settings: Settings, now: datetime) -> str:
+async def describe_due_digest(settings: Settings, now: datetime) -> str:
     """The most recent period whose digest is due, and how far its run got."""
     found = latest_due_period(settings, now)
     if found is None:

@@ -132,17 +132,8 @@ async def test_the_bundled_config_serves_reloads_and_stops_cleanly(project: Path
 async def test_a_stop_waits_for_work_in_flight_at_most_ten_seconds(
     project: Path, http_server: HttpServer
 ) -> None:
-    http_server.route("/hung.rss", never_ending(interval=0.5))
-    feed = http_server.url_for("/hung.rss")
-    settings = configure(
-        project,
-        f"sqlite:///{project / 'var' / 'syndicate.db'}",
-        f'\n[[sources]]\nname = "hung"\nurl = "{feed}"\n',
-    )
-    worker = await Process.start(settings.path, "run", "--no-web")
+    worker = await _polling_a_hung_source(project, http_server)
     try:
-        await worker.line(r"^running:")
-        await eventually(lambda: bool(http_server.requests_to("/hung.rss")), within=20)
         worker.signal(signal.SIGINT)
         started = time.monotonic()
         assert await worker.wait(within=12) == 0, "\n".join(worker.errors)
@@ -154,17 +145,8 @@ async def test_a_stop_waits_for_work_in_flight_at_most_ten_seconds(
 
 @pytest.mark.timeout(60)
 async def test_a_second_signal_exits_at_once(project: Path, http_server: HttpServer) -> None:
-    http_server.route("/hung.rss", never_ending(interval=0.5))
-    feed = http_server.url_for("/hung.rss")
-    settings = configure(
-        project,
-        f"sqlite:///{project / 'var' / 'syndicate.db'}",
-        f'\n[[sources]]\nname = "hung"\nurl = "{feed}"\n',
-    )
-    worker = await Process.start(settings.path, "run", "--no-web")
+    worker = await _polling_a_hung_source(project, http_server)
     try:
-        await worker.line(r"^running:")
-        await eventually(lambda: bool(http_server.requests_to("/hung.rss")), within=20)
         worker.signal(signal.SIGTERM)
         await worker.line(r"^stopping:")
         worker.signal(signal.SIGTERM)
@@ -294,6 +276,25 @@ async def test_two_workers_send_a_due_digest_once_to_every_subscriber(
     async with await Store.open(postgres_url) as store:
         run = await store.get_run(f"digest:{period.key}")
         assert run is not None and run.status == "done"
+
+
+async def _polling_a_hung_source(project: Path, http_server: HttpServer) -> Process:
+    """A worker busy with a poll that never ends (a feed that trickles forever)."""
+    http_server.route("/hung.rss", never_ending(interval=0.5))
+    feed = http_server.url_for("/hung.rss")
+    settings = configure(
+        project,
+        f"sqlite:///{project / 'var' / 'syndicate.db'}",
+        f'\n[[sources]]\nname = "hung"\nurl = "{feed}"\n',
+    )
+    worker = await Process.start(settings.path, "run", "--no-web")
+    try:
+        await worker.line(r"^running:")
+        await eventually(lambda: bool(http_server.requests_to("/hung.rss")), within=20)
+    except BaseException:
+        await worker.kill()
+        raise
+    return worker
 
 
 async def _due_digest_with_posts(

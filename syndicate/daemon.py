@@ -59,7 +59,9 @@ async def run_worker(
         watcher = ConfigWatcher(config_file, worker, on_event=event)
         for line in _banner(settings, owner, await store.revision()):
             echo(line)
-        _handle_signals(loop, stop, watcher, echo)
+        started = asyncio.Event()
+        _handle_stop_signals(loop, stop)
+        _handle_hangup(loop, watcher, started)
         web_task: asyncio.Task[None] | None = None
         try:
             if web:  # listening first: a port in use stops us before any work starts
@@ -82,6 +84,7 @@ async def run_worker(
                     web_task.result()  # raises why it could not listen
                 echo(f"web: {listening.result()}")
             await worker.start()
+            started.set()
             echo(_next_digest(settings, clock.now()))
             echo("running: Ctrl-C or SIGTERM stops; SIGHUP (or saving the config) reloads it")
             watch_task = asyncio.create_task(watcher.watch())
@@ -104,14 +107,7 @@ async def run_worker(
     echo("stopped")
 
 
-def _handle_signals(
-    loop: asyncio.AbstractEventLoop,
-    stop: asyncio.Event,
-    watcher: ConfigWatcher,
-    echo: Callable[[str], None],
-) -> None:
-    reloads: set[asyncio.Task[bool]] = set()
-
+def _handle_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     def on_stop(signum: int) -> None:
         if stop.is_set():
             # Asked twice: go now. Claimed deliveries are released by the next start.
@@ -121,13 +117,24 @@ def _handle_signals(
             os._exit(128 + signum)
         stop.set()
 
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_stop, signum)
+
+
+def _handle_hangup(
+    loop: asyncio.AbstractEventLoop, watcher: ConfigWatcher, started: asyncio.Event
+) -> None:
+    reloads: set[asyncio.Task[bool]] = set()  # a task must be referenced until it is done
+
+    async def reload() -> bool:
+        await started.wait()  # a reload reschedules jobs: only once they are scheduled
+        return await watcher.reload("SIGHUP")
+
     def on_hangup() -> None:
-        task = loop.create_task(watcher.reload("SIGHUP"))
+        task = loop.create_task(reload())
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_stop, signum)
     loop.add_signal_handler(signal.SIGHUP, on_hangup)
 
 

@@ -146,6 +146,8 @@ class Worker:
 
     async def reload(self, settings: Settings) -> list[str]:
         """Switch to a new, valid config; returns what changed, a line each."""
+        if self.stopping.is_set():
+            return ["stopping: ignored"]
         old, self.settings = self.settings, settings
         changes = []
         for section in ("storage", "web"):

@@ -90,7 +90,7 @@ async def run_worker(
             watch_task = asyncio.create_task(watcher.watch())
             stopped = asyncio.create_task(stop.wait())
             await asyncio.wait(
-                [stopped, *([web_task] if web_task else [])], return_when="FIRST_COMPLETED"
+                [stopped, *([web_task] if web_task else [])], return_when=asyncio.FIRST_COMPLETED
             )
             stopped.cancel()
             watch_task.cancel()

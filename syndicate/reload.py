@@ -58,7 +58,12 @@ class ConfigWatcher:
                     "carrying on with the running config"
                 )
                 return False
-            changes = await self.worker.reload(settings)
+            try:
+                changes = await self.worker.reload(settings)
+            except Exception as error:  # the database away, say: the watcher must go on
+                log.exception("reloading the config failed")
+                self.on_event(f"{why}: reload failed: {type(error).__name__}: {error}")
+                return False
             self.on_event(f"{why}: reloaded" + (f" ({'; '.join(changes)})" if changes else ""))
             return True
 

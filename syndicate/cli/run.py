@@ -57,7 +57,7 @@ def run(
             settings,
             app.config_file,
             app.clock,
-            echo=lambda line: click.echo(line),
+            echo=click.echo,
             web=not no_web,
             host=host,
             port=port,

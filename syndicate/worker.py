@@ -217,8 +217,10 @@ class Worker:
                 self._report_poll(report)
         finally:
             del self._polls[task]
-            if not self.stopping.is_set():
-                await self._schedule_poll(source, not_before=not_before)
+            # A reload while this poll ran may have dropped the source or changed its `every`.
+            current = self.settings.source(name)
+            if current is not None and current.enabled and not self.stopping.is_set():
+                await self._schedule_poll(current, not_before=not_before)
 
     async def _poll_leased(self, source: SourceSettings, poller: Poller) -> SourceReport | None:
         """Poll `source` if it is due and no other worker is at it; None when one is."""

@@ -73,8 +73,8 @@ def without_source(config: Path, name: str) -> None:
     text = config.read_text()
     start = text.index(f'name = "{name}"')
     block = text.rindex("[[sources]]", 0, start)
-    end = text.find("[[sources]]", start)
-    end = end if end != -1 else text.index("\n[", start)
+    end = text.find("\n[", start)  # the next table, or the end of the file
+    end = len(text) if end == -1 else end
     config.write_text(text[:block] + text[end:])
 
 
@@ -180,6 +180,30 @@ async def test_a_reload_adds_drops_and_reschedules_and_a_bad_config_changes_noth
         assert events[-1].startswith("config.toml changed: not reloaded, 1 problem(s)")
         assert worker.settings is reloaded
         assert worker.scheduler.get_job("poll:partner") is not None
+
+
+async def test_a_source_dropped_while_it_is_polled_is_not_polled_again(
+    project: Path, database_url: str, http_server: HttpServer
+) -> None:
+    def slowly(request: object) -> Response:
+        time.sleep(1)  # in the server's thread: the poll is in flight meanwhile
+        return Response(body=FEED)
+
+    http_server.route("/slow.rss", slowly)
+    settings = configure(
+        project,
+        database_url,
+        f'\n[[sources]]\nname = "slow"\nurl = "{http_server.url_for("/slow.rss")}"\n',
+    )
+    clock = FrozenClock(NOW - timedelta(days=1))
+    async with running(settings, clock, "worker-a") as worker:
+        await eventually(lambda: bool(http_server.requests_to("/slow.rss")))
+        without_source(settings.path, "slow")
+        assert await worker.reload(load_settings(settings.path)) == [
+            "source slow: no longer polled"
+        ]
+        await eventually(lambda: "poll:slow" in worker.last)
+        assert worker.scheduler.get_job("poll:slow") is None
 
 
 async def test_saving_the_config_reloads_it(

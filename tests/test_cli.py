@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,20 @@ def test_unreachable_database_is_exit_1(project: Path) -> None:
     result = invoke("--config", str(config), "db", "upgrade")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot open database postgresql+psycopg://nobody@")
+    assert "Traceback" not in result.output
+
+
+def test_a_database_from_a_newer_syndicate_is_one_clear_line(project: Path) -> None:
+    config = str(project / "config.toml")
+    assert invoke("--config", config, "db", "upgrade").exit_code == 0
+    with sqlite3.connect(project / "var" / "syndicate.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    conn.close()
+    result = invoke("--config", config, "status")
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        "Can't locate revision identified by '9999'; is it from a newer syndicate?\n"
+    )
     assert "Traceback" not in result.output
 
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from types import TracebackType
 
+from alembic.util import CommandError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -71,6 +72,11 @@ class Store(
         except (DBAPIError, OSError) as error:
             raise StoreError(
                 f"cannot open database {safe_url(self.url)}: {_first_line(error)}"
+            ) from None
+        except CommandError as error:
+            # Alembic does not know the database's revision: a newer syndicate migrated it.
+            raise StoreError(
+                f"cannot migrate {safe_url(self.url)}: {error}; is it from a newer syndicate?"
             ) from None
 
     async def revision(self) -> str | None:

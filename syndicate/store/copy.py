@@ -18,7 +18,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic.util import CommandError
 from sqlalchemy import Table, false, func, insert, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
@@ -59,8 +58,8 @@ async def copy_database(
     """
     _check_source(source_url, target_url)
     async with AsyncExitStack() as stack:
-        source = await stack.enter_async_context(await _open(source_url))
-        target = await stack.enter_async_context(await _open(target_url))
+        source = await stack.enter_async_context(await Store.open(source_url))
+        target = await stack.enter_async_context(await Store.open(target_url))
         revision = await target.revision()
         source_revision = await source.revision()
         if revision is None or source_revision != revision:
@@ -108,16 +107,6 @@ def _comparable(url: str) -> URL:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         parsed = parsed.set(database=str(Path(parsed.database).resolve()))
     return parsed
-
-
-async def _open(url: str) -> Store:
-    try:
-        return await Store.open(url)
-    except CommandError as error:
-        # Alembic does not know the database's revision: a newer syndicate migrated it.
-        raise StoreError(
-            f"cannot migrate {safe_url(url)}: {error}; is it from a newer syndicate?"
-        ) from None
 
 
 @asynccontextmanager

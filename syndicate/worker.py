@@ -50,6 +50,13 @@ STOP_GRACE = 8.0  # seconds for work in flight at a stop; the web app gets the r
 LEASE_MARGIN = timedelta(minutes=5)  # a poll's lease: the fetch timeout plus parsing
 HELD_RETRY = timedelta(minutes=1)  # another worker holds the lease: look again then
 MAX_JITTER = timedelta(minutes=5)
+# What a reload cannot switch in a running process: the database, and the web app (which
+# keeps the settings it started with).
+RESTART_NOTES = {
+    "storage": "takes effect after a restart",
+    "web": "takes effect after a restart",
+    "site": "feeds and digests use it now, the web app after a restart",
+}
 SETTLE_CHECK = 0.5  # seconds between looks at other workers' polls before a digest
 
 
@@ -150,9 +157,9 @@ class Worker:
             return ["stopping: ignored"]
         old, self.settings = self.settings, settings
         changes = []
-        for section in ("storage", "web"):
+        for section, note in RESTART_NOTES.items():
             if getattr(old, section) != getattr(settings, section):
-                changes.append(f"[{section}] changed: takes effect after a restart")
+                changes.append(f"[{section}] changed: {note}")
         await self._sync_sources()
         before = {s.name: s for s in old.sources if s.enabled}
         after = {s.name: s for s in self._polled_sources()}

@@ -263,6 +263,37 @@ async def test_a_stop_mid_send_finishes_in_flight_and_a_restart_sends_the_rest_o
     assert len(recipients) == 200 and set(recipients.values()) == {1}
 
 
+async def test_the_worker_retries_a_deferred_delivery_when_it_is_due(
+    project: Path, database_url: str, smtp_server: SmtpServer
+) -> None:
+    drop_mail_section(project)
+    extra = smtp_config(smtp_server, 'retry_backoff = "10m"', pool=1)
+    settings = configure(project, database_url, extra)
+    async with await Store.open(settings.database_url) as store:
+        await subscribe(store, "flaky@example.org")
+        await subscribe(store, "fine@example.org")
+    smtp_server.fail(1, code=451, stage="RCPT")  # the first message meets a 451
+    clock = FrozenClock(NOW + timedelta(minutes=30))
+    async with running(settings, clock, "worker-a") as worker:
+        await smtp_server.wait_for(1, within=20)
+        await eventually(lambda: "deliveries" in worker.last)
+        deliveries = worker.scheduler.get_job("deliveries")
+        assert deliveries is not None
+
+        # The minutely check before the retry is due sends nothing...
+        clock.advance(timedelta(minutes=5))
+        worker.last.clear()
+        deliveries.modify(next_run_time=datetime.now(UTC))
+        await eventually(lambda: "deliveries" in worker.last)
+        assert len(smtp_server.messages) == 1
+        # ... and the one after it sends the deferred message.
+        clock.advance(timedelta(minutes=5))
+        worker.last.clear()
+        deliveries.modify(next_run_time=datetime.now(UTC))
+        await smtp_server.wait_for(2, within=20)
+    assert sorted(smtp_server.recipients()) == ["fine@example.org", "flaky@example.org"]
+
+
 async def test_a_stop_cancels_a_hung_poll_and_releases_its_lease(
     project: Path, database_url: str, http_server: HttpServer
 ) -> None:

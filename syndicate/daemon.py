@@ -77,6 +77,7 @@ async def run_worker(
                         on_ready=listening.set_result,
                         stop=stop,
                         graceful_timeout=WEB_GRACE,
+                        on_started=lambda web: worker.on_reload.append(web.reconfigure),
                     )
                 )
                 await asyncio.wait([listening, web_task], return_when=asyncio.FIRST_COMPLETED)

@@ -50,12 +50,11 @@ STOP_GRACE = 8.0  # seconds for work in flight at a stop; the web app gets the r
 LEASE_MARGIN = timedelta(minutes=5)  # a poll's lease: the fetch timeout plus parsing
 HELD_RETRY = timedelta(minutes=1)  # another worker holds the lease: look again then
 MAX_JITTER = timedelta(minutes=5)
-# What a reload cannot switch in a running process: the database, and the web app (which
-# keeps the settings it started with).
+# What a reload cannot switch in a running process: the database, and where the web app
+# listens (with the secret its links are signed with).
 RESTART_NOTES = {
     "storage": "takes effect after a restart",
     "web": "takes effect after a restart",
-    "site": "feeds and digests use it now, the web app after a restart",
 }
 SETTLE_CHECK = 0.5  # seconds between looks at other workers' polls before a digest
 
@@ -75,6 +74,7 @@ class Worker:
         self.clock = clock
         self.owner = owner
         self.on_event = on_event
+        self.on_reload: list[Callable[[Settings], None]] = []  # others that follow the config
         self.stopping = asyncio.Event()
         self.started_at: datetime | None = None
         self.last: dict[str, dict[str, Any]] = {}  # job -> when it last ran and how it went
@@ -179,6 +179,8 @@ class Worker:
             retired, self._poller = self._poller, Poller.open(settings, self.store, self.clock)
             self._retired.add(retired)
             self._spawn(self._retire(retired))
+        for follow in self.on_reload:
+            follow(settings)
         self.request_publish()  # templates, formats or forum settings may have changed
         return changes
 

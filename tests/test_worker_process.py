@@ -8,6 +8,7 @@ is due today."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -58,6 +59,7 @@ class Process:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=ENV,
+            start_new_session=True,  # a group of its own, so kill() also ends its parsers
         )
         return cls(proc)
 
@@ -89,9 +91,12 @@ class Process:
         return code
 
     async def kill(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
+        """After a test, pass or fail: nothing of the worker may outlive it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        await self.proc.wait()
+        for reader in self._readers:
+            reader.cancel()
 
 
 @pytest.mark.timeout(90)
@@ -113,9 +118,14 @@ async def test_the_bundled_config_serves_reloads_and_stops_cleanly(project: Path
         config.write_text(good.replace('every = "2h"', 'every = "often"'))
         await worker.line(r"config.toml changed: not reloaded, 1 problem\(s\)")
         assert any("sources[2].every: not a duration: 'often'" in e for e in worker.errors)
-        config.write_text(good)
+        renamed = good.replace('title = "Riverside Commons News"', 'title = "Riverside Weekly"', 1)
+        config.write_text(renamed.replace('ttl = "60m"', 'ttl = "5m"'))
         without_source(config, "field-notes")
         await worker.line(r"config.toml changed: reloaded \(source field-notes: no longer polled\)")
+        async with httpx.AsyncClient(base_url=url) as client:  # the web app follows it
+            assert "<title>Riverside Weekly" in (await client.get("/")).text
+            feed = await client.get("/feeds/index.rss")
+            assert feed.headers["cache-control"] == "public, max-age=300"
         worker.signal(signal.SIGHUP)
         await worker.line(r"SIGHUP: reloaded$")
 

@@ -16,6 +16,7 @@ What they share lives in `WebServices`, reached as `services(request)`:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,24 @@ class WebServices:
     # When the worker runs the app (`syndicate run`), what /healthz reports about it.
     worker_state: Callable[[], Mapping[str, Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # per-module state (rate limits...)
+    own_transport: bool = False  # opened for the app (so reopened when [mail] changes)
+    _closing: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Use a reloaded config from the next request on (the worker calls this)."""
+        old, self.settings = self.settings, settings
+        self.pages = WebPages(settings)
+        if self.own_transport and old.mail != settings.mail:
+            retired, self.transport = self.transport, open_transport(settings)
+            task = asyncio.get_running_loop().create_task(retired.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        """Close what the app opened for itself: its transport, and any a reload replaced."""
+        if self.own_transport:
+            await self.transport.close()
+        await asyncio.gather(*self._closing)
 
 
 def services(request: Request) -> WebServices:
@@ -59,8 +78,10 @@ def create_app(
     clock: Clock | None = None,
     transport: Transport | None = None,
     worker_state: Callable[[], Mapping[str, Any]] | None = None,
+    on_started: Callable[[WebServices], None] | None = None,
 ) -> Starlette:
-    """The app for `settings`. Parts not given are opened at start-up and closed at exit."""
+    """The app for `settings`. Parts not given are opened at start-up and closed at exit;
+    `on_started` gets the services once they are (the worker, to pass on config reloads)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -76,12 +97,14 @@ def create_app(
             transport=opened_transport,
             pages=WebPages(settings),
             worker_state=worker_state,
+            own_transport=own_transport,
         )
+        if on_started is not None:
+            on_started(app.state.services)
         try:
             yield
         finally:
-            if own_transport:
-                await opened_transport.close()
+            await app.state.services.close()
             if own_store:
                 await opened_store.close()
 

@@ -67,6 +67,10 @@ class FeedFiles:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
+        self._configure(settings)
+
+    def _configure(self, settings: Settings) -> None:
+        self.settings = settings
         # Resolved once, so a file's resolved path can be checked against it.
         self.root = settings.publish_dir.resolve()
         self.ttl = int(settings.publish.ttl.total_seconds())
@@ -79,6 +83,10 @@ class FeedFiles:
         if scope["type"] != "http" or not (path.startswith(PREFIX) or path == "/feeds"):
             await self.app(scope, receive, send)
             return
+        # The worker may have reloaded the config (WebServices.reconfigure): follow it.
+        current = scope["app"].state.services.settings
+        if current is not self.settings:
+            self._configure(current)
         method = scope["method"]
         if method not in ("GET", "HEAD"):
             await _error(scope, receive, send, 405, [(b"allow", b"GET, HEAD")])

@@ -24,7 +24,7 @@ import uvicorn
 from syndicate.config import Settings
 from syndicate.errors import SyndicateError
 from syndicate.store import Store
-from syndicate.web.app import create_app
+from syndicate.web.app import WebServices, create_app
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,12 @@ async def serve(
     on_ready: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
     graceful_timeout: float = 10,
+    on_started: Callable[[WebServices], None] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM, or until `stop` is set when one is given. `on_ready(url)`
     is called once the socket listens (port 0 picks a free port; the URL names the real
     one). Requests still running `graceful_timeout` seconds after the stop are cut off."""
-    app = create_app(settings, store=store, worker_state=worker_state)
+    app = create_app(settings, store=store, worker_state=worker_state, on_started=on_started)
     config = uvicorn.Config(
         app,
         host=host or settings.web.host,

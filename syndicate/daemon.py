@@ -23,12 +23,11 @@ from syndicate import __version__
 from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.config.fields import format_duration
-from syndicate.digest import period as periods
 from syndicate.mail.send import sender_id
 from syndicate.reload import ConfigWatcher
 from syndicate.store import Store
 from syndicate.store.engine import safe_url
-from syndicate.summary import next_digest_time
+from syndicate.summary import next_digest
 from syndicate.web.server import serve
 from syndicate.worker import STOP_GRACE, Worker
 
@@ -151,10 +150,10 @@ def _banner(settings: Settings, owner: str, revision: str | None) -> list[str]:
 
 
 def _next_digest(settings: Settings, now: datetime) -> str:
-    fire = next_digest_time(settings, now)
-    if fire is None:
+    upcoming = next_digest(settings, now)
+    if upcoming is None:
         return "next digest: never ([digest] schedule does not fire again)"
-    period = periods.just_ended(fire, settings.digest.period, settings.site.tz)
+    fire, period = upcoming
     return (
         f"next digest: {fire:%Y-%m-%d %H:%M %Z} ({settings.site.timezone}), "
         f"the issue for {period.key}"

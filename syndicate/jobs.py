@@ -29,6 +29,7 @@ from syndicate.digest.context import DigestPeriod
 from syndicate.mail.dkim import dkim_signer_for
 from syndicate.mail.send import LEASE, IssueSender, SendReport, send_period
 from syndicate.mail.transport import open_transport
+from syndicate.models import JobRun
 from syndicate.store import Store
 
 
@@ -79,6 +80,26 @@ def latest_due_period(settings: Settings, now: datetime) -> tuple[DigestPeriod, 
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class PendingDigest:
+    period: DigestPeriod
+    due_at: datetime
+    run: JobRun | None  # None: no worker has started it
+
+
+async def pending_digest(settings: Settings, store: Store, now: datetime) -> PendingDigest | None:
+    """The most recent due digest whose run is not done; None when there is none. Reads
+    only, so a worker can ask every minute."""
+    found = latest_due_period(settings, now)
+    if found is None:
+        return None
+    period, due = found
+    run = await store.get_run(f"digest:{period.key}")
+    if run is not None and run.status == "done":
+        return None
+    return PendingDigest(period, due, run)
+
+
 async def digest_if_due(
     settings: Settings,
     store: Store,
@@ -92,14 +113,11 @@ async def digest_if_due(
     Setting `stop` ends the send early: what is in flight finishes, the rest stays in the
     ledger and the run is left to be taken up again."""
     now = clock.now()
-    found = latest_due_period(settings, now)
-    if found is None:
+    pending = await pending_digest(settings, store, now)
+    if pending is None:
         return None
-    period, due = found
+    period, due = pending.period, pending.due_at
     key = f"digest:{period.key}"
-    done = await store.get_run(key)  # a read, so a worker checking every minute writes nothing
-    if done is not None and done.status == "done":
-        return None
     if not await store.begin_run(key, owner, now):
         return None
     try:

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from syndicate.config import Settings
 from syndicate.cron import cron_trigger
+from syndicate.digest import period as periods
+from syndicate.digest.context import DigestPeriod
 from syndicate.store.engine import safe_url
 
 
@@ -13,6 +15,14 @@ def next_digest_time(settings: Settings, now: datetime) -> datetime | None:
     """When [digest] schedule next fires, in the site's time zone."""
     trigger = cron_trigger(settings.digest.schedule, settings.site.tz)
     return trigger.get_next_fire_time(None, now.astimezone(settings.site.tz))
+
+
+def next_digest(settings: Settings, now: datetime) -> tuple[datetime, DigestPeriod] | None:
+    """When the schedule next fires (site time zone) and the period whose issue it sends."""
+    fire = next_digest_time(settings, now)
+    if fire is None:
+        return None
+    return fire, periods.just_ended(fire, settings.digest.period, settings.site.tz)
 
 
 def describe(settings: Settings, now: datetime) -> list[tuple[str, str]]:

@@ -36,7 +36,7 @@ from syndicate.config import Settings, SourceSettings
 from syndicate.cron import cron_trigger
 from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import Poller, SourceReport
-from syndicate.jobs import digest_if_due, latest_due_period, retry_deliveries
+from syndicate.jobs import digest_if_due, pending_digest, retry_deliveries
 from syndicate.mail.send import dead_owners
 from syndicate.publish.build import publish
 from syndicate.store import Store
@@ -340,13 +340,13 @@ class Worker:
             if self.stopping.is_set():
                 return
         async with self._delivery_lock:  # the schedule and the minutely check may meet
-            if await self._digest_pending():
+            if await pending_digest(self.settings, self.store, self.clock.now()):
                 await self._settle()
-            run = await digest_if_due(
-                self.settings, self.store, self.clock, self.owner, stop=self.stopping
-            )
-            if run is not None:
-                self.on_event(run.summary())
+                run = await digest_if_due(
+                    self.settings, self.store, self.clock, self.owner, stop=self.stopping
+                )
+                if run is not None:
+                    self.on_event(run.summary())
             for retried in await retry_deliveries(
                 self.settings, self.store, self.clock, stop=self.stopping
             ):
@@ -355,13 +355,6 @@ class Worker:
                     f"retried {retried.issue.period}: sent {counts.sent}, "
                     f"deferred {counts.deferred}, failed {counts.failed}"
                 )
-
-    async def _digest_pending(self) -> bool:
-        found = latest_due_period(self.settings, self.clock.now())
-        if found is None:
-            return False
-        run = await self.store.get_run(f"digest:{found[0].key}")
-        return run is None or run.status != "done"
 
     async def _settle(self) -> None:
         """Before an issue is built: let the polls other workers have in flight store their

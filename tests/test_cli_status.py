@@ -43,15 +43,16 @@ async def test_the_due_digest_line_follows_its_run(project: Path) -> None:
     settings, store = await prepared(project, f"sqlite:///{project / 'var' / 'syndicate.db'}")
     async with store:
         await subscribe(store, "ann@example.org")
-        assert await describe_due_digest(settings, NOW) == (
+        assert await describe_due_digest(settings, store, NOW) == (
             "2015-12: due since 2016-01-01 09:00 GMT, not started "
             "(the worker sends it when it next runs)"
         )
         await digest_if_due(settings, store, FrozenClock(NOW), "worker-a")
-        assert await describe_due_digest(settings, NOW) == "2015-12: done"
+        assert await describe_due_digest(settings, store, NOW) == "2015-12: done"
         # November 2016 has no posts: its run is done without an issue.
         december_1 = datetime(2016, 12, 1, 9, 30, tzinfo=UTC)
         await digest_if_due(settings, store, FrozenClock(december_1), "worker-a")
         assert (
-            await describe_due_digest(settings, december_1) == "2016-11: done (no posts, no issue)"
+            await describe_due_digest(settings, store, december_1)
+            == "2016-11: done (no posts, no issue)"
         )

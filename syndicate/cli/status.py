@@ -10,11 +10,10 @@ import click
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
 from syndicate.cli.sources import list_sources
 from syndicate.config import Settings
-from syndicate.digest import period as periods
 from syndicate.jobs import latest_due_period
 from syndicate.models import DigestIssue, JobRun
 from syndicate.store import Store
-from syndicate.summary import next_digest_time
+from syndicate.summary import next_digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +51,13 @@ def status(ctx: click.Context, app: AppContext) -> None:
     settings = app.settings
     tz = settings.site.tz
 
-    async def go() -> DigestStatus:
-        async with await Store.open(settings.database_url) as store:
-            return await digest_status(store)
+    now = app.clock.now()
 
-    found = run_async(go())
+    async def go() -> tuple[DigestStatus, str]:
+        async with await Store.open(settings.database_url) as store:
+            return await digest_status(store), await describe_due_digest(settings, store, now)
+
+    found, due = run_async(go())
     click.echo()
     if found.last is None:
         click.echo("last digest   none yet")
@@ -67,25 +68,24 @@ def status(ctx: click.Context, app: AppContext) -> None:
             f"last digest   {found.last.period}: {found.last.subject!r} ({state}); "
             f"{_statuses(found.last_ledger) or 'no deliveries'}"
         )
-    click.echo(f"due digest    {run_async(describe_due_digest(settings, app.clock.now()))}")
-    upcoming = next_digest_time(settings, app.clock.now())
+    click.echo(f"due digest    {due}")
+    upcoming = next_digest(settings, now)
     if upcoming is not None:
-        period = periods.just_ended(upcoming, settings.digest.period, tz)
-        click.echo(f"next digest   {period.key} at {upcoming.astimezone(tz):%Y-%m-%d %H:%M %Z}")
+        fire, period = upcoming
+        click.echo(f"next digest   {period.key} at {fire:%Y-%m-%d %H:%M %Z}")
     click.echo(f"deliveries    {_statuses(found.queue) or 'none'}")
     if found.next_retry_at is not None:
         click.echo(f"next retry    {found.next_retry_at.astimezone(tz):%Y-%m-%d %H:%M %Z}")
 
 
-async def describe_due_digest(settings: Settings, now: datetime) -> str:
+async def describe_due_digest(settings: Settings, store: Store, now: datetime) -> str:
     """The most recent period whose digest is due, and how far its run got."""
     found = latest_due_period(settings, now)
     if found is None:
         return "none"
     period, due = found
-    async with await Store.open(settings.database_url) as store:
-        run = await store.get_run(f"digest:{period.key}")
-        issue = await store.issue(period.key)
+    run = await store.get_run(f"digest:{period.key}")
+    issue = await store.issue(period.key)
     since = f"due since {due.astimezone(settings.site.tz):%Y-%m-%d %H:%M %Z}"
     if run is None:
         return f"{period.key}: {since}, not started (the worker sends it when it next runs)"

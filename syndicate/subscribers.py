@@ -207,8 +207,9 @@ async def subscribe(
     bounced one neither (it keeps its status: see the module docstring). Callers must answer
     the same whatever happened, so the answer does not reveal who is subscribed.
 
-    Raises RejectedAddress (invalid or forgotten address), DeliveryError when the email
-    could not be handed over (the subscriber stays pending: try again), TemplateProblem.
+    Raises RejectedAddress (invalid or forgotten address), InvalidName (see clean_name),
+    DeliveryError when the email could not be handed over (the subscriber stays pending: try
+    again), TemplateProblem.
     """
     subscriber, _ = await add(
         store, email, clock.now(), name=name, categories=categories, source=source

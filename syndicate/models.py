@@ -128,6 +128,8 @@ class Subscriber:
     confirmed_at: datetime | None = None
     unsubscribed_at: datetime | None = None
     bounce_count: int = 0
+    # When the row was added; None only for a Subscriber that was never stored.
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

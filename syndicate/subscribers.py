@@ -22,6 +22,7 @@ import csv
 import hashlib
 import io
 import json
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,7 @@ from syndicate.tokens import TokenError, Tokens
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 SUPPRESSED = "suppressed: this address asked to be forgotten"
+NO_LONGER_VALID = "this link is no longer valid"
 
 # What import_csv reads, and the extra columns export writes: an exported file imports
 # back, but status and consent are not taken from a file (consent is not transferable).
@@ -110,6 +112,23 @@ def normalise_categories(categories: Iterable[str]) -> tuple[str, ...]:
     return tuple(kept)
 
 
+NAME_MAX_LENGTH = 200
+
+
+def clean_name(name: str) -> str:
+    """A name as typed (into a form, a CSV file or `subscribers add --name`), stripped and
+    otherwise kept as it is (an "=?utf-8?...?=" stays that text: nothing is decoded).
+    InvalidName when it is longer than NAME_MAX_LENGTH or holds control characters or line
+    breaks (it ends up in the To: header, on pages and in a terminal)."""
+    cleaned = name.strip()
+    if len(cleaned) > NAME_MAX_LENGTH:
+        raise InvalidName(f"the name is longer than {NAME_MAX_LENGTH} characters")
+    # Cc: C0 and C1 controls and DEL; Zl, Zp: U+2028 and U+2029, which end a line too.
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in cleaned):
+        raise InvalidName("the name contains control characters")
+    return cleaned
+
+
 async def add(
     store: Store,
     email: str,
@@ -126,9 +145,11 @@ async def add(
     it, "active" and confirmed now. An address that exists is never added twice: its row
     is returned unchanged, except that adding it with `confirmed` reactivates it when it
     is pending, unsubscribed or bounced (an admin re-adding someone with their consent),
-    taking the new name and categories when given. A forgotten address is refused.
+    taking the new name and categories when given. A forgotten address is refused, and a
+    name that clean_name refuses raises InvalidName.
     """
     address = normalise_email(email)
+    name = clean_name(name)
     if await store.is_suppressed(email_hash(address)):
         raise RejectedAddress(f"{address}: {SUPPRESSED}")
     wanted = normalise_categories(categories)
@@ -136,13 +157,14 @@ async def add(
     created = await store.insert_subscriber(
         {
             "email": address,
-            "name": name.strip(),
+            "name": name,
             "status": status,
             "categories": wanted,
             "consent_source": source,
             "consented_at": now,
             "confirmed_at": now if confirmed else None,
             "bounce_count": 0,
+            "created_at": now,
         }
     )
     if created is not None:
@@ -158,8 +180,8 @@ async def add(
             "unsubscribed_at": None,
             "bounce_count": 0,
         }
-        if name.strip():
-            changes["name"] = name.strip()
+        if name:
+            changes["name"] = name
         if wanted:
             changes["categories"] = wanted
         existing = await store.update_subscriber(existing.id, changes)
@@ -185,8 +207,9 @@ async def subscribe(
     bounced one neither (it keeps its status: see the module docstring). Callers must answer
     the same whatever happened, so the answer does not reveal who is subscribed.
 
-    Raises RejectedAddress (invalid or forgotten address), DeliveryError when the email
-    could not be handed over (the subscriber stays pending: try again), TemplateProblem.
+    Raises RejectedAddress (invalid or forgotten address), InvalidName (see clean_name),
+    DeliveryError when the email could not be handed over (the subscriber stays pending: try
+    again), TemplateProblem.
     """
     subscriber, _ = await add(
         store, email, clock.now(), name=name, categories=categories, source=source
@@ -203,29 +226,50 @@ async def confirm(store: Store, tokens: Tokens, token: str, now: datetime) -> Su
     is not valid, has expired, or names a subscriber who is gone, unsubscribed or bounced
     raises InvalidLink and changes nothing: an old link must not resubscribe someone who left.
     """
-    try:
-        subscriber_id = tokens.verify("confirm", token.strip())
-    except TokenError as error:
-        raise InvalidLink(str(error), expired=error.expired) from None
-    confirmed = await store.confirm_pending_subscriber(subscriber_id, now)
+    subscriber = await _link_owner(tokens, store, "confirm", token)
+    if subscriber is None:
+        raise InvalidLink(NO_LONGER_VALID)
+    confirmed = await store.confirm_pending_subscriber(subscriber.id, now)
     if confirmed is not None:
         return confirmed
-    current = await store.subscriber_by_id(subscriber_id)
+    current = await store.subscriber_by_id(subscriber.id)
     if current is not None and current.status == "active":
         return current
-    raise InvalidLink("this link is no longer valid")
+    raise InvalidLink(NO_LONGER_VALID)
 
 
 async def subscriber_for_link(tokens: Tokens, store: Store, purpose: str, token: str) -> Subscriber:
     """The subscriber an unsubscribe or preferences link names; InvalidLink when the token is
     forged, expired or for another purpose, or names a subscriber who was forgotten."""
+    subscriber = await _link_owner(tokens, store, purpose, token)
+    if subscriber is None:
+        raise InvalidLink(NO_LONGER_VALID)
+    return subscriber
+
+
+async def unsubscribe_by_link(
+    tokens: Tokens, store: Store, token: str, now: datetime
+) -> Subscriber | None:
+    """Unsubscribe whoever an unsubscribe link names (see unsubscribe_by_id); None when they
+    were forgotten since. InvalidLink when the token is forged, expired or for another
+    purpose."""
+    subscriber = await _link_owner(tokens, store, "unsubscribe", token)
+    if subscriber is None:
+        return None
+    return await unsubscribe_by_id(store, subscriber.id, now)
+
+
+async def _link_owner(tokens: Tokens, store: Store, purpose: str, token: str) -> Subscriber | None:
+    """The subscriber a signed link is for, None when it is no one's any more: the row is
+    gone, or the id now belongs to someone else (tokens.py). Both look the same to callers,
+    so a link cannot be used to find out whether an address is subscribed."""
     try:
-        subscriber_id = tokens.verify(purpose, token.strip())
+        claim = tokens.verify(purpose, token.strip())
     except TokenError as error:
         raise InvalidLink(str(error), expired=error.expired) from None
-    subscriber = await store.subscriber_by_id(subscriber_id)
-    if subscriber is None:
-        raise InvalidLink("this link is no longer valid")
+    subscriber = await store.subscriber_by_id(claim.subscriber_id)
+    if subscriber is None or not tokens.belongs_to(claim, subscriber):
+        return None
     return subscriber
 
 
@@ -241,20 +285,6 @@ async def unsubscribe_by_id(store: Store, subscriber_id: int, now: datetime) -> 
     return await store.subscriber_by_id(subscriber_id)
 
 
-NAME_MAX_LENGTH = 200
-
-
-def clean_name(name: str) -> str:
-    """A name as typed into a form, stripped; InvalidName when it is longer than
-    NAME_MAX_LENGTH or holds control characters (it ends up in the To: header)."""
-    cleaned = name.strip()
-    if len(cleaned) > NAME_MAX_LENGTH:
-        raise InvalidName(f"the name is longer than {NAME_MAX_LENGTH} characters")
-    if any(ord(char) < 32 or ord(char) == 127 for char in cleaned):
-        raise InvalidName("the name contains control characters")
-    return cleaned
-
-
 async def update_preferences(
     store: Store, subscriber_id: int, *, name: str, categories: Sequence[str]
 ) -> Subscriber:
@@ -267,7 +297,7 @@ async def update_preferences(
         subscriber_id, clean_name(name), normalise_categories(categories)
     )
     if updated is None:
-        raise InvalidLink("this link is no longer valid")
+        raise InvalidLink(NO_LONGER_VALID)
     return updated
 
 
@@ -276,11 +306,14 @@ async def import_csv(
 ) -> ImportResult:
     """Import a CSV file with the header `email,name,categories` (categories split on ";").
 
-    Idempotent: a known address gets the file's name and categories but keeps its status,
-    so importing an old list never resubscribes someone who unsubscribed; forgotten
-    addresses, invalid ones and repeats within the file are rejected with their line
-    number, and the other lines are imported. New subscribers are pending unless
-    `confirmed` (a list whose consent was already confirmed elsewhere).
+    Only `email` is required. A known address gets the file's value of each column the file
+    has, including an empty one (no name; no categories: every post), and keeps what the file
+    has no column for, as well as its status, so importing an old list never resubscribes
+    someone who unsubscribed (listmonk updates only the columns given, too). Names go through
+    clean_name, as on the web form. Forgotten addresses, invalid ones, refused names and
+    repeats within the file are rejected with their line number, and the other lines are
+    imported. New subscribers are pending unless `confirmed` (a list whose consent was
+    already confirmed elsewhere).
     """
     try:
         # utf-8-sig: spreadsheets often start the file with a BOM.
@@ -294,6 +327,9 @@ async def import_csv(
     unknown = [column for column in header if column not in EXPORT_COLUMNS]
     if unknown:
         raise UsageError(f"{path}: line 1: unknown column {unknown[0]!r}")
+    repeated = [column for index, column in enumerate(header) if column in header[:index]]
+    if repeated:
+        raise UsageError(f"{path}: line 1: the column {repeated[0]!r} appears twice")
 
     result = ImportResult()
     seen: dict[str, int] = {}
@@ -314,9 +350,17 @@ async def import_csv(
         if address in seen:
             result.rejects.append((line, f"{address}: repeats line {seen[address]}"))
             continue
+        try:
+            name = clean_name(values["name"]) if "name" in values else None
+        except InvalidName as error:
+            result.rejects.append((line, f"{address}: {error}"))
+            continue
         seen[address] = line
-        name = values.get("name", "").strip()
-        categories = normalise_categories(values.get("categories", "").split(";"))
+        categories = (
+            normalise_categories(values["categories"].split(";"))
+            if "categories" in values
+            else None
+        )
         existing = await store.subscriber_by_email(address)
         if existing is None:
             try:
@@ -324,8 +368,8 @@ async def import_csv(
                     store,
                     address,
                     now,
-                    name=name,
-                    categories=categories,
+                    name=name or "",
+                    categories=categories or (),
                     confirmed=confirmed,
                     source=source,
                 )
@@ -333,8 +377,15 @@ async def import_csv(
                 result.rejects.append((line, str(error)))
                 continue
             result.imported += 1
-        elif existing.name != name or existing.categories != categories:
-            await store.update_subscriber(existing.id, {"name": name, "categories": categories})
+            continue
+        # None: the file has no such column, so the subscriber's own value stays.
+        changes: dict[str, Any] = {}
+        if name is not None and name != existing.name:
+            changes["name"] = name
+        if categories is not None and categories != existing.categories:
+            changes["categories"] = categories
+        if changes:
+            await store.update_subscriber(existing.id, changes)
             result.updated += 1
         else:
             result.unchanged += 1

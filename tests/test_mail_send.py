@@ -109,7 +109,7 @@ async def test_every_active_subscriber_gets_one_compliant_copy(
             https, mailto = (u.strip(" <>") for u in message["List-Unsubscribe"].split(","))
             assert mailto.startswith("mailto:unsubscribe@")
             token = https.rsplit("/", 1)[1]
-            assert tokens.verify("unsubscribe", token) == subscriber_id
+            assert tokens.verify("unsubscribe", token).subscriber_id == subscriber_id
             assert https in text_of(message)
             assert message["Return-Path"] == "<newsletter@riverside-commons.example>"
         assert "Hello Ann," in text_of(messages["ann@example.org"])

@@ -148,6 +148,101 @@ async def test_import_refuses_a_file_without_the_header(store: Store, tmp_path: 
         await service.import_csv(store, path, NOW)
 
 
+async def test_import_keeps_what_the_file_has_no_column_for(store: Store, tmp_path: Path) -> None:
+    await service.add(store, "a@example.org", NOW, name="Ann", categories=["News"], confirmed=True)
+    await service.add(store, "b@example.org", NOW, name="Bob", categories=["Events"])
+    await service.remove(store, "b@example.org", NOW)
+
+    def stored(found: list) -> dict[str, tuple]:
+        return {s.email: (s.name, s.categories, s.status) for s in found}
+
+    # No name column: names stay; the categories are the file's.
+    path = write_csv(tmp_path / "c.csv", "email,categories\na@example.org,Policy\nn@example.org,\n")
+    result = await service.import_csv(store, path, LATER)
+    assert (result.imported, result.updated, result.unchanged) == (1, 1, 0)
+    assert stored(await store.list_subscribers()) == {
+        "a@example.org": ("Ann", ("Policy",), "active"),
+        "b@example.org": ("Bob", ("Events",), "unsubscribed"),
+        "n@example.org": ("", (), "pending"),
+    }
+
+    # No categories column: categories stay; the names are the file's.
+    path = write_csv(tmp_path / "n.csv", "name,email\nAnn Lee,a@example.org\nBob,b@example.org\n")
+    result = await service.import_csv(store, path, LATER)
+    assert (result.imported, result.updated, result.unchanged) == (0, 1, 1)
+    assert stored(await store.list_subscribers())["a@example.org"] == (
+        "Ann Lee",
+        ("Policy",),
+        "active",
+    )
+
+    # Only addresses: nothing changes (Bob stays unsubscribed, too).
+    path = write_csv(tmp_path / "e.csv", "email\na@example.org\nB@example.org\n")
+    result = await service.import_csv(store, path, LATER)
+    assert (result.imported, result.updated, result.unchanged) == (0, 0, 2)
+    assert stored(await store.list_subscribers()) == {
+        "a@example.org": ("Ann Lee", ("Policy",), "active"),
+        "b@example.org": ("Bob", ("Events",), "unsubscribed"),
+        "n@example.org": ("", (), "pending"),
+    }
+
+    # A column that is there is the file's word, empty cells too: no name, every category.
+    path = write_csv(tmp_path / "x.csv", "email,name,categories\na@example.org,,\n")
+    result = await service.import_csv(store, path, LATER)
+    assert (result.imported, result.updated, result.unchanged) == (0, 1, 0)
+    assert stored(await store.list_subscribers())["a@example.org"] == ("", (), "active")
+
+
+async def test_import_cleans_names_like_the_web_form(store: Store, tmp_path: Path) -> None:
+    await service.add(store, "old@example.org", NOW, name="Old Name", confirmed=True)
+    long_name = "x" * (service.NAME_MAX_LENGTH + 1)
+    path = write_csv(
+        tmp_path / "m.csv",
+        "email,name\n"
+        '"a@example.org","Ann\nBcc: mallory@example.org"\n'  # lines 2-3: a line break
+        "b@example.org,Bob\tStone\n"  # line 4: a tab
+        f"c@example.org,{long_name}\n"  # line 5
+        "d@example.org,Dee\u2028Bcc: x@example.org\n"  # line 6: a Unicode line separator
+        "old@example.org,Eve\x85Bcc: x\n"  # line 7: NEL, a C1 control
+        "e@example.org,  =?utf-8?q?Ev=C3=A9?=  \n"  # line 8: kept as typed, stripped
+        "a@example.org,Ann\n",  # line 9: the address of a refused line is still free
+    )
+    result = await service.import_csv(store, path, NOW)
+
+    assert result.rejects == [
+        (3, "a@example.org: the name contains control characters"),
+        (4, "b@example.org: the name contains control characters"),
+        (5, f"c@example.org: the name is longer than {service.NAME_MAX_LENGTH} characters"),
+        (6, "d@example.org: the name contains control characters"),
+        (7, "old@example.org: the name contains control characters"),
+    ]
+    assert (result.imported, result.updated, result.unchanged) == (2, 0, 0)
+    names = {s.email: s.name for s in await store.list_subscribers()}
+    assert names == {
+        "old@example.org": "Old Name",  # unchanged by its refused line
+        "e@example.org": "=?utf-8?q?Ev=C3=A9?=",
+        "a@example.org": "Ann",
+    }
+
+
+async def test_add_cleans_the_name(store: Store) -> None:
+    for bad in ("Ann\r\nBcc: x@example.org", "Ann\x00", "y" * 201):
+        with pytest.raises(service.InvalidName):
+            await service.add(store, "ann@example.org", NOW, name=bad)
+    assert await store.count_subscribers() == 0
+    ann, _ = await service.add(store, "ann@example.org", NOW, name=" =?utf-8?b?QW5u?= ")
+    assert ann.name == "=?utf-8?b?QW5u?="  # as typed: never decoded
+
+
+async def test_import_refuses_a_header_that_names_a_column_twice(
+    store: Store, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "m.csv", "email,name,Name\na@example.org,Ann,Bob\n")
+    with pytest.raises(UsageError, match="line 1: the column 'name' appears twice"):
+        await service.import_csv(store, path, NOW)
+    assert await store.count_subscribers() == 0
+
+
 async def test_list_filters_by_status_and_remove_keeps_the_row(store: Store) -> None:
     await service.add(store, "p@example.org", NOW)
     await service.add(store, "a@example.org", NOW, confirmed=True)
@@ -284,6 +379,18 @@ def test_cli_errors_are_one_line(project: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("error: invalid address 'not-an-address': ")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_cli_add_refuses_a_name_the_web_form_would(project: Path) -> None:
+    result = run(project, "add", "ann@example.org", "--name", "Ann\nBcc: mallory@example.org")
+    assert result.exit_code == 2
+    assert result.stderr == "error: the name contains control characters\n"
+    result = run(project, "add", "ann@example.org", "--name", "n" * 201, "--confirmed")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: the name is longer than 200 characters\n",
+    )
+    assert run(project, "list").stdout.endswith("0 subscribers\n")
 
 
 def test_cli_import_reports_rejects_and_exits_1(project: Path) -> None:

@@ -123,8 +123,8 @@ def preview(app: AppContext, key: str, kind: str, output: Path | None, email: st
                 tokens = Tokens(signing_secret(settings))
                 html, text = rendered.personalise(
                     DigestSubscriber.of(person.name, person.email),
-                    tokens.link(settings.site.url, "unsubscribe", person.id),
-                    tokens.link(settings.site.url, "preferences", person.id),
+                    tokens.link(settings.site.url, "unsubscribe", person),
+                    tokens.link(settings.site.url, "preferences", person),
                 )
             if kind == "html":
                 return html.encode()

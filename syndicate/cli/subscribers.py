@@ -46,7 +46,12 @@ def subscribers() -> None:
 
 @subscribers.command()
 @click.argument("email")
-@click.option("--name", default="", help="The subscriber's name, used in the greeting.")
+@click.option(
+    "--name",
+    default="",
+    help="The subscriber's name, used in the greeting (at most 200 characters, no control "
+    "characters).",
+)
 @click.option(
     "--category",
     "categories",
@@ -163,9 +168,11 @@ def _via(settings: Settings) -> str:
 def import_(app: AppContext, file: Path, confirmed: bool) -> None:
     """Import subscribers from a CSV file with the header email,name,categories.
 
-    Categories are separated by ";". Importing again is harmless: known addresses get the
-    file's name and categories and keep their status. Bad lines are listed by number and
-    the rest imported; the exit status is 1 if any line was rejected.
+    Only email is required; categories are separated by ";". Importing again is harmless:
+    known addresses get the value of each column the file has (an empty cell too: no name,
+    or every category), keep what it has no column for, and keep their status. Names are
+    checked as on the web form. Bad lines are listed by number and the rest imported; the
+    exit status is 1 if any line was rejected.
 
     \b
     Example:

@@ -100,7 +100,7 @@ async def send_confirmation(
     mistake, ConfigError for a DKIM key that cannot be used. The subscriber is not changed.
     """
     # <site>/confirm/<token>, without "//" when [site] url ends with "/".
-    url = tokens.link(settings.site.url, "confirm", subscriber.id)
+    url = tokens.link(settings.site.url, "confirm", subscriber)
     message = build_confirmation(settings, subscriber, url, clock=clock)
     signer = dkim_signer_for(settings)
     if signer is not None:

@@ -251,8 +251,8 @@ class IssueSender:
         if copy is None:
             return _outcome(claimed, "skipped", error="no posts in their categories")
         site_url = self.settings.site.url
-        unsubscribe = self.tokens.link(site_url, "unsubscribe", subscriber.id)
-        preferences = self.tokens.link(site_url, "preferences", subscriber.id)
+        unsubscribe = self.tokens.link(site_url, "unsubscribe", subscriber)
+        preferences = self.tokens.link(site_url, "preferences", subscriber)
         message_id = self.factory.message_id(self.issue.id, subscriber.id)
         try:
             html, text = copy.personalise_for_mail(

@@ -7,8 +7,9 @@ tables are copied in foreign-key order, a batch at a time (a big database never 
 memory), in one transaction on the target: the copy happens entirely or not at all. The
 source is read in one transaction too, a consistent snapshot even if something writes to it
 meanwhile (what is written after the snapshot is not copied: stop the worker first). A target
-that already has rows is refused. On PostgreSQL each id sequence is then moved past the
-copied ids, so the next insert does not collide with a copied row.
+that already has rows is refused. Each id counter of the target is then moved past the
+copied ids and past every id the source ever handed out (a forgotten subscriber's row is
+gone, but their id is in old links and must never be given to someone else).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Table, false, func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -73,6 +74,7 @@ async def copy_database(
             async with target.write() as into, _snapshot(source) as out:
                 await _lock_tables(into)
                 await _refuse_rows(into, target_url)
+                handed_out = await _ids_handed_out(out)
                 for table in metadata.sorted_tables:
                     copying = table.name
                     rows[table.name] = await _copy_table(out, into, table, batch_size)
@@ -80,7 +82,9 @@ async def copy_database(
                         on_table(table.name, rows[table.name])
                 copying = None
                 if into.dialect.name == "postgresql":
-                    await _reset_sequences(into)
+                    await _reset_sequences(into, handed_out)
+                else:
+                    await _raise_sqlite_sequences(into, handed_out)
         except DBAPIError as error:
             what = f"table {copying}" if copying else "the copy"
             raise StoreError(
@@ -161,20 +165,63 @@ async def _copy_table(
     return copied
 
 
-async def _reset_sequences(conn: AsyncConnection) -> None:
-    """Point each serial id's sequence past the largest copied id (at 1 for an empty table).
+async def _ids_handed_out(conn: AsyncConnection) -> dict[str, int]:
+    """The largest id each table has ever handed out, where the database keeps count
+    (PostgreSQL's sequences; SQLite's sqlite_sequence, for AUTOINCREMENT tables)."""
+    if conn.dialect.name == "sqlite":
+        rows = await conn.execute(text("SELECT name, seq FROM sqlite_sequence"))
+        return {name: seq for name, seq in rows}
+    found: dict[str, int] = {}
+    for table in metadata.sorted_tables:
+        column = table.autoincrement_column
+        if column is None:
+            continue
+        last = (
+            await conn.execute(
+                text("SELECT pg_sequence_last_value(pg_get_serial_sequence(:t, :c)::regclass)"),
+                {"t": table.name, "c": column.name},
+            )
+        ).scalar_one()
+        if last is not None:
+            found[table.name] = last
+    return found
+
+
+async def _reset_sequences(conn: AsyncConnection, handed_out: dict[str, int]) -> None:
+    """Point each serial id's sequence past the largest copied id and past the largest the
+    source handed out (at 1 for an empty table that never had one).
 
     Explicit ids in an INSERT do not advance a PostgreSQL sequence; without this the next
-    subscriber or post would be given id 1 and collide with a copied row. SQLite needs
-    nothing: a new rowid is always one more than the largest.
+    subscriber or post would be given id 1 and collide with a copied row.
     """
     for table in metadata.sorted_tables:
         column = table.autoincrement_column
         if column is None:
             continue
         sequence = func.pg_get_serial_sequence(table.name, column.name)
-        next_id = func.coalesce(func.max(column), 0) + 1
-        await conn.execute(select(func.setval(sequence, next_id, false())))
+        largest = func.greatest(func.coalesce(func.max(column), 0), handed_out.get(table.name, 0))
+        # "Called" at the largest (the next is one more), so that a later copy out of this
+        # database reads it back; at 1, not called, when there is none.
+        await conn.execute(select(func.setval(sequence, func.greatest(largest, 1), largest > 0)))
+
+
+async def _raise_sqlite_sequences(conn: AsyncConnection, handed_out: dict[str, int]) -> None:
+    """Move sqlite_sequence past the largest id the source handed out, for the AUTOINCREMENT
+    tables (inserting the copied rows moved it past those already)."""
+    for table in metadata.sorted_tables:
+        if not table.kwargs.get("sqlite_autoincrement") or table.name not in handed_out:
+            continue
+        values = {"name": table.name, "seq": handed_out[table.name]}
+        await conn.execute(
+            text(
+                "INSERT INTO sqlite_sequence (name, seq) SELECT :name, 0 "
+                "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = :name)"
+            ),
+            values,
+        )
+        await conn.execute(
+            text("UPDATE sqlite_sequence SET seq = max(seq, :seq) WHERE name = :name"), values
+        )
 
 
 def count_rows(count: int) -> str:

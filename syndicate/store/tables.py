@@ -3,6 +3,8 @@ tests check that the two agree, so change both together."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -95,7 +97,14 @@ subscribers = Table(
     Column("confirmed_at", UTCDateTime),
     Column("unsubscribed_at", UTCDateTime),
     Column("bounce_count", Integer, nullable=False, default=0),
+    # When the row was added (the service passes its clock's time). A link signed before
+    # links named their owner's address (syndicate/tokens.py) counts only for a row created
+    # no later than it was signed.
+    Column("created_at", UTCDateTime, nullable=False, default=lambda: datetime.now(UTC)),
     Index(None, "status"),
+    # A signed link names an id, so an id must never be handed out twice: on SQLite that
+    # takes AUTOINCREMENT (without it, deleting the newest row frees its id again).
+    sqlite_autoincrement=True,
 )
 
 # Addresses that asked to be forgotten, kept only as the SHA-256 of the normalised address:

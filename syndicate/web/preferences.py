@@ -22,7 +22,6 @@ from starlette.responses import Response
 from syndicate import subscribers
 from syndicate.models import Subscriber
 from syndicate.subscribers import InvalidLink, InvalidName
-from syndicate.tokens import TokenError
 from syndicate.web.csrf import check_csrf, csrf_token
 from syndicate.web.forms import (
     PRIVATE,
@@ -62,12 +61,13 @@ async def unsubscribe(request: Request) -> Response:
     """
     web = web_services(request)
     try:
-        subscriber_id = web.tokens.verify("unsubscribe", request.path_params["token"].strip())
-    except TokenError as error:
-        return invalid_link_page(request, InvalidLink(str(error), expired=error.expired))
-    subscriber = await subscribers.unsubscribe_by_id(web.store, subscriber_id, web.clock.now())
+        subscriber = await subscribers.unsubscribe_by_link(
+            web.tokens, web.store, request.path_params["token"], web.clock.now()
+        )
+    except InvalidLink as error:
+        return invalid_link_page(request, error)
     if subscriber is not None:
-        log.info("unsubscribed subscriber %s on the web", subscriber_id)
+        log.info("unsubscribed subscriber %s on the web", subscriber.id)
     return await _unsubscribe_view(request, subscriber, done=True)
 
 
@@ -149,7 +149,7 @@ async def _preferences_view(
         "saved": saved,
         "preferences": await _preferences_form(request, subscriber, values, error=error),
         "unsubscribe_url": web_services(request).tokens.link(
-            web_services(request).settings.site.url, "unsubscribe", subscriber.id or 0
+            web_services(request).settings.site.url, "unsubscribe", subscriber
         ),
     }
     return web_services(request).pages.render(
@@ -169,7 +169,7 @@ async def _preferences_form(
     extra = [c for c in subscriber.categories if c.casefold() not in known]
     chosen = values["categories"] if values else list(subscriber.categories)
     return {
-        "action": web.tokens.link(web.settings.site.url, "preferences", subscriber.id or 0),
+        "action": web.tokens.link(web.settings.site.url, "preferences", subscriber),
         "csrf_token": csrf_token(request),
         "categories": [*offered, *extra],
         "chosen": {c.casefold() for c in chosen},

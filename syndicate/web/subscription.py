@@ -155,7 +155,7 @@ async def confirm(request: Request) -> Response:
         )
     except InvalidLink as error:
         return invalid_link_page(request, error)
-    preferences = web.tokens.link(web.settings.site.url, "preferences", subscriber.id or 0)
+    preferences = web.tokens.link(web.settings.site.url, "preferences", subscriber)
     response = web.pages.message(
         "You are subscribed",
         f"Thank you for confirming. The next {web.settings.site.title} digest will come to "

@@ -474,6 +474,36 @@ async def test_dns_rebinding_connects_to_the_address_that_was_checked(
     assert connections(listener) == 0
 
 
+async def test_the_next_checked_address_is_tried_when_one_refuses(
+    http_server: HttpServer, public_one: HttpServer
+):
+    # Nothing listens on 127.0.0.4 at public_one's port: refused, then 127.0.0.3 answers.
+    port = port_of(public_one)
+
+    async def two_addresses(host: str, port: int) -> list[IPAddress]:
+        return [ipaddress.ip_address("127.0.0.4"), ipaddress.ip_address("127.0.0.3")]
+
+    async def none(host: str, port: int) -> list[IPAddress]:
+        return []
+
+    public_one.route("/feed", Response(body=FEED))
+    http_server.route("/feed", Response.redirect(f"http://twice.test:{port}/feed"))
+    network = PublicOnlyBackend(resolver=two_addresses, judge=stand_in_judge)
+    async with Fetcher(user_agent=USER_AGENT, public_network=network) as fetcher:
+        result = await fetcher.fetch("blog", http_server.url_for("/feed"), Validators())
+    assert result.body == FEED
+    assert public_one.requests[0].headers["Host"] == f"twice.test:{port}"
+
+    async with Fetcher(
+        user_agent=USER_AGENT, public_network=PublicOnlyBackend(resolver=none)
+    ) as fetcher:
+        error = await refused(fetcher, http_server.url_for("/feed"))
+    assert (
+        str(error)
+        == f"blog: cannot connect to twice.test:{port}: twice.test resolved to no address"
+    )
+
+
 async def test_a_name_that_cannot_be_resolved_is_a_network_error(http_server: HttpServer):
     async def nothing(host: str, port: int) -> list[IPAddress]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 
 import httpcore
@@ -94,8 +95,12 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     return None
 
 
-def origin(url: str) -> tuple[str, int] | None:
-    """The (host, port) an http(s) URL connects to, the port filled in; None if invalid."""
+def origin(url: httpx.URL | str) -> tuple[str, int] | None:
+    """The (host, port) an http(s) URL connects to, the port filled in; None if invalid.
+
+    Read with httpx's own parser: another parser could read a hostile URL differently
+    from the one that connects.
+    """
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
@@ -155,7 +160,7 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from error
         except OSError as error:
             raise httpcore.ConnectError(str(error)) from error
-        failure: httpcore.ConnectError | None = None
+        failure = httpcore.ConnectError(f"{host} resolved to no address")
         for address in addresses:
             remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
             try:
@@ -169,7 +174,6 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
                 )
             except httpcore.ConnectError as error:
                 failure = error  # refused or unreachable: the next address may answer
-        assert failure is not None, "getaddrinfo returns an address or raises"
         raise failure
 
     async def sleep(self, seconds: float) -> None:
@@ -179,13 +183,20 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
 class PublicOnlyTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over a pool whose connections go only to public addresses."""
 
-    def __init__(self, *, limits: httpx.Limits, network: PublicOnlyBackend | None = None) -> None:
-        super().__init__(limits=limits)
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits,
+        tls: ssl.SSLContext | None = None,
+        network: PublicOnlyBackend | None = None,
+    ) -> None:
+        tls = tls or httpx.create_ssl_context()
+        super().__init__(verify=tls, limits=limits)
         # httpx (0.28) cannot be handed a network backend, so the pool it built is replaced
-        # by the one it would build (default TLS settings, these limits) with ours. The tests
-        # of refused redirects fail if a later httpx stops using this pool.
+        # by the one it would build (this TLS context, these limits) with ours. The tests of
+        # refused redirects fail if a later httpx stops using this pool.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=tls,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

@@ -228,14 +228,11 @@ def connections(listener: socket.socket) -> int:
         count += 1
 
 
-async def refused(
+async def fetch_error(
     fetcher: Fetcher, url: str, *, configured_url: str | None = None, source: str = "blog"
 ) -> FetchError:
     with pytest.raises(FetchError) as caught:
-        if configured_url is None:
-            await fetcher.fetch(source, url, Validators())
-        else:
-            await fetcher.fetch(source, url, Validators(), configured_url=configured_url)
+        await fetcher.fetch(source, url, Validators(), configured_url=configured_url)
     error = caught.value
     assert error.source == source
     assert error.status is None and error.retry_after is None and not error.gone
@@ -248,7 +245,7 @@ async def test_redirect_to_another_port_on_the_same_host_is_refused(
 ):
     target = internal.url_for("/admin")
     http_server.route("/feed", Response.redirect(target))
-    error = await refused(fetcher, http_server.url_for("/feed"), source="riverside")
+    error = await fetch_error(fetcher, http_server.url_for("/feed"), source="riverside")
     assert str(error) == (
         f"riverside: redirect to {target} refused: 127.0.0.1 is a loopback address {HINT}"
     )
@@ -297,6 +294,22 @@ async def test_redirect_to_loopback_opens_no_connection(
     assert "secret" not in error
 
 
+async def test_the_refused_url_is_shown_safely(
+    http_server: HttpServer, fetcher: Fetcher, listener: socket.socket
+):
+    # Credentials, a right-to-left override and odd bytes in the Location: the line names
+    # the address in printable ASCII, without the password.
+    port = listener.getsockname()[1]
+    location = f"http://admin:hunter2@127.0.0.1:{port}/\u202egnp.exe%0a?q=<b>"
+    http_server.route("/feed", Response.redirect(location.encode("utf-8").decode("latin-1")))
+    error = str(await fetch_error(fetcher, http_server.url_for("/feed")))
+    assert error.isascii() and error.isprintable()
+    assert "hunter2" not in error and "admin" not in error
+    shown = f"http://127.0.0.1:{port}/%E2%80%AEgnp.exe%0a?q=%3Cb%3E"
+    assert error.startswith(f"blog: redirect to {shown} refused: 127.0.0.1 is a loopback")
+    assert connections(listener) == 0
+
+
 @pytest.mark.parametrize(
     ("location", "reason"),
     [
@@ -315,7 +328,7 @@ async def test_redirect_to_postgres_or_the_metadata_service_is_refused(
     http_server: HttpServer, fetcher: Fetcher, location: str, reason: str
 ):
     http_server.route("/feed", Response.redirect(location, 307))
-    error = await refused(fetcher, http_server.url_for("/feed"), source="riverside")
+    error = await fetch_error(fetcher, http_server.url_for("/feed"), source="riverside")
     assert str(error) == f"riverside: redirect to {location} refused: {reason} {HINT}"
 
 
@@ -343,7 +356,7 @@ async def test_the_configured_host_is_taken_as_written(http_server: HttpServer, 
     http_server.route("/by-number", Response.redirect(f"http://127.0.0.1:{port}/feed"))
     result = await fetcher.fetch("blog", f"http://localhost:{port}/by-name", Validators())
     assert result.body == FEED
-    error = await refused(fetcher, f"http://localhost:{port}/by-number")
+    error = await fetch_error(fetcher, f"http://localhost:{port}/by-number")
     assert f"redirect to http://127.0.0.1:{port}/feed refused" in str(error)
     assert len(http_server.requests_to("/feed")) == 1
 
@@ -364,7 +377,7 @@ async def test_a_remembered_move_is_no_way_around(
     # The stored moved URL is fetched first; only the configured URL's host and port are exempt.
     internal.route("/feed", Response(body=FEED))
     moved = internal.url_for("/feed")
-    error = await refused(fetcher, moved, configured_url=http_server.url_for("/feed"))
+    error = await fetch_error(fetcher, moved, configured_url=http_server.url_for("/feed"))
     assert str(error) == f"blog: fetching {moved} refused: 127.0.0.1 is a loopback address {HINT}"
     assert internal.requests == []
 
@@ -377,7 +390,7 @@ async def test_one_fetchers_connection_to_a_configured_host_serves_no_other_sour
     internal.route("/feed", Response(body=FEED))
     assert (await fetcher.fetch("intranet", internal.url_for("/feed"), Validators())).body == FEED
     http_server.route("/feed", Response.redirect(internal.url_for("/admin")))
-    error = await refused(fetcher, http_server.url_for("/feed"))
+    error = await fetch_error(fetcher, http_server.url_for("/feed"))
     assert "refused: 127.0.0.1 is a loopback address" in str(error)
     assert internal.requests_to("/admin") == []
 
@@ -435,7 +448,7 @@ async def test_a_chain_public_public_private_is_refused_at_the_private_hop(
     public_two.route("/b", Response.redirect(internal.url_for("/admin"), 301))
     network = PublicOnlyBackend(resolver=dns, judge=stand_in_judge)
     async with Fetcher(user_agent=USER_AGENT, public_network=network) as fetcher:
-        error = await refused(fetcher, http_server.url_for("/feed"))
+        error = await fetch_error(fetcher, http_server.url_for("/feed"))
     assert str(error) == (
         f"blog: redirect to {internal.url_for('/admin')} refused: "
         f"127.0.0.1 is a loopback address {HINT}"
@@ -465,7 +478,7 @@ async def test_dns_rebinding_connects_to_the_address_that_was_checked(
         assert public_one.requests[0].headers["Host"] == f"rebind.test:{port}"
         # The server closed the connection: the next one looks the name up again and is
         # refused before connecting.
-        error = await refused(fetcher, http_server.url_for("/feed"))
+        error = await fetch_error(fetcher, http_server.url_for("/feed"))
     assert f"redirect to http://rebind.test:{port}/feed refused: 127.0.0.1 is a loopback" in str(
         error
     )
@@ -497,7 +510,7 @@ async def test_the_next_checked_address_is_tried_when_one_refuses(
     async with Fetcher(
         user_agent=USER_AGENT, public_network=PublicOnlyBackend(resolver=none)
     ) as fetcher:
-        error = await refused(fetcher, http_server.url_for("/feed"))
+        error = await fetch_error(fetcher, http_server.url_for("/feed"))
     assert (
         str(error)
         == f"blog: cannot connect to twice.test:{port}: twice.test resolved to no address"
@@ -511,7 +524,7 @@ async def test_a_name_that_cannot_be_resolved_is_a_network_error(http_server: Ht
     http_server.route("/feed", Response.redirect("http://nowhere.test/feed"))
     network = PublicOnlyBackend(resolver=nothing)
     async with Fetcher(user_agent=USER_AGENT, public_network=network) as fetcher:
-        error = await refused(fetcher, http_server.url_for("/feed"))
+        error = await fetch_error(fetcher, http_server.url_for("/feed"))
     assert str(error) == "blog: cannot resolve nowhere.test: Name or service not known"
 
 

@@ -32,6 +32,12 @@ import httpx
 
 from syndicate.errors import FetchError
 from syndicate.ingest.decode import ACCEPT_ENCODING, DECODE_ERRORS, ContentDecoder
+from syndicate.ingest.netguard import (
+    AddressRefused,
+    PublicOnlyBackend,
+    PublicOnlyTransport,
+    origin,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +93,11 @@ class Fetcher:
 
     Use one Fetcher for a whole ingest run (connections are pooled and reused) and close it
     afterwards, with ``await fetcher.aclose()`` or ``async with Fetcher(...) as fetcher:``.
-    ``transport`` replaces the network, for tests.
+
+    Only a source's configured host and port may be a private address: every other hop
+    connects only to public ones (netguard.py), unless ``allow_private``. ``transport``
+    replaces the network, for tests (no address is checked then); ``public_network``
+    replaces the resolver and the address check of those other hops, also for tests.
     """
 
     def __init__(
@@ -100,32 +110,61 @@ class Fetcher:
         max_size: int = 10_000_000,
         max_redirects: int = 5,
         max_connections: int = MAX_CONNECTIONS,
+        allow_private: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        public_network: PublicOnlyBackend | None = None,
     ) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.total_timeout = total_timeout
         self.max_size = max_size
         self.max_redirects = max_redirects
-        self._client = httpx.AsyncClient(
+        # Sized to the caller's concurrency: httpcore scans every pooled connection on each
+        # request, so a pool much bigger than the work costs time for nothing.
+        limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=min(max_connections, 20),
+        )
+        # One TLS context for both pools below: each costs tens of milliseconds to build.
+        tls = httpx.create_ssl_context()
+        self._client = self._http_client(user_agent, limits, tls, transport)
+        # Hops to anywhere but the source's configured host and port go through a pool of
+        # their own that connects only to public addresses. Not a check in the shared pool: a
+        # pooled connection is reused without connecting again, so one opened to a source's
+        # configured intranet host must never serve another source's redirect there.
+        self._public_client = (
+            self._client
+            if allow_private or transport is not None
+            else self._http_client(
+                user_agent,
+                limits,
+                tls,
+                PublicOnlyTransport(limits=limits, tls=tls, network=public_network),
+            )
+        )
+
+    def _http_client(
+        self,
+        user_agent: str,
+        limits: httpx.Limits,
+        tls: ssl.SSLContext,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
             headers={
                 "User-Agent": user_agent,
                 "Accept": ACCEPT,
                 "Accept-Encoding": ACCEPT_ENCODING,
             },
             timeout=httpx.Timeout(
-                connect=connect_timeout,
-                read=read_timeout,
-                write=read_timeout,
+                connect=self.connect_timeout,
+                read=self.read_timeout,
+                write=self.read_timeout,
                 # Waiting for a free pooled connection counts against the overall deadline.
-                pool=total_timeout,
+                pool=self.total_timeout,
             ),
-            # Sized to the caller's concurrency: httpcore scans every pooled connection on each
-            # request, so a pool much bigger than the work costs time for nothing.
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=min(max_connections, 20),
-            ),
+            limits=limits,
+            verify=tls,
             # Followed by hand, to know whether every hop was permanent.
             follow_redirects=False,
             transport=transport,
@@ -144,8 +183,17 @@ class Fetcher:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._public_client is not self._client:
+            await self._public_client.aclose()
 
-    async def fetch(self, source: str, url: str, validators: Validators) -> FetchResult:
+    async def fetch(
+        self,
+        source: str,
+        url: str,
+        validators: Validators,
+        *,
+        configured_url: str | None = None,
+    ) -> FetchResult:
         """Fetch ``url`` for ``source`` unless it is unchanged since ``validators``.
 
         ``url`` is an http(s) URL, a file: URL or an absolute path (the caller resolves
@@ -158,6 +206,9 @@ class Fetcher:
 
         Redirects are followed up to ``max_redirects``; when all of them were permanent
         (301/308) ``permanent_url`` names the final URL, for the caller to use next time.
+        Only the host and port of ``configured_url`` (the source's URL in the config, when
+        ``url`` is a remembered move; by default ``url``) may be a private address: any other
+        hop to one is refused before connecting, unless ``allow_private``.
 
         Raises FetchError (one line) for HTTP errors (410 sets ``gone``, 429/503 set
         ``retry_after``), network errors, bodies over ``max_size`` and fetches taking longer
@@ -171,7 +222,9 @@ class Fetcher:
             else:
                 try:
                     async with asyncio.timeout(self.total_timeout):
-                        result = await self._fetch_http(source, url, validators)
+                        result = await self._fetch_http(
+                            source, url, validators, configured_url or url
+                        )
                 except TimeoutError:
                     raise FetchError(
                         source, f"took longer than {self.total_timeout:g} s (fetching {url})"
@@ -188,13 +241,21 @@ class Fetcher:
         )
         return result
 
-    async def _fetch_http(self, source: str, url: str, validators: Validators) -> FetchResult:
+    async def _fetch_http(
+        self, source: str, url: str, validators: Validators, configured_url: str
+    ) -> FetchResult:
         headers = _conditional_headers(validators)
-        current = url
+        current: httpx.URL | str = url
         permanent = True
+        hop = 0
         try:
+            # Parsed once, by httpx: the origin check reads exactly the URL the request uses.
+            current = httpx.URL(url)
+            configured = origin(current) if configured_url == url else origin(configured_url)
             for hop in range(self.max_redirects + 1):
-                async with self._client.stream("GET", current, headers=headers) as response:
+                trusted = configured is not None and origin(current) == configured
+                client = self._client if trusted else self._public_client
+                async with client.stream("GET", current, headers=headers) as response:
                     if response.status_code not in REDIRECTS:
                         return await self._result(
                             source, response, validators, redirected=hop > 0, permanent=permanent
@@ -203,7 +264,16 @@ class Fetcher:
                     permanent = permanent and response.status_code in PERMANENT_REDIRECTS
                     await _discard(response)
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            raise FetchError(source, self._network_message(current, error)) from None
+            raise FetchError(source, self._network_message(str(current), error)) from None
+        except AddressRefused as refused:
+            step = "redirect to" if hop else "fetching"
+            raise FetchError(
+                source,
+                _one_line(
+                    f"{step} {_without_userinfo(str(current))} refused: {refused} "
+                    "(set [ingest] allow_private = true to allow it)"
+                ),
+            ) from None
         raise FetchError(
             source, f"too many redirects (more than {self.max_redirects}), the last to {current}"
         )
@@ -428,7 +498,7 @@ def _conditional_headers(validators: Validators) -> dict[str, str]:
     return headers
 
 
-def _redirect_target(source: str, response: httpx.Response) -> str:
+def _redirect_target(source: str, response: httpx.Response) -> httpx.URL:
     status = response.status_code
     location = response.headers.get("location", "").strip()
     if not location:
@@ -446,7 +516,7 @@ def _redirect_target(source: str, response: httpx.Response) -> str:
         raise FetchError(
             source, _one_line(f"HTTP {status} redirect to unsupported {location}"), status=status
         )
-    return str(target)
+    return target
 
 
 async def _discard(response: httpx.Response) -> None:
@@ -514,6 +584,13 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 def _first(errors: list[BaseException], kind: type[_E]) -> _E | None:
     return next((error for error in errors if isinstance(error, kind)), None)
+
+
+def _without_userinfo(url: str) -> str:
+    try:
+        return str(httpx.URL(url).copy_with(userinfo=b""))
+    except httpx.InvalidURL:
+        return url
 
 
 def _where(url: str) -> str:

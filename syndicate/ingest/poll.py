@@ -59,6 +59,7 @@ def make_fetcher(settings: Settings) -> Fetcher:
         max_size=ingest.max_size,
         max_redirects=ingest.max_redirects,
         max_connections=ingest.concurrency,
+        allow_private=ingest.allow_private,
     )
 
 
@@ -164,7 +165,9 @@ class Poller:
         now = self.clock.now()
         validators = Validators(state.etag, state.last_modified, state.content_hash)
         try:
-            result = await self.fetcher.fetch(source.name, self._url(source, state), validators)
+            result = await self.fetcher.fetch(
+                source.name, self._url(source, state), validators, configured_url=source.url
+            )
         except FetchError as error:
             message = str(error).removeprefix(f"{error.source}: ")
             log.warning("fetch failed: %s", message, extra={"source": source.name})

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 from syndicate.models import Post
 
+# How a warning says why a URL was dropped.
+ONLY_PUBLIC = "only absolute http(s) URLs are published"
 # Browsers cope with longer, but no post link needs more, and a megabyte of data: URL
 # should not be carried around only to be refused.
 MAX_URL_LENGTH = 2048

@@ -23,7 +23,7 @@ from syndicate.clock import Clock
 from syndicate.config import Settings, secret
 from syndicate.forum.discourse import DiscourseClient, ForumError
 from syndicate.forum.template import post_id, template_url
-from syndicate.links import public_url, shown
+from syndicate.links import ONLY_PUBLIC, public_url, shown
 from syndicate.models import Post
 from syndicate.store import Store
 from syndicate.store.forum import Discussion
@@ -200,10 +200,11 @@ def _checked(url: str | None, post: Post, strategy: str) -> str | None:
         return None
     if (public := public_url(url)) is None:
         log.warning(
-            "post %s: discussion URL %s (strategy %s) dropped: not an http(s) URL",
+            "post %s: discussion URL %s (strategy %s) dropped: %s",
             shown(post.guid),
             shown(url),
             strategy,
+            ONLY_PUBLIC,
             extra={"source": post.source},
         )
     return public

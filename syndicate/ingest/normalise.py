@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from syndicate.ingest.raw import RawEntry
 from syndicate.ingest.sanitise import excerpt, first_image, plain_title, sanitise_html
-from syndicate.links import public_url, shown
+from syndicate.links import ONLY_PUBLIC, public_url, shown
 from syndicate.models import Enclosure, Post
 
 # Dates before this are clock or parser accidents, not blog posts.
@@ -76,7 +76,7 @@ def normalise_entry(
         dropped.append(("comments link", entry.comments_url))
     if dropped and warn is not None:
         what = ", ".join(f"{kind} {shown(value)}" for kind, value in dropped)
-        warn(f"entry {shown(guid)}: dropped {what}: only absolute http(s) URLs are published")
+        warn(f"entry {shown(guid)}: dropped {what}: {ONLY_PUBLIC}")
     post = Post(
         source=source,
         guid=guid,

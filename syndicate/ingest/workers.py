@@ -23,7 +23,7 @@ from datetime import datetime
 
 from syndicate.ingest.normalise import absolute_url, normalise_entry
 from syndicate.ingest.parse import ParseError, parse_feed
-from syndicate.links import public_id, public_url, shown
+from syndicate.links import ONLY_PUBLIC, public_id, public_url, shown
 from syndicate.models import Post
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def parse_and_normalise(
             skipped.append(f"entry {index}: {type(error).__name__}: {error}")
     link = public_url(absolute_url(feed.link, url)) if feed.link else None
     if feed.link and not link:
-        dropped.insert(0, f"the feed's link {shown(feed.link)} dropped: not an http(s) URL")
+        dropped.insert(0, f"the feed's link {shown(feed.link)} dropped: {ONLY_PUBLIC}")
     return ParsedSource(feed.title, link, feed.warning, posts, skipped, dropped, public_id(feed.id))
 
 

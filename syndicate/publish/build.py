@@ -283,10 +283,11 @@ def _page_files(
 
 async def _source_infos(settings: Settings, store: Store, feeds_url: str) -> dict[str, SourceInfo]:
     states = {state.name: state for state in await store.source_states()}
-    formats = settings.publish.formats
     # A source read from a file (or from a URL with credentials) is credited with our own
-    # feed of it, in a format we publish: Atom when there is one, else the first.
-    own_format = "atom" if "atom" in formats else formats[0]
+    # feed of it, in a format we publish. Atom, then RSS: only those two credit sources,
+    # and RSS wants an XML one ("the XMLization of the source").
+    formats = settings.publish.formats
+    own_format = next(f for f in ("atom", "rss", *formats) if f in formats)
     infos = {}
     for source in settings.sources:
         state = states.get(source.name)

@@ -70,16 +70,16 @@ def public_id(value: str | None) -> str | None:
 def with_public_links(post: Post) -> Post:
     """The post without the URLs that may not leave us (for rows stored before the rule);
     the same object when every URL is fine. A post without a public link has url ""."""
-    enclosure = post.enclosure if post.enclosure and public_url(post.enclosure.url) else None
-    checked = replace(
-        post,
-        url=public_url(post.url) or "",
-        image_url=public_url(post.image_url),
-        enclosure=enclosure,
-        comments_url=public_url(post.comments_url),
-        discussion_url=public_url(post.discussion_url),
-    )
-    return post if checked == post else checked
+    checked = {
+        "url": public_url(post.url) or "",
+        "image_url": public_url(post.image_url),
+        "enclosure": post.enclosure if post.enclosure and public_url(post.enclosure.url) else None,
+        "comments_url": public_url(post.comments_url),
+        "discussion_url": public_url(post.discussion_url),
+    }
+    if all(getattr(post, name) == value for name, value in checked.items()):
+        return post
+    return replace(post, **checked)
 
 
 def shown(value: str, limit: int = 80) -> str:

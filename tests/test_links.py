@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -293,9 +294,35 @@ async def test_links_stored_before_the_rule_do_not_leave_either(
         assert any(
             r.source == "blog" and "discussion URL" in r.getMessage() for r in caplog.records
         )
-        # And a discussion link stored by an older linker.
+        # And a discussion link stored by an older linker, and a feed's home page link.
         await store.save_discussions([Discussion(old.id or 0, "data:,XSS", "feed", NOW)])
+        state = await store.source_state("blog")
+        assert state is not None and state.feed_link  # credited on pages and in feeds
+        await store.save_source_state(replace(state, feed_link="javascript:alert('XSS')"))
 
         outputs = await everything_published(settings, store, monkeypatch)
     assert leaks(outputs) == []
     assert "Stored long ago" in outputs["index.atom"] and "Stored long ago" in outputs["home page"]
+
+
+async def test_a_feed_full_of_bad_links_does_not_flood_the_log(
+    project: Path, database_url: str, http_server: HttpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    items = "".join(
+        f"<item><title>T{n}</title><link>javascript:alert({n})</link><guid>g{n}</guid></item>"
+        for n in range(15)
+    )
+    feed = f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    http_server.route("/rss", Response(body=feed.encode()))
+    settings = configure(project, database_url, sources_table(blog=http_server.url_for("/rss")))
+    async with await Store.open(settings.database_url) as store:
+        with caplog.at_level(logging.WARNING, logger="syndicate"):
+            await ingest(settings, store, FrozenClock(NOW))
+    lines = [r.getMessage() for r in caplog.records if getattr(r, "source", None) == "blog"]
+    assert len(lines) == 11
+    assert lines[:10] == [
+        f"entry 'g{n}': dropped link 'javascript:alert({n})': only absolute http(s) URLs are "
+        "published"
+        for n in range(10)
+    ]
+    assert lines[10] == "5 more entries with URLs dropped"

@@ -464,6 +464,23 @@ def test_every_output_meets_its_spec(ext: str, variant: dict[str, object]) -> No
 
 
 @pytest.mark.parametrize("ext", RENDERERS)
+def test_a_post_without_a_link_is_published_without_one(ext: str) -> None:
+    """url "" (the feed gave no link we may publish): no link, and still valid; an Atom
+    entry with neither content nor link gets its excerpt (or title) as text content."""
+    bare = replace(OTTER, url="", excerpt="Spraint, twice.")
+    data = RENDERERS[ext](document(posts=(bare, replace(FISH, url=""))))
+    CHECKS[ext](data)
+    if ext == "json":
+        assert all("url" not in item for item in json.loads(data)["items"])
+        return
+    entries = parsed(data).entries
+    assert all(link.rel != "alternate" for entry in entries for link in entry.get("links", []))
+    if ext == "atom":
+        otter = next(e for e in entries if e.id == OTTER.guid)
+        assert otter.content[0].value == "Spraint, twice."
+
+
+@pytest.mark.parametrize("ext", RENDERERS)
 def test_the_same_document_gives_the_same_bytes(ext: str) -> None:
     render = RENDERERS[ext]
     first = render(document())
@@ -650,6 +667,18 @@ def test_golden_file(ext: str) -> None:
             b"<description>News from the river, the wetlands &amp; the council.</description>",
             b"",
             "no <description>",
+        ),
+        (
+            "atom",
+            b"<id>tag:riverside-commons.example,2015:news</id>",
+            b"",
+            "<source>: no <atom:id>",
+        ),
+        (
+            "atom",
+            b"<title>Field Notes</title>\n      <updated>2015-12-03T08:00:00+00:00</updated>",
+            b"<title>Field Notes</title>",
+            "<source>: no <atom:updated>",
         ),
         ("json", b'"version": "https://jsonfeed.org/version/1.1"', b'"version": "1.1"', "version"),
         (

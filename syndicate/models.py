@@ -25,6 +25,7 @@ class SourceState:
     disabled_reason: str | None = None
     feed_title: str | None = None
     feed_link: str | None = None
+    feed_id: str | None = None  # the feed's own id (Atom <id>, JSON Feed feed_url)
 
     @property
     def healthy(self) -> bool:
@@ -60,12 +61,14 @@ class Post:
     """A normalised, sanitised post, as stored and published.
 
     HTML fields are sanitised with absolute URLs; datetimes are aware UTC. `id` is None
-    until the store has saved the post.
+    until the store has saved the post. Every URL is a public http(s) one
+    (syndicate.links), or absent: `url` is "" for a post whose feed gave no link we may
+    publish.
     """
 
     source: str
     guid: str
-    url: str
+    url: str  # the post's public link, or "" when it has none
     title: str
     published: datetime
     updated: datetime

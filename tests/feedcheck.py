@@ -136,8 +136,12 @@ def check_atom(data: bytes) -> ET.Element:
                 _fail(where, f"thr:count {count!r} is not a non-negative integer")
         source = entry.find(f"{ATOM}source")
         if source is not None:
-            for tag in ("id", "title", "updated"):
-                _one(source, f"{ATOM}{tag}", f"{where} <source>", required=False)
+            # RFC 4287 4.2.11 recommends the source feed's id, title and updated; the W3C
+            # validator warns without them, so ours always carry all three.
+            _atom_common(source, f"{where} <source>")
+            rels = [link.get("rel", "alternate") for link in source.findall(f"{ATOM}link")]
+            if "self" not in rels:
+                _fail(f"{where} <source>", "no rel='self' link to the source feed")
     return root
 
 

@@ -17,6 +17,7 @@ from discourse_contract import API_KEY, API_USERNAME, DiscourseContract
 from httpserver import HttpServer, Response, unused_url
 
 from syndicate.forum.discourse import DiscourseClient, ForumError, Topic
+from syndicate.links import public_url
 
 TITLE = "Our annual report is out"
 RAW = "We published the annual report today. Read it on our blog."
@@ -418,3 +419,24 @@ async def test_valid_external_ids(
 async def test_async_context_manager(contract: DiscourseContract):
     async with DiscourseClient(contract.url, api_key=API_KEY, api_username=API_USERNAME) as client:
         assert await client.find_topic(EXTERNAL_ID) is None
+
+
+async def test_a_hostile_topic_slug_stays_one_path_segment(
+    client: DiscourseClient, contract: DiscourseContract, http_server: HttpServer
+):
+    slug = 'x" onmouseover=alert(1) /../?#'
+    answer = {"id": 9, "topic_id": 9, "topic_slug": slug}
+    http_server.route("/posts.json", Response(body=json.dumps(answer).encode()))
+
+    topic = await create(client)
+
+    assert topic.url == f"{contract.url}/t/x%22%20onmouseover%3Dalert%281%29%20%2F..%2F%3F%23/9"
+    assert public_url(topic.url) == topic.url
+
+
+async def test_a_post_without_a_link_is_sent_without_embed_url(
+    client: DiscourseClient, http_server: HttpServer
+):
+    await client.topic_for(external_id=EXTERNAL_ID, title=TITLE, raw=RAW, embed_url=None)
+
+    assert "embed_url" not in json.loads(http_server.requests_to("/posts.json")[0].body)

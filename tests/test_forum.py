@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import feedparser
+import pytest
 from click.testing import CliRunner
 
 from syndicate.cli import cli
@@ -18,6 +20,7 @@ from syndicate.config.settings import Settings
 from syndicate.forum.linker import external_id, link_discussions
 from syndicate.forum.template import post_id, template_url
 from syndicate.ingest.poll import ingest
+from syndicate.links import public_url
 from syndicate.models import Post
 from syndicate.store import Store
 
@@ -54,6 +57,42 @@ def test_template_placeholders() -> None:
         "https://f.example/fish-ships"
     )
     assert post_id(post) == post_id(a_post(title="Edited title")) != post_id(a_post(guid="x"))
+
+
+def test_a_hostile_post_cannot_steer_the_template() -> None:
+    """The post's values are slugs, quoted: whatever its URL or title, the template's own
+    http(s) start stays the start, and the result is one public URL."""
+    template = "https://forum.example/t/{source}/{slug}"
+    for url, title in [
+        ("javascript:alert(1)//x/%0a<script>", "t"),
+        ("", "javascript:alert(1) <b onmouseover=x>"),
+        ("https://blog.example/a b/\u202e\"'>", "t"),
+    ]:
+        result = template_url(template, a_post(url=url, title=title), ZoneInfo("UTC"))
+        assert result.startswith("https://forum.example/t/blog/")
+        assert public_url(result) == result
+
+
+async def test_a_template_result_that_is_no_public_url_is_dropped(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings, store = await linked_project(project)
+    # Valid as a template (it starts with http://host), but {id} is no port number.
+    broken = settings.model_copy(
+        update={
+            "forum": settings.forum.model_copy(
+                update={"url_template": "http://forum.example:{id}/"}
+            )
+        }
+    )
+    async with store:
+        with caplog.at_level(logging.WARNING, logger="syndicate"):
+            report = await link_discussions(broken, store, FrozenClock(NOW))
+        posts = await store.recent_posts(100)
+    assert (report.linked, report.without_link) == (14, 14)  # riverside-news uses "feed"
+    assert all(p.discussion_url is None for p in posts if p.source != "riverside-news")
+    warned = {r.source for r in caplog.records if "discussion URL 'http://forum" in r.getMessage()}
+    assert warned == {"wetland-alliance", "field-notes"}
 
 
 def test_external_id_fits_discourse() -> None:

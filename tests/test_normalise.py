@@ -8,6 +8,7 @@ import pytest
 
 from syndicate.ingest.normalise import canonical_url, normalise_entry
 from syndicate.ingest.raw import RawEnclosure, RawEntry
+from syndicate.links import shown
 
 NOW = datetime(2015, 12, 20, 12, 0, tzinfo=UTC)
 
@@ -43,10 +44,73 @@ def test_urls_are_absolute_and_canonical() -> None:
     assert canonical_url("https://E.org") == "https://e.org/"
 
 
-def test_an_entry_without_a_link_gets_a_unique_url() -> None:
-    first = normalise(RawEntry(id="a"))
-    second = normalise(RawEntry(id="b"))
-    assert first.url.startswith("https://blog.example/#") and first.url != second.url
+def test_an_entry_without_a_link_has_none() -> None:
+    # No made-up link (the blog's home page): readers would land where the post is not.
+    assert normalise(RawEntry(id="a", content="<p>Hi</p>")).url == ""
+    # A guid that is a URL is the link of an entry that gives none.
+    assert normalise(RawEntry(id="https://blog.example/?p=1")).url == "https://blog.example/?p=1"
+    # A file source without a home page: no file path as a link either.
+    local = normalise(RawEntry(id="a"), feed_url="/srv/feeds/blog.xml", feed_link=None)
+    assert local.url == ""
+
+
+HOSTILE_URLS = [
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "\x01javascript:alert(1)",
+    "java\tscript:alert(1)",
+    " \n javascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "file:///etc/passwd",
+    "https://bank.example@evil.example/",
+    "https://evil.example\\@bank.example/",
+    "http://[::1",
+    "https://evil.example/\u202egpj.exe",
+    "https://evil.example/" + "a" * 3000,
+]
+
+
+@pytest.mark.parametrize("bad", HOSTILE_URLS)
+def test_urls_that_may_not_leave_us_are_dropped_with_one_warning(bad: str) -> None:
+    warnings: list[str] = []
+    post = normalise(
+        RawEntry(
+            id="urn:x:1",
+            link=bad,
+            image=bad,
+            comments_url=bad,
+            content="<p>Still here</p>",
+            enclosures=[RawEnclosure(bad, "audio/mpeg", 1)],
+        ),
+        warn=warnings.append,
+    )
+    assert (post.url, post.image_url, post.enclosure, post.comments_url) == ("", None, None, None)
+    assert (post.guid, post.content_html) == ("urn:x:1", "<p>Still here</p>")
+    [warning] = warnings
+    assert warning.startswith("entry 'urn:x:1': dropped link ")
+    for kind in ("link", "image", "enclosure", "comments link"):
+        assert f"{kind} {shown(bad)}" in warning
+    assert not any(ord(ch) < 32 for ch in warning)  # it goes to a terminal
+
+
+def test_a_hostile_base_is_not_used_and_good_urls_give_no_warning() -> None:
+    warnings: list[str] = []
+    post = normalise(
+        RawEntry(
+            id="1",
+            link="/2015/12/fish/",
+            image="/fish.jpg",
+            base_url="javascript:alert(1)//",
+            content='<p><img src="x.png"></p>',
+        ),
+        feed_link="data:text/html,x",
+        warn=warnings.append,
+    )
+    # Neither the hostile xml:base nor the hostile feed link: the feed's own URL.
+    assert post.url == "https://blog.example/2015/12/fish/"
+    assert post.image_url == "https://blog.example/fish.jpg"
+    assert warnings == []
 
 
 def test_dates_are_utc_with_fallbacks() -> None:

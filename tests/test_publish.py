@@ -270,3 +270,67 @@ async def test_formats_follow_the_config(project: Path, formats: list[str]) -> N
         report = await publish(only, store, FrozenClock(NOW))
     extensions = {p.rsplit(".", 1)[1] for p in report.written if not p.startswith("archive/")}
     assert extensions == set(formats)
+
+
+@pytest.mark.parametrize(
+    ("formats", "credited"), [(["rss", "atom"], "atom"), (["json", "rss"], "rss")]
+)
+async def test_a_file_source_is_credited_with_a_feed_we_publish(
+    project: Path, formats: list[str], credited: str
+) -> None:
+    """The examples are files: their items credit our own feed of them, never a path, and
+    in a format that exists."""
+    settings, store = await ingested(project)
+    only = settings.model_copy(
+        update={"publish": settings.publish.model_copy(update={"formats": formats})}
+    )
+    async with store:
+        report = await publish(only, store, FrozenClock(NOW))
+    rss = ET.fromstring((project / "feeds" / "index.rss").read_bytes())
+    credits = {source.get("url") for source in rss.iter("source")}
+    base = "https://news.riverside-commons.example/feeds/source"
+    assert credits == {
+        f"{base}/{name}.{credited}"
+        for name in ("riverside-news", "wetland-alliance", "field-notes")
+    }
+    for name in ("riverside-news", "wetland-alliance", "field-notes"):
+        assert f"source/{name}.{credited}" in report.written
+
+
+async def test_atom_sources_carry_the_source_feeds_id_and_updated(
+    project: Path, http_server: HttpServer
+) -> None:
+    """Sources read over HTTP: <source> names the feed by its own id (Atom <id>, JSON Feed
+    feed_url) or, for RSS, which has none, by its URL; updated is its newest post's here."""
+    config = project / "config.toml"
+    text = config.read_text()
+    for file in ("riverside-news.rss", "partner-wetlands.atom", "field-notes.json"):
+        http_server.route(f"/{file}", Response(body=(project / "examples" / file).read_bytes()))
+        text = text.replace(f'"examples/{file}"', f'"{http_server.url_for("/" + file)}"')
+    config.write_text(text)
+    settings, store = await ingested(project)
+    async with store:
+        await publish(settings, store, FrozenClock(NOW))
+        state = await store.source_state("wetland-alliance")
+        assert state is not None and state.feed_id == "tag:wetland-alliance.example,2013:news"
+        newest = {
+            name: max(post.updated for post in await store.recent_posts(99, source=name))
+            for name in ("riverside-news", "wetland-alliance", "field-notes")
+        }
+    atom = check_atom((project / "feeds" / "index.atom").read_bytes())
+    wetland_id = "tag:wetland-alliance.example,2013:news"
+    expected = {  # title: (source, id)
+        "Riverside Commons News": ("riverside-news", http_server.url_for("/riverside-news.rss")),
+        "Wetland Alliance (partner)": ("wetland-alliance", wetland_id),
+        "Riverside Field Notes": (
+            "field-notes",
+            "https://notes.riverside-commons.example/feed.json",
+        ),
+    }
+    seen = set()
+    for source in atom.iter(f"{ATOM}source"):
+        name, feed_id = expected[source.findtext(f"{ATOM}title") or ""]
+        assert source.findtext(f"{ATOM}id") == feed_id
+        assert datetime.fromisoformat(source.findtext(f"{ATOM}updated") or "") == newest[name]
+        seen.add(name)
+    assert seen == set(newest)

@@ -134,15 +134,28 @@ VOTE = Post(
     id=4,
 )
 SOURCES = {
-    "riverside-news": SourceInfo("riverside-news", "Riverside News", f"{SITE}/feed/", f"{SITE}/"),
+    # An Atom source: its own atom:id, kept at ingest.
+    "riverside-news": SourceInfo(
+        "riverside-news",
+        "Riverside News",
+        f"{SITE}/feed/",
+        f"{SITE}/",
+        "tag:riverside-commons.example,2015:news",
+    ),
+    # A source whose feed has no id (RSS): it is known by its URL.
     "wetland-alliance": SourceInfo(
         "wetland-alliance",
         "Wetland Alliance — Nyheder",
         "https://wetland-alliance.example/feed.json",
         "https://wetland-alliance.example/",
     ),
-    # Not an http(s) source: the planner credits our own Atom feed of it.
-    "field-notes": SourceInfo("field-notes", "Field Notes", f"{FEEDS}/source/field-notes.atom"),
+    # Not an http(s) source: the planner credits our own Atom feed of it, whose id is its URL.
+    "field-notes": SourceInfo(
+        "field-notes",
+        "Field Notes",
+        f"{FEEDS}/source/field-notes.atom",
+        id=f"{FEEDS}/source/field-notes.atom",
+    ),
 }
 
 
@@ -303,10 +316,14 @@ def test_atom_reads_back_as_given() -> None:
     assert fish.source.title == "Riverside News"
     assert links_by_rel(fish.source.links)["self"]["href"] == f"{SITE}/feed/"
     assert links_by_rel(fish.source.links)["alternate"]["href"] == f"{SITE}/"
-    assert "id" not in fish.source  # another site's feed: its atom:id is not ours to invent
+    # RFC 4287 4.2.11: the source feed's id and updated (the newest of its posts here).
+    assert fish.source.id == "tag:riverside-commons.example,2015:news"
+    assert fish.source.updated_parsed[:6] == (2015, 12, 15, 17, 0, 0)
 
     mill = entries[MILL.title]
     assert mill.id == item_id(MILL)
+    assert mill.source.id == "https://wetland-alliance.example/feed.json"  # a feed without id
+    assert mill.source.updated_parsed[:6] == (2015, 12, 10, 9, 0, 0)
     assert "authors" not in mill  # the feed's author covers it
     assert mill.summary == MILL.excerpt and mill.summary_detail.type == "text/plain"
     assert "length" not in links_by_rel(mill.links)["enclosure"]
@@ -317,6 +334,7 @@ def test_atom_reads_back_as_given() -> None:
     assert "content" not in otter and "summary" not in otter
     assert "replies" not in links_by_rel(otter.links)
     assert otter.source.id == f"{FEEDS}/source/field-notes.atom"  # our own feed: id known
+    assert otter.source.updated_parsed[:6] == (2015, 12, 3, 8, 0, 0)
 
     vote = entries[VOTE.title]
     assert "thr:count" not in links_by_rel(vote.links)["replies"]
@@ -443,6 +461,23 @@ def test_every_output_meets_its_spec(ext: str, variant: dict[str, object]) -> No
     CHECKS[ext](data)
     if ext != "json":
         parsed(data)
+
+
+@pytest.mark.parametrize("ext", RENDERERS)
+def test_a_post_without_a_link_is_published_without_one(ext: str) -> None:
+    """url "" (the feed gave no link we may publish): no link, and still valid; an Atom
+    entry with neither content nor link gets its excerpt (or title) as text content."""
+    bare = replace(OTTER, url="", excerpt="Spraint, twice.")
+    data = RENDERERS[ext](document(posts=(bare, replace(FISH, url=""))))
+    CHECKS[ext](data)
+    if ext == "json":
+        assert all("url" not in item for item in json.loads(data)["items"])
+        return
+    entries = parsed(data).entries
+    assert all(link.rel != "alternate" for entry in entries for link in entry.get("links", []))
+    if ext == "atom":
+        otter = next(e for e in entries if e.id == OTTER.guid)
+        assert otter.content[0].value == "Spraint, twice."
 
 
 @pytest.mark.parametrize("ext", RENDERERS)
@@ -632,6 +667,18 @@ def test_golden_file(ext: str) -> None:
             b"<description>News from the river, the wetlands &amp; the council.</description>",
             b"",
             "no <description>",
+        ),
+        (
+            "atom",
+            b"<id>tag:riverside-commons.example,2015:news</id>",
+            b"",
+            "<source>: no <atom:id>",
+        ),
+        (
+            "atom",
+            b"<title>Field Notes</title>\n      <updated>2015-12-03T08:00:00+00:00</updated>",
+            b"<title>Field Notes</title>",
+            "<source>: no <atom:updated>",
         ),
         ("json", b'"version": "https://jsonfeed.org/version/1.1"', b'"version": "1.1"', "version"),
         (

@@ -28,6 +28,7 @@ from syndicate.digest.context import (
 )
 from syndicate.digest.render import DigestRenderer, RenderedDigest
 from syndicate.ingest.sanitise import sanitise_html
+from syndicate.links import with_public_links
 from syndicate.models import DigestIssue, Post
 from syndicate.publish.files import write_atomic
 from syndicate.store import Store
@@ -154,7 +155,10 @@ def _stored(settings: Settings, issue: DigestIssue) -> RenderedDigest:
     )
 
 
-def _digest_post(post: Post, titles: dict[str, str]) -> DigestPost:
+def _digest_post(stored: Post, titles: dict[str, str]) -> DigestPost:
+    # Checked again here, not only at ingest: rows stored before that check may hold links
+    # that must not be mailed.
+    post = with_public_links(stored)
     return DigestPost(
         title=post.title,
         url=post.url,

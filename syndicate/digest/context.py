@@ -34,7 +34,7 @@ class DigestPeriod:
 @dataclass(frozen=True, slots=True)
 class DigestPost:
     title: str  # plain text (escape it)
-    url: str
+    url: str  # "" when the post has no public link
     excerpt: str  # plain text
     image: str | None
     author: str  # authors joined with ", " ("" when unknown)

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 
@@ -125,15 +126,17 @@ class DiscourseClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def topic_for(self, *, external_id: str, title: str, raw: str, embed_url: str) -> Topic:
-        """Create the topic, or find the one created earlier for this external_id. Idempotent."""
+    async def topic_for(
+        self, *, external_id: str, title: str, raw: str, embed_url: str | None
+    ) -> Topic:
+        """Create the topic, or find the one created earlier for this external_id. Idempotent.
+
+        `embed_url` is the post's link; a post without one gets a topic without it."""
         _check_external_id(external_id)
-        payload: dict[str, object] = {
-            "title": title,
-            "raw": raw,
-            "embed_url": embed_url,
-            "external_id": external_id,
-        }
+        payload: dict[str, object] = {"title": title, "raw": raw}
+        if embed_url:
+            payload["embed_url"] = embed_url
+        payload["external_id"] = external_id
         if self.category is not None:
             payload["category"] = self.category
         response = await self._request("POST", "/posts.json", json=payload)
@@ -256,7 +259,10 @@ class DiscourseClient:
         return Topic(topic_id, self._topic_url(slug or "topic", topic_id), max(posts_count - 1, 0))
 
     def _topic_url(self, slug: str, topic_id: int) -> str:
-        return f"{self.base_url}/t/{slug}/{topic_id}"
+        # The slug is the forum's answer: quoted, so it stays one path segment whatever it
+        # holds ("/", "?", "#", spaces, quotes); "%" is kept, as slugs Discourse encodes
+        # itself come percent-encoded. Discourse serves a topic under any slug.
+        return f"{self.base_url}/t/{quote(slug, safe='-_.~%')}/{topic_id}"
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         try:

@@ -23,6 +23,7 @@ from syndicate.clock import Clock
 from syndicate.config import Settings, secret
 from syndicate.forum.discourse import DiscourseClient, ForumError
 from syndicate.forum.template import post_id, template_url
+from syndicate.links import ONLY_PUBLIC, public_url, shown
 from syndicate.models import Post
 from syndicate.store import Store
 from syndicate.store.forum import Discussion
@@ -92,6 +93,7 @@ async def link_discussions(
             url = post.comments_url
         elif strategy == "template" and settings.forum.url_template:
             url = template_url(settings.forum.url_template, post, settings.site.tz)
+        url = _checked(url, post, strategy)
         found.append(Discussion(post.id or 0, url, keys[post.source], now))
         if url:
             report.linked += 1
@@ -137,7 +139,7 @@ async def _discourse(
                     external_id=external_id(post),
                     title=post.title,
                     raw=_raw(post),
-                    embed_url=post.url,
+                    embed_url=public_url(post.url),
                 )
             except ForumError as error:
                 # Left unlinked: the next run tries again. One message, not one per post.
@@ -156,7 +158,7 @@ async def _discourse(
                 [
                     Discussion(
                         post.id or 0,
-                        topic.url,
+                        _checked(topic.url, post, "discourse"),
                         keys[post.source],
                         clock.now(),
                         topic.id,
@@ -185,5 +187,24 @@ async def _refresh_replies(
 
 
 def _raw(post: Post) -> str:
-    """The topic's first post: the excerpt and a link to the original."""
-    return f"{post.excerpt}\n\nRead the full post: {post.url}".strip()
+    """The topic's first post: the excerpt and a link to the original, if it has one."""
+    link = public_url(post.url)
+    return f"{post.excerpt}\n\nRead the full post: {link}".strip() if link else post.excerpt
+
+
+def _checked(url: str | None, post: Post, strategy: str) -> str | None:
+    """The discussion URL if it may be published (syndicate.links), else None and a
+    warning: a stored comments link from before that check, a template that a post's
+    values turned into something else, a forum answering with an odd topic URL."""
+    if not url:
+        return None
+    if (public := public_url(url)) is None:
+        log.warning(
+            "post %s: discussion URL %s (strategy %s) dropped: %s",
+            shown(post.guid),
+            shown(url),
+            strategy,
+            ONLY_PUBLIC,
+            extra={"source": post.source},
+        )
+    return public

@@ -65,6 +65,8 @@ def parse_json_feed(body: bytes, url: str) -> RawFeed:
     skipped = len(items) - len(entries)
     return RawFeed(
         format=format_,
+        # JSON Feed has no id; its feed_url "serves as the unique identifier for the feed".
+        id=_string(document.get("feed_url")),
         title=_string(document.get("title")),
         link=home,
         language=language,

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from syndicate.ingest.raw import RawEntry
 from syndicate.ingest.sanitise import excerpt, first_image, plain_title, sanitise_html
+from syndicate.links import ONLY_PUBLIC, public_url, shown
 from syndicate.models import Enclosure, Post
 
 # Dates before this are clock or parser accidents, not blog posts.
@@ -34,36 +36,47 @@ def normalise_entry(
     feed_link: str | None,
     default_category: str | None,
     now: datetime,
+    warn: Callable[[str], object] | None = None,
 ) -> Post:
-    """Build a Post. `now` is the first-seen time, used for missing or absurd dates."""
-    xml_base = absolute_url(entry.base_url, feed_url) if entry.base_url else None
-    feed_base = xml_base or absolute_url(feed_link, feed_url) or feed_url
-    link = absolute_url(entry.link, feed_base) if entry.link else None
+    """Build a Post. `now` is the first-seen time, used for missing or absurd dates.
+
+    Only public http(s) URLs are kept (syndicate.links): the link, image, enclosure or
+    comments link of an entry that gives another is dropped, and `warn` is called once with
+    a line naming the entry and what was dropped. A post without a public link has url "".
+    """
+    xml_base = public_url(absolute_url(entry.base_url, feed_url)) if entry.base_url else None
+    feed_base = xml_base or public_url(absolute_url(feed_link, feed_url)) or feed_url
+    raw_link = absolute_url(entry.link, feed_base) if entry.link else None
+    link = public_url(raw_link)
     # Relative URLs in a post: an explicit xml:base, else the post's own page (the "/about/"
     # of a WordPress post means the blog's, even when the feed is served from elsewhere).
     base = xml_base or link or feed_base
-    guid = (entry.id or "").strip() or link or _hash_guid(entry)
-    # An entry with no link at all still needs a unique URL: the feed's page plus a fragment.
-    fallback = f"{absolute_url(feed_link, feed_url) or feed_url}#{_short_hash(guid)}"
-    url = canonical_url(link or _link_from_id(guid) or fallback)
+    guid = (entry.id or "").strip() or raw_link or _hash_guid(entry)
+    # No link of its own (or none we may publish): the guid, when it is one; else none. A
+    # made-up link (the blog's home page) would send readers somewhere the post is not.
+    public = link or public_url(guid)
+    url = canonical_url(public) if public else ""
+    dropped = [("link", entry.link)] if entry.link and not link else []
     summary_html = _html(entry.summary, entry.summary_type, base)
     content_html = _html(entry.content, entry.content_type, base) or summary_html
     published = _plausible(entry.published, now) or _plausible(entry.updated, now) or now
     updated = _plausible(entry.updated, now) or published
-    enclosure = next(
-        (
-            Enclosure(absolute_url(e.url, base), e.type, e.length)
-            for e in entry.enclosures
-            if _is_http(absolute_url(e.url, base))
-        ),
-        None,
-    )
-    image = (absolute_url(entry.image, base) if entry.image else None) or first_image(
-        content_html or summary_html
-    )
+    enclosures = [(e, public_url(absolute_url(e.url, base))) for e in entry.enclosures]
+    enclosure = next((Enclosure(url, e.type, e.length) for e, url in enclosures if url), None)
+    dropped += [("enclosure", e.url) for e, url in enclosures if not url]
+    image = public_url(absolute_url(entry.image, base)) if entry.image else None
+    if entry.image and not image:
+        dropped.append(("image", entry.image))
+    # The content's first image is only a stand-in: one we may not publish is no image.
+    image = image or public_url(first_image(content_html or summary_html))
     title = plain_title(entry.title or "", entry.title_type == "html")[:MAX_TITLE]
     categories = _labels(entry.categories) or ((default_category,) if default_category else ())
-    comments = absolute_url(entry.comments_url, base) if entry.comments_url else None
+    comments = public_url(absolute_url(entry.comments_url, base)) if entry.comments_url else None
+    if entry.comments_url and not comments:
+        dropped.append(("comments link", entry.comments_url))
+    if dropped and warn is not None:
+        what = ", ".join(f"{kind} {shown(value)}" for kind, value in dropped)
+        warn(f"entry {shown(guid)}: dropped {what}: {ONLY_PUBLIC}")
     post = Post(
         source=source,
         guid=guid,
@@ -78,9 +91,9 @@ def normalise_entry(
         summary_html=summary_html,
         content_html=content_html,
         excerpt=excerpt(summary_html or content_html),
-        image_url=image if image and _is_http(image) else None,
+        image_url=image,
         enclosure=enclosure,
-        comments_url=comments if comments and _is_http(comments) else None,
+        comments_url=comments,
         language=(entry.language or "").strip()[:35] or None,
     )
     return _with_hash(post, entry)
@@ -88,7 +101,10 @@ def normalise_entry(
 
 def absolute_url(url: str | None, base: str | None) -> str:
     url = (url or "").strip()
-    return urljoin(base, url) if base else url
+    try:
+        return urljoin(base, url) if base else url
+    except ValueError:  # e.g. "http://[::1" (an invalid IPv6 host): refused as a URL later
+        return url
 
 
 def canonical_url(url: str) -> str:
@@ -130,15 +146,6 @@ def _labels(values: list[str]) -> tuple[str, ...]:
     return tuple(seen)[:MAX_LABELS]
 
 
-def _link_from_id(guid: str) -> str | None:
-    return guid if _is_http(guid) else None
-
-
-def _is_http(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
 def _hash_guid(entry: RawEntry) -> str:
     """No id and no link: the title and date are all that identify the entry."""
     date = entry.published or entry.updated
@@ -166,7 +173,3 @@ def _with_hash(post: Post, entry: RawEntry) -> Post:
     ]
     digest = hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
     return replace(post, content_hash=digest)
-
-
-def _short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -55,6 +55,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> RawFee
         warning = f"malformed feed, read leniently: {_one_line(parsed.get('bozo_exception'))}"
     return RawFeed(
         format=parsed.get("version") or "unknown",
+        id=feed.get("id") or None,
         title=feed.get("title"),
         link=feed.get("link"),
         language=feed.get("language"),

@@ -23,6 +23,8 @@ from syndicate.store import Store
 
 log = logging.getLogger(__name__)
 
+MAX_DROPPED_WARNINGS = 10  # per source and poll
+
 
 @dataclass(frozen=True, slots=True)
 class SourceReport:
@@ -209,6 +211,7 @@ class Poller:
             return SourceReport(source.name, "failed", result.status, error=str(error)), failed
         for problem in filter(None, [parsed.warning, *parsed.skipped]):
             log.warning("%s", problem, extra={"source": source.name})
+        _warn_dropped(source.name, parsed.dropped)
 
         counts = await self.store.upsert_posts(source.name, parsed.posts, now)
         log.info(
@@ -227,7 +230,9 @@ class Poller:
             counts.unchanged,
             warning=parsed.warning,
         )
-        done = replace(fetched, feed_title=parsed.title, feed_link=parsed.link)
+        done = replace(
+            fetched, feed_title=parsed.title, feed_link=parsed.link, feed_id=parsed.feed_id
+        )
         return report, after_success(done, now=now, every=source.every, status=result.status)
 
     def _url(self, source: SourceSettings, state: SourceState) -> str:
@@ -235,3 +240,16 @@ class Poller:
             return state.permanent_url
         path = local_path(source.url, self.settings.base_dir)
         return str(path) if path is not None else source.url
+
+
+def _warn_dropped(source: str, dropped: list[str]) -> None:
+    """One line per entry that lost a URL, at most MAX_DROPPED_WARNINGS a poll: a feed full
+    of bad links must not bury every other line of the log."""
+    for line in dropped[:MAX_DROPPED_WARNINGS]:
+        log.warning("%s", line, extra={"source": source})
+    if len(dropped) > MAX_DROPPED_WARNINGS:
+        log.warning(
+            "%d more entries with URLs dropped",
+            len(dropped) - MAX_DROPPED_WARNINGS,
+            extra={"source": source},
+        )

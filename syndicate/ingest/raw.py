@@ -44,6 +44,7 @@ class RawEntry:
 @dataclass(slots=True)
 class RawFeed:
     format: str  # "rss20", "atom10", "json11", ... as the parser names it
+    id: str | None = None  # the feed's own id: Atom <id>, JSON Feed feed_url (RSS has none)
     title: str | None = None
     link: str | None = None  # the site's home page
     language: str | None = None

@@ -21,8 +21,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from syndicate.ingest.normalise import normalise_entry
+from syndicate.ingest.normalise import absolute_url, normalise_entry
 from syndicate.ingest.parse import ParseError, parse_feed
+from syndicate.links import ONLY_PUBLIC, public_id, public_url, shown
 from syndicate.models import Post
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,12 @@ class ParsedSource:
     """What a worker sends back: the feed's own fields and its normalised posts."""
 
     title: str | None
-    link: str | None
+    link: str | None  # the feed's home page: a public http(s) URL, or None
     warning: str | None
     posts: list[Post]
     skipped: list[str] = field(default_factory=list)  # entries that could not be normalised
+    dropped: list[str] = field(default_factory=list)  # URLs we may not publish, per entry
+    feed_id: str | None = None  # the feed's own id (Atom <id>, JSON Feed feed_url), if usable
 
 
 def parse_and_normalise(
@@ -49,7 +52,9 @@ def parse_and_normalise(
 ) -> ParsedSource:
     """Bytes -> posts. Raises ParseError when the bytes are not a feed."""
     feed = parse_feed(body, url, content_type)
-    posts, skipped = [], []
+    posts: list[Post] = []
+    skipped: list[str] = []
+    dropped: list[str] = []
     for index, entry in enumerate(feed.entries):
         try:
             posts.append(
@@ -60,11 +65,15 @@ def parse_and_normalise(
                     feed_link=feed.link,
                     default_category=default_category,
                     now=now,
+                    warn=dropped.append,
                 )
             )
         except Exception as error:  # one odd entry must not cost the others
             skipped.append(f"entry {index}: {type(error).__name__}: {error}")
-    return ParsedSource(feed.title, feed.link, feed.warning, posts, skipped)
+    link = public_url(absolute_url(feed.link, url)) if feed.link else None
+    if feed.link and not link:
+        dropped.insert(0, f"the feed's link {shown(feed.link)} dropped: {ONLY_PUBLIC}")
+    return ParsedSource(feed.title, link, feed.warning, posts, skipped, dropped, public_id(feed.id))
 
 
 def default_workers() -> int:

@@ -6,11 +6,14 @@ Deterministic: the same document gives the same bytes. `updated` is the newest p
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
+from syndicate.links import public_id
 from syndicate.models import Post
-from syndicate.publish.document import FeedDocument, SourceInfo
+from syndicate.publish.document import FeedDocument
 from syndicate.publish.sanity import (
     clean,
     discussion,
@@ -62,17 +65,20 @@ def render_atom(doc: FeedDocument) -> bytes:
     if links.archive:
         fg.thr.archive()
 
+    updated = _sources_updated(doc)
     for post in doc.posts:
-        _entry(fg.add_entry(order="append"), post, doc)
+        _entry(fg.add_entry(order="append"), post, doc, updated)
     return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
 
 
-def _entry(entry: FeedEntry, post: Post, doc: FeedDocument) -> None:
+def _entry(entry: FeedEntry, post: Post, doc: FeedDocument, updated: dict[str, datetime]) -> None:
     entry.id(item_id(post))
     entry.title(title_of(post))  # no type: Atom text, so "Fish & <Ships>" is escaped, not markup
     # Only href: feedgen drops an entry link's other attributes (see thread.py), and a
     # link without rel is the alternate one.
-    entry.link(href=clean(post.url))
+    link = http_url(post.url)
+    if link:
+        entry.link(href=link)
     entry.published(utc(post.published))
     entry.updated(utc(post.updated))
     authors = labels(post.authors)
@@ -87,6 +93,9 @@ def _entry(entry: FeedEntry, post: Post, doc: FeedDocument) -> None:
         # Escaped HTML, not type='CDATA': feedgen writes that value into the type attribute,
         # which Atom does not allow.
         entry.content(content, type="html")
+    elif not link:
+        # RFC 4287 4.1.1: an entry without content must have an alternate link.
+        entry.content(clean(post.excerpt).strip() or title_of(post), type="text")
     summary = distinct_summary_html(post)
     if summary:
         entry.summary(summary, type="html")
@@ -106,15 +115,20 @@ def _entry(entry: FeedEntry, post: Post, doc: FeedDocument) -> None:
         entry.thr.source(
             clean(source.title).strip() or source.name,
             feed_url,
+            public_id(clean(source.id)) or feed_url,
+            updated[post.source],
             http_url(source.home_url),
-            _source_id(source, doc),
         )
 
 
-def _source_id(source: SourceInfo, doc: FeedDocument) -> str | None:
-    """The source feed's atom:id, when we know it: only when the feed credited is one of
-    our own Atom documents, whose id is its URL. Another site's feed has an id we never
-    kept, and a made-up one would contradict it."""
-    if source.feed_url.startswith(f"{doc.feeds_url}/") and source.feed_url.endswith(".atom"):
-        return source.feed_url
-    return None
+def _sources_updated(doc: FeedDocument) -> dict[str, datetime]:
+    """Per source, the newest updated time of its posts in this document: what <source>
+    says of the source feed's <updated>. A feed's updated is its newest entry's (our own
+    rule too), and taking it from this document's posts alone keeps an archive's bytes
+    unchanged when its sources publish again."""
+    newest: dict[str, datetime] = {}
+    for post in doc.posts:
+        moment = utc(post.updated)
+        if post.source not in newest or moment > newest[post.source]:
+            newest[post.source] = moment
+    return newest

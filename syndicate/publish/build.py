@@ -19,7 +19,7 @@ from pathlib import Path
 from syndicate import __version__
 from syndicate.clock import Clock
 from syndicate.config import Settings
-from syndicate.config.fields import is_http_url
+from syndicate.links import public_id, public_url, with_public_links
 from syndicate.models import Post
 from syndicate.publish.atom import render_atom
 from syndicate.publish.document import ArchivePage, FeedDocument, MonthLink, SourceInfo
@@ -112,7 +112,10 @@ async def publish(settings: Settings, store: Store, clock: Clock) -> PublishRepo
         or not holds(folder / f.path, previous[f.path].sha256)
     ]
     report.unchanged = len(files) - len(stale)
-    posts = await store.posts_by_ids({i for f in stale for i in f.post_ids})
+    # Checked again here, not only at ingest: rows stored before that check may hold links
+    # that must not be published.
+    stored = await store.posts_by_ids({i for f in stale for i in f.post_ids})
+    posts = {i: with_public_links(post) for i, post in stored.items()}
     records = []
     for file in stale:
         data = file.build(posts)
@@ -280,18 +283,25 @@ def _page_files(
 
 async def _source_infos(settings: Settings, store: Store, feeds_url: str) -> dict[str, SourceInfo]:
     states = {state.name: state for state in await store.source_states()}
+    # A source read from a file (or from a URL with credentials) is credited with our own
+    # feed of it, in a format we publish. Atom, then RSS: only those two credit sources,
+    # and RSS wants an XML one ("the XMLization of the source").
+    formats = settings.publish.formats
+    own_format = next(f for f in ("atom", "rss", *formats) if f in formats)
     infos = {}
     for source in settings.sources:
         state = states.get(source.name)
         title = source.title or (state.feed_title if state else None) or source.name
-        feed_url = (
-            source.url if is_http_url(source.url) else f"{feeds_url}/source/{source.name}.atom"
-        )
-        infos[source.name] = SourceInfo(
-            source.name, title, feed_url, state.feed_link if state else None
-        )
+        if feed_url := public_url(source.url):
+            # The source feed's own id when it gave one; else the URL it is read from,
+            # which is what identifies a feed without one (RSS has none).
+            feed_id = public_id(state.feed_id if state else None) or feed_url
+        else:
+            feed_url = feed_id = f"{feeds_url}/source/{source.name}.{own_format}"
+        home_url = public_url(state.feed_link) if state else None
+        infos[source.name] = SourceInfo(source.name, title, feed_url, home_url, feed_id)
     return infos
 
 
 def vars_of_source(info: SourceInfo) -> list[str | None]:
-    return [info.name, info.title, info.feed_url, info.home_url]
+    return [info.name, info.title, info.feed_url, info.home_url, info.id]

@@ -21,6 +21,7 @@ class SourceInfo:
     title: str
     feed_url: str  # where syndicate reads it (http(s) URL), or our own feed of it
     home_url: str | None = None
+    id: str | None = None  # the feed's atom:id: its own, else feed_url
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,7 +74,7 @@ def _item(post: Post, doc: FeedDocument) -> dict[str, Any]:
     attachment = http_url(enclosure.url) if enclosure else None
     return {
         "id": item_id(post),
-        "url": clean(post.url),
+        "url": http_url(post.url),
         "title": title_of(post),
         # An item needs content_html or content_text; a post without content still has its
         # excerpt, or at least its title.

@@ -71,9 +71,11 @@ def render_rss(doc: FeedDocument) -> bytes:
 
 def _item(item: FeedEntry, post: Post, doc: FeedDocument) -> None:
     item.title(title_of(post))
-    item.link(href=clean(post.url))
+    link = http_url(post.url)
+    if link:
+        item.link(href=link)
     guid = item_id(post)
-    item.guid(guid, permalink=guid == clean(post.url))
+    item.guid(guid, permalink=guid == link)
     item.pubDate(utc(post.published))
     # RSS <author> must be an email address; the names we have go into dc:creator.
     authors = labels(post.authors)

@@ -10,7 +10,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 
-from syndicate.config.fields import is_http_url
+from syndicate.links import public_id, public_url
 from syndicate.models import Post
 from syndicate.publish.document import FeedDocument
 
@@ -53,10 +53,9 @@ def feed_updated(doc: FeedDocument) -> datetime:
 
 
 def http_url(value: str | None) -> str | None:
-    """`value` if it is an absolute http(s) URL, else None: optional links are dropped
-    rather than published relative (or as javascript: and friends)."""
-    value = clean(value).strip()
-    return value if value and is_http_url(value) else None
+    """`value` if it is a public http(s) URL (syndicate.links), else None: links are
+    dropped rather than published relative (or as javascript: and friends)."""
+    return public_url(clean(value))
 
 
 def is_iri(value: str) -> bool:
@@ -64,15 +63,16 @@ def is_iri(value: str) -> bool:
 
 
 def item_id(post: Post) -> str:
-    """The post's id in every format: its guid when that is an IRI, else a UUID URN derived
-    from (source, guid).
+    """The post's id in every format: its guid when that is an IRI we may publish (a
+    public http(s) URL, urn: or tag:), else a UUID URN derived from (source, guid).
 
     Atom needs an IRI; and a bare guid such as "42" is only unique within its source, so
-    in a feed merging several sources it would collide. RSS and JSON Feed use the same
-    value so that the three formats name a post alike.
+    in a feed merging several sources it would collide. A guid such as "javascript:..."
+    is an IRI, but readers that take an id for a link must never see it. RSS and JSON
+    Feed use the same value so that the three formats name a post alike.
     """
     guid = clean(post.guid).strip()
-    if is_iri(guid):
+    if is_iri(guid) and public_id(guid):
         return guid
     name = f"{post.source}\n{post.guid}"
     return f"urn:uuid:{uuid.uuid5(_GUID_NAMESPACE, name)}"

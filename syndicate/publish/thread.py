@@ -6,8 +6,8 @@ Atom (`AtomExtension`, `AtomEntryExtension`):
 - The enclosure link: feedgen's atom_entry() rebinds its loop variable and so drops every
   entry link's rel, type and length; an enclosure would come out as a second alternate link.
   (The alternate link is safe with feedgen: a link without rel *is* alternate in Atom.)
-- `<source>` saying which link is the feed (rel="self") and which the site: feedgen's has
-  one link without rel.
+- `<source>` with the source feed's id and updated, and saying which link is the feed
+  (rel="self") and which the site: feedgen's has one link without rel, and no updated.
 - RFC 5005 `<fh:archive/>`. Hub and archive links go through feedgen's own feed link().
 
 RSS (`RssExtension`, `RssEntryExtension`):
@@ -24,6 +24,7 @@ literal xmlns attribute, so the Atom elements written here are un-namespaced too
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.util import xml_elem
@@ -59,8 +60,9 @@ class AtomExtension(BaseExtension):
 class _Source:
     title: str
     feed_url: str
+    id: str
+    updated: datetime
     home_url: str | None
-    id: str | None
 
 
 class AtomEntryExtension(BaseEntryExtension):
@@ -80,9 +82,11 @@ class AtomEntryExtension(BaseEntryExtension):
         self._replies = (href, count)
 
     def source(
-        self, title: str, feed_url: str, home_url: str | None = None, id: str | None = None
+        self, title: str, feed_url: str, id: str, updated: datetime, home_url: str | None = None
     ) -> None:
-        self._source = _Source(title, feed_url, home_url, id)
+        """The feed the entry came from; RFC 4287 4.2.11 recommends its id, title and
+        updated (the W3C validator warns without them)."""
+        self._source = _Source(title, feed_url, id, updated, home_url)
 
     def extend_atom(self, entry: _Element) -> _Element:
         if self._enclosure:
@@ -94,9 +98,10 @@ class AtomEntryExtension(BaseEntryExtension):
                 link.set(f"{{{THR_NS}}}count", str(count))
         if self._source:
             source = xml_elem("source", entry)
-            if self._source.id:
-                xml_elem("id", source).text = self._source.id
+            xml_elem("id", source).text = self._source.id
             xml_elem("title", source).text = self._source.title
+            # The form feedgen gives every other Atom date.
+            xml_elem("updated", source).text = self._source.updated.isoformat()
             xml_elem("link", source, rel="self", href=self._source.feed_url)
             if self._source.home_url:
                 xml_elem("link", source, rel="alternate", href=self._source.home_url)

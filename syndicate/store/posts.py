@@ -37,7 +37,8 @@ class PostQueries(Queries):
         async with self.write() as conn:
             known = await _known(conn, source)
             fresh = [post for post in unique if post.guid not in known]
-            elsewhere = await _urls_elsewhere(conn, source, {post.url for post in fresh})
+            # A post without a public link (url "") is nobody else's post.
+            elsewhere = await _urls_elsewhere(conn, source, {p.url for p in fresh if p.url})
             inserts = [_row(post) for post in fresh if post.url not in elsewhere]
             changed = [
                 (post, known[post.guid])

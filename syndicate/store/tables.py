@@ -49,6 +49,7 @@ sources = Table(
     Column("disabled_reason", Text),  # e.g. "410 Gone"; the source is not polled while set
     Column("feed_title", Text),
     Column("feed_link", Text),
+    Column("feed_id", Text),  # the feed's own id, credited in our Atom entries' <source>
 )
 
 posts = Table(

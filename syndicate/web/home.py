@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from syndicate.config import Settings
+from syndicate.links import public_url, with_public_links
 from syndicate.models import PostKey, SourceState
 from syndicate.publish.plan import month_label
 from syndicate.web.subscription import csrf_token
@@ -47,7 +48,9 @@ async def home(request: Request) -> Response:
 
     web = services(request)
     settings = web.settings
-    posts = await web.store.recent_posts(LATEST)
+    # Checked again here, not only at ingest: rows stored before that check may hold links
+    # that must not be shown.
+    posts = [with_public_links(post) for post in await web.store.recent_posts(LATEST)]
     keys = await web.store.post_keys()
     context = {
         "title": settings.site.title,
@@ -71,7 +74,7 @@ def source_links(settings: Settings, states: list[SourceState]) -> dict[str, Sou
     for source in settings.sources:
         state = known.get(source.name)
         title = source.title or (state.feed_title if state else None) or source.name
-        links[source.name] = SourceLink(title, state.feed_link if state else None)
+        links[source.name] = SourceLink(title, public_url(state.feed_link) if state else None)
     return links
 
 

@@ -1,0 +1,27 @@
+"""sources.feed_id: the source feed's own id (Atom <id>, JSON Feed feed_url), which our Atom
+entries' <source> carries.
+
+Revision ID: 0008
+Revises: 0005 (0007 once the branches adding 0006 and 0007 are merged)
+Create Date: 2026-12-10
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sources") as batch:
+        batch.add_column(sa.Column("feed_id", sa.Text, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sources") as batch:
+        batch.drop_column("feed_id")

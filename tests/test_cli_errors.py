@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,72 @@ def test_publish_into_a_full_folder_is_one_line_and_loses_nothing(project: Path)
     )
     assert written is not None, result.stdout
     assert int(written[1]) > 10  # every feed and archive page
+
+
+EVERY_COMMAND = [
+    ["status"],
+    ["sources"],
+    ["publish"],
+    ["ingest"],
+    ["forum", "relink"],
+    ["subscribers", "list"],
+    ["subscribers", "add", "a@example.org", "--confirmed"],
+    ["digest", "preview", "--month", "2015-12"],
+    ["digest", "send", "--month", "2015-12"],
+    ["run", "--once"],
+    ["db", "upgrade"],
+]
+READING_POSTS = [
+    ["publish"],
+    ["ingest"],
+    ["forum", "relink"],
+    ["digest", "preview", "--month", "2015-12"],
+    ["digest", "send", "--month", "2015-12"],
+    ["run", "--once"],
+]
+
+
+def overwrite(database: Path, offset: int, size: int) -> None:
+    """Real damage: bytes of the file replaced, as a failing disk or a stray write does."""
+    with database.open("r+b") as file:
+        file.seek(offset)
+        file.write(b"\xa5" * size)
+
+
+def ingested(project: Path) -> Path:
+    assert invoke(project, "ingest").exit_code == 0
+    database = project / "var" / "syndicate.db"
+    with sqlite3.connect(database) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself
+    conn.close()
+    return database
+
+
+def test_a_database_with_a_damaged_header_is_one_line_for_every_command(project: Path) -> None:
+    database = ingested(project)
+    overwrite(database, 0, 100)  # the header: "SQLite format 3" and the page size
+    for command in EVERY_COMMAND:
+        result = invoke(project, *command)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"error: database {database} is damaged: file is not a database "
+            "(restore it from a backup)\n",
+        ), command
+
+
+def test_a_damaged_table_is_one_line_for_every_command_that_reads_it(project: Path) -> None:
+    database = ingested(project)
+    with sqlite3.connect(database) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'posts'").fetchone()
+    conn.close()
+    overwrite(database, (root - 1) * page_size, 64)  # the posts table's b-tree page header
+    for command in READING_POSTS:
+        result = invoke(project, *command)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"error: database {database} is damaged: database disk image is malformed "
+            "(restore it from a backup)\n",
+        ), command
+    # What does not read the posts still works: the rest of the file is sound.
+    assert invoke(project, "subscribers", "list").exit_code == 0

@@ -239,6 +239,12 @@ async def test_a_reload_the_database_refuses_keeps_the_old_config_until_it_can_s
 
         events: list[str] = []
         watcher = reload.ConfigWatcher(settings.path, worker, on_event=events.append)
+        followed: list[Settings] = []  # what the web app would be told
+
+        def refusing(settings: Settings) -> None:
+            raise RuntimeError("cannot follow")
+
+        worker.on_reload += [refusing, followed.append]
         # The new config drops a source, adds one, moves the digest and changes [ingest].
         text = config.read_text().replace('schedule = "0 9 1 * *"', 'schedule = "0 7 2 * *"', 1)
         config.write_text(text.replace("concurrency = 16", "concurrency = 3", 1))
@@ -274,6 +280,7 @@ async def test_a_reload_the_database_refuses_keeps_the_old_config_until_it_can_s
                 assert polls == old_polls
                 assert await worker.store.source_state("field-notes") is not None
                 assert await worker.store.source_state("partner") is None
+                assert followed == []
             # The lock is gone: the next look switches to the new config, all of it.
             await eventually(lambda: events[-1].startswith("config.toml changed: reloaded"))
         finally:
@@ -283,6 +290,9 @@ async def test_a_reload_the_database_refuses_keeps_the_old_config_until_it_can_s
             'source partner: added; digest schedule: "0 7 2 * *")'
         )
         assert worker.settings.ingest.concurrency == 3
+        # Followers are told once; one that fails is logged and undoes nothing.
+        assert followed == [worker.settings]
+        assert "did not follow the reload" in caplog.text
         assert worker._poller is not old_poller
         digest_at = next_run(worker, "digest").astimezone(settings.site.tz)
         assert (digest_at.day, digest_at.hour) == (2, 7)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from syndicate.errors import StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-# SQLite's primary result codes for a damaged file (the low byte of an extended code).
-SQLITE_DAMAGED = {11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB"}
+# SQLite's primary result codes for a damaged file, SQLITE_CORRUPT and SQLITE_NOTADB (the
+# low byte of an extended code).
+SQLITE_DAMAGED = frozenset({11, 26})
 WRITE_OPTION = "syndicate_write"  # execution option marking a transaction that writes
 
 
@@ -61,7 +63,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     dbapi_connection.isolation_level = None
 
 
-def _damaged_sqlite(database: str | None) -> Any:
+def _damaged_sqlite(database: str | None) -> Callable[[ExceptionContext], None]:
     def check(context: ExceptionContext) -> None:
         # Whichever query meets the damage (opening, a migration, any read or write): one
         # StoreError the edges print as a line, rather than a DatabaseError and its SQL.

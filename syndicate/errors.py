@@ -3,6 +3,8 @@
     SyndicateError                 anything syndicate itself reports
     ├── ConfigError                the config file is missing, unreadable or invalid (exit 2)
     ├── StoreError                 the database cannot be reached or migrated (exit 1)
+    ├── PublishError               a published file cannot be written: a full or read-only
+    │                              disk, a folder that is a file (exit 1)
     ├── SourceError                one source could not be fetched or parsed; the rest go on
     │   └── FetchError             the download failed: network, HTTP status, size or time
     ├── TemplateError              a template has an error: "file:line: reason" (exit 2)
@@ -40,6 +42,11 @@ class ConfigError(SyndicateError):
 
 class StoreError(SyndicateError):
     """The database cannot be opened, migrated or queried."""
+
+
+class PublishError(SyndicateError):
+    """A file in [publish] dir cannot be written or removed; the message names it and the
+    operating system's reason."""
 
 
 class SourceError(SyndicateError):

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
+
+from syndicate.terminal import printable
 
 CONTEXT_KEYS = ("source", "subscriber", "issue", "job")
 
 
 class ContextFormatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # Messages quote feed and mail servers: one line each, no control characters.
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return printable(super().formatException(ei), newlines=True)
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         context = " ".join(

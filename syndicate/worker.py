@@ -26,10 +26,12 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from syndicate.clock import Clock
 from syndicate.config import Settings, SourceSettings
@@ -59,6 +61,18 @@ RESTART_NOTES = {
 SETTLE_CHECK = 0.5  # seconds between looks at other workers' polls before a digest
 
 
+@dataclass(slots=True)
+class _Switch:
+    """A reload, prepared: the new config and what changes with it, ready to switch in."""
+
+    settings: Settings
+    changes: list[str] = field(default_factory=list)  # for the admin, a line each
+    dropped: list[str] = field(default_factory=list)  # sources no longer polled
+    polls: dict[str, datetime] = field(default_factory=dict)  # new or changed: next poll
+    digest: CronTrigger | None = None  # the new schedule's trigger, when it changed
+    poller: Poller | None = None  # for new [ingest] settings
+
+
 class Worker:
     def __init__(
         self,
@@ -85,7 +99,9 @@ class Worker:
         )
         self._poller = Poller.open(settings, store, clock)
         self._polls: dict[asyncio.Task[Any], Poller] = {}  # polls in flight, by their poller
-        self._retired: set[Poller] = set()  # replaced by a reload, closed once unused
+        # Replaced by a reload, closed once unused. A list: a Poller hashes its settings,
+        # which hold lists.
+        self._retired: list[Poller] = []
         self._running: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._changes = asyncio.Event()
@@ -93,6 +109,7 @@ class Worker:
         self.publish_delay = PUBLISH_DELAY
         self._delivery_lock = asyncio.Lock()
         self._publish_lock = asyncio.Lock()
+        self._reload_lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -152,37 +169,19 @@ class Worker:
             await poller.aclose()
 
     async def reload(self, settings: Settings) -> list[str]:
-        """Switch to a new, valid config; returns what changed, a line each."""
+        """Switch to a new, valid config, all or nothing; returns what changed, a line each.
+
+        What the new config needs (a poller for new [ingest] settings, the sources' rows,
+        each changed source's next poll, the digest's trigger) is made first, while the
+        old config runs on; it is switched in only when all of that succeeded, in one step
+        with no await in it. A failure raises and leaves the worker as it was.
+        """
         if self.stopping.is_set():
             return ["stopping: ignored"]
-        old, self.settings = self.settings, settings
-        changes = []
-        for section, note in RESTART_NOTES.items():
-            if getattr(old, section) != getattr(settings, section):
-                changes.append(f"[{section}] changed: {note}")
-        await self._sync_sources()
-        before = {s.name: s for s in old.sources if s.enabled}
-        after = {s.name: s for s in self._polled_sources()}
-        for name in before.keys() - after.keys():
-            if self.scheduler.get_job(f"poll:{name}"):
-                self.scheduler.remove_job(f"poll:{name}")
-            changes.append(f"source {name}: no longer polled")
-        for name, source in after.items():
-            if before.get(name) != source:
-                await self._schedule_poll(source, jitter=False)
-                changes.append(f"source {name}: {'changed' if name in before else 'added'}")
-        if old.digest.schedule != settings.digest.schedule or old.site.tz != settings.site.tz:
-            trigger = cron_trigger(settings.digest.schedule, settings.site.tz)
-            self.scheduler.reschedule_job("digest", trigger=trigger)
-            changes.append(f'digest schedule: "{settings.digest.schedule}"')
-        if old.ingest != settings.ingest:
-            retired, self._poller = self._poller, Poller.open(settings, self.store, self.clock)
-            self._retired.add(retired)
-            self._spawn(self._retire(retired))
-        for follow in self.on_reload:
-            follow(settings)
-        self.request_publish()  # templates, formats or forum settings may have changed
-        return changes
+        async with self._reload_lock:  # each reload is prepared against the config in use
+            switch = await self._prepare(settings)
+            self._switch_to(switch)
+            return switch.changes
 
     def state(self) -> dict[str, Any]:
         """What /healthz says about the worker."""
@@ -263,6 +262,14 @@ class Worker:
         self, source: SourceSettings, *, not_before: datetime | None = None, jitter: bool = True
     ) -> None:
         """Schedule the source's next poll for when the database says it is due."""
+        self._add_poll_job(
+            source.name, await self._poll_time(source, not_before=not_before, jitter=jitter)
+        )
+
+    async def _poll_time(
+        self, source: SourceSettings, *, not_before: datetime | None = None, jitter: bool = True
+    ) -> datetime:
+        """When the source is next due, by the database; `every` from now if it cannot say."""
         now = self.clock.now()
         try:
             state = await self.store.source_state(source.name)
@@ -279,12 +286,15 @@ class Worker:
             when += timedelta(seconds=random.uniform(0, spread))  # noqa: S311 (not secret)
         if not_before is not None:
             when = max(when, not_before)
+        return when
+
+    def _add_poll_job(self, name: str, when: datetime) -> None:
         self.scheduler.add_job(
             self._poll_job,
             "date",
             run_date=self._scheduler_time(when),
-            args=[source.name],
-            id=f"poll:{source.name}",
+            args=[name],
+            id=f"poll:{name}",
             replace_existing=True,
         )
 
@@ -293,7 +303,64 @@ class Worker:
         users = [task for task, used in self._polls.items() if used is poller]
         await asyncio.gather(*users, return_exceptions=True)
         await poller.aclose()
-        self._retired.discard(poller)
+        self._retired.remove(poller)
+
+    # -- reloading -------------------------------------------------------------------------
+
+    async def _prepare(self, settings: Settings) -> _Switch:
+        """Everything `settings` needs, made without touching what runs (but the source rows,
+        written last: nothing that can fail comes after them)."""
+        old = self.settings
+        switch = _Switch(settings)
+        for section, note in RESTART_NOTES.items():
+            if getattr(old, section) != getattr(settings, section):
+                switch.changes.append(f"[{section}] changed: {note}")
+        before = {s.name: s for s in old.sources if s.enabled}
+        after = {s.name: s for s in settings.sources if s.enabled}
+        for name in before:
+            if name not in after:
+                switch.dropped.append(name)
+                switch.changes.append(f"source {name}: no longer polled")
+        changed = [source for name, source in after.items() if before.get(name) != source]
+        for source in changed:
+            switch.changes.append(
+                f"source {source.name}: {'changed' if source.name in before else 'added'}"
+            )
+        if old.digest.schedule != settings.digest.schedule or old.site.tz != settings.site.tz:
+            switch.digest = cron_trigger(settings.digest.schedule, settings.site.tz)
+            switch.changes.append(f'digest schedule: "{settings.digest.schedule}"')
+        if old.ingest != settings.ingest:
+            switch.poller = Poller.open(settings, self.store, self.clock)
+        try:
+            await self.store.sync_sources((s.name, s.url) for s in settings.sources)
+            for source in changed:  # read after the sync: a new or moved source is due now
+                switch.polls[source.name] = await self._poll_time(source, jitter=False)
+        except BaseException:
+            if switch.poller is not None:
+                await switch.poller.aclose()
+            raise
+        return switch
+
+    def _switch_to(self, switch: _Switch) -> None:
+        """Put a prepared config in place. No await: no job sees half of it."""
+        self.settings = switch.settings
+        for name in switch.dropped:
+            if self.scheduler.get_job(f"poll:{name}"):
+                self.scheduler.remove_job(f"poll:{name}")
+        for name, when in switch.polls.items():
+            self._add_poll_job(name, when)
+        if switch.digest is not None:
+            self.scheduler.reschedule_job("digest", trigger=switch.digest)
+        if switch.poller is not None:
+            retired, self._poller = self._poller, switch.poller
+            self._retired.append(retired)
+            self._spawn(self._retire(retired))
+        for follow in self.on_reload:
+            try:
+                follow(switch.settings)
+            except Exception:  # the worker has switched: one follower must not undo that
+                log.exception("%s did not follow the reload", follow)
+        self.request_publish()  # templates, formats or forum settings may have changed
 
     # -- publishing ------------------------------------------------------------------------
 

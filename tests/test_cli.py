@@ -48,6 +48,41 @@ def test_check_on_the_bundled_config(project: Path) -> None:
             "config.toml: TOML syntax error: Expected ']' at the end of a table declaration "
             "(at line 4, column 5)",
         ),
+        (  # tomllib recurses per level: a RecursionError, not a traceback
+            f'[site]\ntitle = "T"\nurl = "https://e.org"\n[web]\nx = {"[" * 5000}{"]" * 5000}\n',
+            "config.toml: TOML syntax error: arrays or tables nested too deeply",
+        ),
+        (
+            f'[site]\ntitle = "T"\nurl = "https://e.org"\n[web]\nx = {"{a=" * 5000}1{"}" * 5000}\n',
+            "config.toml: TOML syntax error: arrays or tables nested too deeply",
+        ),
+        *(
+            (
+                f'[site]\ntitle = "T"\nurl = "https://e.org"\n[{section}]\n{key} = {value}\n',
+                f"config.toml: {section}.{key}: {message}",
+            )
+            for section, key, value, message in [
+                ("ingest", "total_timeout", "inf", "Input should be a finite number (got inf)"),
+                ("ingest", "total_timeout", "nan", "Input should be a finite number (got nan)"),
+                ("ingest", "total_timeout", "-1", "Input should be greater than 0 (got -1)"),
+                ("ingest", "total_timeout", "1e300", "Input should be less than or equal to 3600"),
+                ("ingest", "connect_timeout", "inf", "Input should be a finite number"),
+                ("ingest", "read_timeout", "1e20", "Input should be less than or equal to 3600"),
+                ("mail.smtp", "timeout", "-inf", "Input should be a finite number"),
+                ("mail.smtp", "rate", "inf", "Input should be a finite number (got inf)"),
+                ("mail.smtp", "rate", "nan", "Input should be a finite number (got nan)"),
+                ("publish", "ttl", "inf", "duration must be at most 365 days, got inf"),
+                ("publish", "ttl", "nan", "not a duration: nan"),
+                ("publish", "ttl", "1e300", "duration must be at most 365 days, got 1e+300"),
+                ("mail", "retry_backoff", '"9999999999999999d"', "duration must be at most 365"),
+            ]
+        ),
+        (
+            '[site]\ntitle = "T"\nurl = "https://e.org"\n'
+            '[[sources]]\nname = "a"\nurl = "https://e.org/feed"\nevery = "99999999999999w"\n',
+            "config.toml: sources[0].every: duration must be at most 365 days, "
+            "got '99999999999999w'",
+        ),
     ],
 )
 def test_bad_config_is_one_line_and_exit_2(

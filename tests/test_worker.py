@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from httpserver import HttpServer, Response, never_ending
 from smtpserver import SmtpServer
+from sqlalchemy.engine import make_url
 from test_mail_send import (
     NOW,
     configure,
@@ -180,6 +183,123 @@ async def test_a_reload_adds_drops_and_reschedules_and_a_bad_config_changes_noth
         assert events[-1].startswith("config.toml changed: not reloaded, 1 problem(s)")
         assert worker.settings is reloaded
         assert worker.scheduler.get_job("poll:partner") is not None
+
+
+@contextmanager
+def sources_locked(database_url: str) -> Iterator[None]:
+    """Another process holds a write lock on the sources: a real lock in the real database,
+    which the worker's writes wait for (busy or lock timeout, shortened by the caller) and
+    then fail with, while its reads go on."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        holder = sqlite3.connect(str(url.database), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # the write lock; WAL readers still read
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn) as holder:
+        holder.execute("LOCK TABLE sources IN EXCLUSIVE MODE")  # SELECT still allowed
+        try:
+            yield
+        finally:
+            holder.rollback()
+
+
+async def test_a_reload_the_database_refuses_keeps_the_old_config_until_it_can_switch(
+    project: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from syndicate import reload
+    from syndicate.store import engine
+
+    # A locked database fails a write after its busy timeout (SQLite) or lock timeout
+    # (PostgreSQL, set for the worker's sessions): shortened from 10 s to keep this quick.
+    monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE \"{url.database}\" SET lock_timeout = '200ms'")
+    monkeypatch.setattr(reload, "WATCH_EVERY", 0.05)
+    settings = configure(project, database_url)
+    config = settings.path
+    clock = FrozenClock(NOW - timedelta(days=1))
+    async with running(settings, clock, "worker-a") as worker:
+        await asyncio.wait_for(worker.caught_up.wait(), 20)
+        old_settings, old_poller = worker.settings, worker._poller
+        old_digest = next_run(worker, "digest")
+        old_polls = {job.id for job in worker.scheduler.get_jobs() if job.id.startswith("poll:")}
+        assert old_polls == {"poll:riverside-news", "poll:wetland-alliance", "poll:field-notes"}
+
+        events: list[str] = []
+        watcher = reload.ConfigWatcher(settings.path, worker, on_event=events.append)
+        followed: list[Settings] = []  # what the web app would be told
+
+        def refusing(settings: Settings) -> None:
+            raise RuntimeError("cannot follow")
+
+        worker.on_reload += [refusing, followed.append]
+        # The new config drops a source, adds one, moves the digest and changes [ingest].
+        text = config.read_text().replace('schedule = "0 9 1 * *"', 'schedule = "0 7 2 * *"', 1)
+        config.write_text(text.replace("concurrency = 16", "concurrency = 3", 1))
+        without_source(config, "field-notes")
+        (project / "examples" / "partner.rss").write_bytes(FEED)
+        with config.open("a") as file:
+            file.write('\n[[sources]]\nname = "partner"\nurl = "examples/partner.rss"\n')
+
+        caplog.set_level(logging.DEBUG, logger="syndicate.reload")
+
+        def failures() -> int:
+            return sum(r.message == "the reload failed" for r in caplog.records)
+
+        watching = asyncio.create_task(watcher.watch())
+        try:
+            with sources_locked(database_url):
+                assert not await watcher.reload("SIGHUP")
+                # The watcher tries again at each look; said once, not at every try.
+                await eventually(lambda: failures() >= 4, within=30)
+                assert len(events) == 2, events
+                assert events[0].startswith("SIGHUP: not reloaded: ")
+                assert "lock" in events[0]
+                assert events[0].endswith(
+                    "; carrying on with the running config "
+                    "(tried again until it works, or at the next change or SIGHUP)"
+                )
+                assert events[1].startswith("config.toml changed: not reloaded: ")
+                # Nothing of the new config is in use: settings, schedule, poller, rows.
+                assert worker.settings is old_settings
+                assert worker._poller is old_poller
+                assert next_run(worker, "digest") == old_digest
+                polls = {j.id for j in worker.scheduler.get_jobs() if j.id.startswith("poll:")}
+                assert polls == old_polls
+                assert await worker.store.source_state("field-notes") is not None
+                assert await worker.store.source_state("partner") is None
+                assert followed == []
+            # The lock is gone: the next look switches to the new config, all of it.
+            await eventually(lambda: events[-1].startswith("config.toml changed: reloaded"))
+        finally:
+            watching.cancel()
+        assert events[-1] == (
+            "config.toml changed: reloaded (source field-notes: no longer polled; "
+            'source partner: added; digest schedule: "0 7 2 * *")'
+        )
+        assert worker.settings.ingest.concurrency == 3
+        # Followers are told once; one that fails is logged and undoes nothing.
+        assert followed == [worker.settings]
+        assert "did not follow the reload" in caplog.text
+        assert worker._poller is not old_poller
+        digest_at = next_run(worker, "digest").astimezone(settings.site.tz)
+        assert (digest_at.day, digest_at.hour) == (2, 7)
+        assert worker.scheduler.get_job("poll:field-notes") is None
+        await eventually(lambda: "poll:partner" in worker.last)
+        assert worker.last["poll:partner"]["ok"]
+        assert await worker.store.source_state("field-notes") is None
 
 
 async def test_a_source_dropped_while_it_is_polled_is_not_polled_again(

@@ -20,6 +20,7 @@ from syndicate import __version__, logs
 from syndicate.clock import Clock, SystemClock
 from syndicate.config import Settings, config_path, load_settings
 from syndicate.errors import ConfigError, SyndicateError
+from syndicate.terminal import say
 
 T = TypeVar("T")
 
@@ -67,7 +68,7 @@ class SyndicateGroup(click.Group):
             # Config problems already start with the file name; others get a label.
             prefix = "" if isinstance(error, ConfigError) else "error: "
             for line in str(error).splitlines() or [type(error).__name__]:
-                click.echo(f"{prefix}{line}", err=True)
+                say(f"{prefix}{line}", err=True)  # it may quote a server or a file
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

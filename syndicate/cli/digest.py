@@ -25,6 +25,7 @@ from syndicate.digest.context import DigestSubscriber
 from syndicate.errors import UsageError
 from syndicate.mail.send import plan_period, send_period
 from syndicate.store import Store
+from syndicate.terminal import say
 from syndicate.tokens import Tokens, signing_secret
 
 T = TypeVar("T")
@@ -197,10 +198,10 @@ def send(app: AppContext, key: str, dry_run: bool) -> None:
         f"failed {counts.failed}, skipped {counts.skipped} via {transport_label(settings)}"
     )
     click.echo("ledger: " + _statuses(report.ledger))
-    for error in report.errors:
-        click.echo(f"failed: {error}", err=True)
+    for error in report.errors:  # the mail server's words
+        say(f"failed: {error}", err=True)
     if report.halted:
-        click.echo(f"error: sending stopped: {report.halted}", err=True)
+        say(f"error: sending stopped: {report.halted}", err=True)
         click.echo("nothing was lost: fix the problem and run this again", err=True)
     if report.next_retry_at is not None:
         local = report.next_retry_at.astimezone(settings.site.tz)

@@ -12,6 +12,7 @@ from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import IngestReport, ingest
 from syndicate.publish.build import PublishReport, publish
 from syndicate.store import Store
+from syndicate.terminal import cell, say
 
 
 @cli.command("ingest")
@@ -43,7 +44,7 @@ def ingest_command(app: AppContext, only: str | None, no_publish: bool) -> None:
     report, published = run_async(go())
     app.out.print(report_table(report))
     if published is not None:
-        click.echo(published.summary())
+        say(published.summary())
     if report.failed:
         sys.exit(1)
 
@@ -59,13 +60,18 @@ def report_table(report: IngestReport) -> Table:
     for source in report.sources:
         style = "red" if source.status == "failed" else None
         table.add_row(
-            source.name,
-            source.status,
-            str(source.http_status or "-"),
-            str(source.new),
-            str(source.updated),
-            str(source.unchanged),
-            source.error or source.warning or "",
+            *map(
+                cell,
+                (
+                    source.name,
+                    source.status,
+                    source.http_status or "-",
+                    source.new,
+                    source.updated,
+                    source.unchanged,
+                    source.error or source.warning or "",  # a feed server's words
+                ),
+            ),
             style=style,
         )
     return table

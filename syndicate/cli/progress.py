@@ -29,7 +29,12 @@ class RateColumn(ProgressColumn):
 @contextmanager
 def send_progress(console: Console | None = None) -> Iterator[Callable[[SendCounts], None]]:
     """Yields the callback IssueSender calls after each message. On a terminal it draws a
-    bar; elsewhere (cron, logs) rich draws nothing and the command's summary says it all."""
+    bar; elsewhere (cron, logs) nothing is drawn and the command's summary says it all."""
+    console = console or Console(stderr=True)
+    if not console.is_terminal:
+        # rich would still print the bar's last frame when it stops, before any error line.
+        yield lambda counts: None
+        return
     progress = Progress(
         TextColumn("sending"),
         BarColumn(),
@@ -39,7 +44,7 @@ def send_progress(console: Console | None = None) -> Iterator[Callable[[SendCoun
         RateColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=console or Console(stderr=True),
+        console=console,
         transient=False,
     )
     task = progress.add_task("send", total=None, sent=0, failed=0, deferred=0)

@@ -9,6 +9,7 @@ import click
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
 from syndicate.daemon import run_worker
 from syndicate.pipeline import run_once
+from syndicate.terminal import say
 
 
 @cli.command()
@@ -48,7 +49,7 @@ def run(
     if once:
         report = run_async(run_once(settings, app.clock))
         for line in report.lines:
-            click.echo(line)
+            say(line)
         if report.failed:
             sys.exit(1)
         return
@@ -57,7 +58,7 @@ def run(
             settings,
             app.config_file,
             app.clock,
-            echo=click.echo,
+            echo=say,  # the worker's events quote feed and mail servers
             web=not no_web,
             host=host,
             port=port,

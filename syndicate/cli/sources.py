@@ -16,6 +16,7 @@ from syndicate.errors import ConfigError, UsageError
 from syndicate.models import SourceState
 from syndicate.opml import add_to_config, parse_opml, render_opml
 from syndicate.store import Store
+from syndicate.terminal import cell
 
 
 @cli.group(invoke_without_command=True)
@@ -56,13 +57,18 @@ def list_sources(app: AppContext) -> None:
     for source in settings.sources:
         state = states[source.name]
         table.add_row(
-            source.name,
-            _health(state, source.enabled),
-            _when(state.last_polled_at),
-            str(state.last_status or "-"),
-            _when(state.next_poll_at),
-            str(counts[source.name]),
-            state.last_error or "",
+            *map(
+                cell,
+                (
+                    source.name,
+                    _health(state, source.enabled),
+                    _when(state.last_polled_at),
+                    state.last_status or "-",
+                    _when(state.next_poll_at),
+                    counts[source.name],
+                    state.last_error or "",  # a feed server's words
+                ),
+            )
         )
     app.out.print(table)
 

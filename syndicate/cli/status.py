@@ -14,6 +14,7 @@ from syndicate.jobs import latest_due_period
 from syndicate.models import DigestIssue, JobRun
 from syndicate.store import Store
 from syndicate.summary import next_digest
+from syndicate.terminal import say
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +65,11 @@ def status(ctx: click.Context, app: AppContext) -> None:
     else:
         run = found.last_run
         state = f"run {run.status}" if run else "not sent by the scheduler"
-        click.echo(
+        say(
             f"last digest   {found.last.period}: {found.last.subject!r} ({state}); "
             f"{_statuses(found.last_ledger) or 'no deliveries'}"
         )
-    click.echo(f"due digest    {due}")
+    say(f"due digest    {due}")  # a stopped run quotes the mail server
     upcoming = next_digest(settings, now)
     if upcoming is not None:
         fire, period = upcoming

@@ -19,6 +19,7 @@ from syndicate.mail.confirm import send_confirmation
 from syndicate.mail.transport import open_transport
 from syndicate.models import Subscriber
 from syndicate.store import Store
+from syndicate.terminal import cell, say
 from syndicate.tokens import Tokens, signing_secret
 
 T = TypeVar("T")
@@ -105,7 +106,7 @@ def add(
     subscriber, created, failed = _with_store(app, work)
     if failed is not None:
         added = "added, " if created else ""
-        click.echo(
+        say(
             f"error: confirmation not sent to {subscriber.email}: {failed} "
             f"({added}still pending; add it again to retry)",
             err=True,
@@ -187,7 +188,7 @@ def import_(app: AppContext, file: Path, confirmed: bool) -> None:
         f"rejected {len(result.rejects)}"
     )
     for line, reason in result.rejects:
-        click.echo(f"line {line}: {reason}", err=True)
+        say(f"line {line}: {reason}", err=True)  # quotes the file
     if result.rejects:
         raise SystemExit(1)
 
@@ -210,12 +211,17 @@ def list_(app: AppContext, status: str | None) -> None:
         table.add_column(column, overflow="fold")
     for subscriber in found:
         table.add_row(
-            subscriber.email,
-            subscriber.name,
-            subscriber.status,
-            ", ".join(subscriber.categories) or "all",
-            _day(_since(subscriber)),
-            subscriber.consent_source,
+            *map(
+                cell,
+                (
+                    subscriber.email,
+                    subscriber.name,  # typed by anyone into the web form
+                    subscriber.status,
+                    ", ".join(subscriber.categories) or "all",
+                    _day(_since(subscriber)),
+                    subscriber.consent_source,
+                ),
+            )
         )
     app.out.print(table)
     click.echo(f"{len(found)} subscribers")

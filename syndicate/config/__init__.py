@@ -75,6 +75,10 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError([f"{label}:{line}: not valid UTF-8"]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"{label}: TOML syntax error: {error}"]) from None
+    except RecursionError:  # tomllib parses arrays and inline tables by recursion
+        raise ConfigError(
+            [f"{label}: TOML syntax error: arrays or tables nested too deeply"]
+        ) from None
 
     problems: list[str] = []
     if "path" in data:

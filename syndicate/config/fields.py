@@ -6,6 +6,7 @@ with the file name and the key path.
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from datetime import timedelta
@@ -14,7 +15,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -29,28 +30,36 @@ _SIZE_UNITS = {
     "mi": 1024**2,
     "gi": 1024**3,
 }
+# Longer than anything a schedule, a cache or a retry needs, and far from timedelta's limit.
+MAX_DURATION = timedelta(days=365)
+MAX_SECONDS = 3600.0  # a timeout: an hour for one fetch or one SMTP reply is already lenient
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 URL_TEMPLATE_FIELDS = frozenset({"slug", "id", "source", "year", "month"})
 
 
 def parse_duration(value: object) -> timedelta:
-    """'30m', '1h30m', '90s', '1d' or a number of seconds -> timedelta (at least 1 s)."""
+    """'30m', '1h30m', '90s', '1d' or a number of seconds -> timedelta (1 s to 365 days)."""
     if isinstance(value, timedelta):
         return value
+    seconds: int | float
     if isinstance(value, bool):
         raise ValueError(f'not a duration: {value!r} (use e.g. "30m", "1h", "1d")')
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds = value
     elif isinstance(value, str):
         text = value.strip().lower()
         parts = _DURATION_PART.findall(text)
         if not parts or _DURATION_PART.sub("", text).strip():
             raise ValueError(f'not a duration: {value!r} (use e.g. "30m", "1h", "1d")')
-        seconds = float(sum(int(n) * _DURATION_UNITS[unit] for n, unit in parts))
+        seconds = sum(int(n) * _DURATION_UNITS[unit] for n, unit in parts)
     else:
+        raise ValueError(f'not a duration: {value!r} (use e.g. "30m", "1h", "1d")')
+    if math.isnan(seconds):
         raise ValueError(f'not a duration: {value!r} (use e.g. "30m", "1h", "1d")')
     if seconds < 1:
         raise ValueError(f"duration must be at least 1 second, got {value!r}")
+    if seconds > MAX_DURATION.total_seconds():  # inf too; compared before timedelta overflows
+        raise ValueError(f"duration must be at most {MAX_DURATION.days} days, got {value!r}")
     return timedelta(seconds=seconds)
 
 
@@ -163,6 +172,8 @@ def check_url_template(value: object) -> str:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+# A timeout in seconds: finite, above 0, at most MAX_SECONDS (inf would pass `gt=0`).
+Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Cron = Annotated[str, BeforeValidator(check_cron)]
 TimeZoneName = Annotated[str, BeforeValidator(check_timezone)]

@@ -17,6 +17,7 @@ from syndicate.config.fields import (
     Duration,
     EnvName,
     HttpUrl,
+    Seconds,
     Size,
     Slug,
     TimeZoneName,
@@ -101,9 +102,9 @@ class ForumSettings(Section):
 
 class IngestSettings(Section):
     concurrency: int = Field(default=16, ge=1, le=512)
-    connect_timeout: float = Field(default=10.0, gt=0)
-    read_timeout: float = Field(default=30.0, gt=0)
-    total_timeout: float = Field(default=120.0, gt=0)  # a whole fetch, however it trickles
+    connect_timeout: Seconds = 10.0
+    read_timeout: Seconds = 30.0
+    total_timeout: Seconds = 120.0  # a whole fetch, however it trickles
     max_size: Size = 10_000_000
     max_redirects: int = Field(default=5, ge=0, le=20)
     workers: int = Field(default=0, ge=0, le=64)  # parser processes; 0 = one per core, 1 = none
@@ -139,8 +140,9 @@ class SmtpSettings(Section):
     username: str | None = None
     password_env: EnvName | None = None
     pool: int = Field(default=4, ge=1, le=256)
-    rate: float = Field(default=0.0, ge=0)  # messages per second, 0 = unlimited
-    timeout: float = Field(default=30.0, gt=0)
+    # Messages per second, 0 = unlimited; finite (inf is not "unlimited").
+    rate: float = Field(default=0.0, ge=0, le=100_000, allow_inf_nan=False)
+    timeout: Seconds = 30.0
 
 
 class DkimSettings(Section):

@@ -23,7 +23,7 @@ from syndicate.links import public_id, public_url, with_public_links
 from syndicate.models import Post
 from syndicate.publish.atom import render_atom
 from syndicate.publish.document import ArchivePage, FeedDocument, MonthLink, SourceInfo
-from syndicate.publish.files import has_bytes, holds, remove, remove_stale_temporaries, write_atomic
+from syndicate.publish.files import has_bytes, holds, prepare_folder, remove, write_atomic
 from syndicate.publish.jsonfeed import render_json
 from syndicate.publish.pages import PageRenderer
 from syndicate.publish.plan import FeedPlan, Plan, fingerprint_of, make_plan
@@ -72,8 +72,7 @@ class _File:
 async def publish(settings: Settings, store: Store, clock: Clock) -> PublishReport:
     folder = settings.publish_dir
     report = PublishReport(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(folder)
+    prepare_folder(folder)
     now = clock.now()
     feeds_url = f"{settings.site.url}/feeds"
     sources = await _source_infos(settings, store, feeds_url)

@@ -1,4 +1,8 @@
-"""Writing published files so that a reader never sees half of one."""
+"""Writing published files so that a reader never sees half of one.
+
+A folder that cannot be written (a full disk, a read-only mount, a path through a file)
+raises PublishError naming the path and the reason: one line for the admin, no traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,17 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from syndicate.errors import PublishError
+
+
+def prepare_folder(root: Path) -> None:
+    """Make the publish folder and clear what a process killed mid-write left in it."""
+    with _writing(root):
+        root.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(root)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -16,20 +30,23 @@ def write_atomic(path: Path, data: bytes) -> None:
     the new one, never a mix, even if this process is killed mid-write. The folder is
     fsynced too so the rename itself survives a power cut.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        temp = Path(temp_name)
-        temp.chmod(0o644)  # mkstemp makes it 0600; web servers must read it
-        temp.replace(path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            temp = Path(temp_name)
+            temp.chmod(0o644)  # mkstemp makes it 0600; web servers must read it
+            temp.replace(path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        _fsync_folder(path.parent)
 
 
 def has_bytes(path: Path, data: bytes) -> bool:
@@ -52,10 +69,11 @@ def holds(path: Path, digest: str) -> bool:
 
 def remove(path: Path, root: Path) -> bool:
     """Delete a published file and any folders it leaves empty, up to `root`."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
+    with _writing(path):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
     folder = path.parent
     while folder != root and folder.is_relative_to(root):
         try:
@@ -74,6 +92,14 @@ def remove_stale_temporaries(root: Path) -> int:
             temp.unlink()
             removed += 1
     return removed
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as error:
+        raise PublishError(f"cannot write {path}: {error.strerror or error}") from error
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -87,7 +87,7 @@ class Store(
         try:
             async with self.read() as conn:
                 await conn.execute(text("SELECT 1"))
-        except (DBAPIError, OSError):
+        except (DBAPIError, OSError, StoreError):  # StoreError: a damaged SQLite file
             log.warning("database %s is unreachable", safe_url(self.url))
             return False
         return True

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, ExceptionContext, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from syndicate.errors import StoreError
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# SQLite's primary result codes for a damaged file, SQLITE_CORRUPT and SQLITE_NOTADB (the
+# low byte of an extended code).
+SQLITE_DAMAGED = frozenset({11, 26})
 WRITE_OPTION = "syndicate_write"  # execution option marking a transaction that writes
 
 
@@ -36,6 +42,7 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(parsed)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine, "handle_error", _damaged_sqlite(parsed.database))
         return engine
     return create_async_engine(parsed, pool_pre_ping=True)
 
@@ -54,6 +61,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     # Take transactions out of the sqlite3 module's hands (it would not BEGIN before DDL
     # or SELECT); _sqlite_begin issues BEGIN itself.
     dbapi_connection.isolation_level = None
+
+
+def _damaged_sqlite(database: str | None) -> Callable[[ExceptionContext], None]:
+    def check(context: ExceptionContext) -> None:
+        # Whichever query meets the damage (opening, a migration, any read or write): one
+        # StoreError the edges print as a line, rather than a DatabaseError and its SQL.
+        code = getattr(context.original_exception, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in SQLITE_DAMAGED:
+            raise StoreError(
+                f"database {database} is damaged: {context.original_exception} "
+                "(restore it from a backup)"
+            ) from context.original_exception
+
+    return check
 
 
 def _sqlite_begin(connection: Connection) -> None:

@@ -46,8 +46,8 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import syndicate.mail.headers as headers
 from syndicate.clock import Clock, SystemClock
-from syndicate.mail import headers
 from syndicate.mail.headers import MAX_LINE, HeaderError, HeaderField
 
 if TYPE_CHECKING:

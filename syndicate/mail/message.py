@@ -24,9 +24,9 @@ Header injection: values an admin configured (sender, reply-to, site title, subj
 URL) raise ValueError naming the header when they hold control characters, once per issue, so
 a mistake is loud. A subscriber's name comes from a public form, so its control characters
 are turned into spaces (headers.printable) rather than failing that subscriber's delivery.
-Each new factory builds sample copies with hostile names and parses them back
-(headers.verify): the same headers, each once, the values as given, one multipart/alternative
-with text then HTML; otherwise it raises before anything is sent.
+Each new factory builds a sample copy for a hostile name and parses it back (headers.verify):
+the same headers, each once, the values as given, one multipart/alternative with text then
+HTML; otherwise it raises HeaderError before anything is sent.
 
 alternative_message() builds one-off messages (the confirmation, a preview) the same way, and
 verifies each one.

@@ -145,11 +145,8 @@ def mailbox_line(name: str, display_name: str, address: str) -> bytes:
     spec = addr_spec(address, name)
     if not display_name:
         line = f"{name}: {spec}\r\n"
-    elif (
-        len(display_name) <= _PLAIN_NAME_MAX
-        and "=?" not in display_name
-        and (_ATOMS.fullmatch(display_name))
-    ):
+    elif _is_plain_phrase(display_name):
+        # The usual name: atext words ("Ann Lee"), written as they are.
         line = f"{name}: {display_name} <{spec}>\r\n"
     else:
         _refuse_controls(name, display_name)
@@ -270,6 +267,12 @@ def verify(message: bytes, fields: Sequence[HeaderField]) -> EmailMessage:
 
 
 # --- writing ---------------------------------------------------------------------------------
+
+
+def _is_plain_phrase(phrase: str) -> bool:
+    """Atext words one space apart, short, and nothing a reader could take for an
+    encoded-word ("=?" and "?" are atext)."""
+    return len(phrase) <= _PLAIN_NAME_MAX and "=?" not in phrase and bool(_ATOMS.fullmatch(phrase))
 
 
 def _refuse_controls(name: str, value: str) -> None:

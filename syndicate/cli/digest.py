@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from email.message import EmailMessage
-from email.utils import formataddr
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +21,8 @@ from syndicate.digest.build import (
 )
 from syndicate.digest.context import DigestSubscriber
 from syndicate.errors import UsageError
+from syndicate.mail import headers
+from syndicate.mail.message import alternative_message
 from syndicate.mail.send import plan_period, send_period
 from syndicate.store import Store
 from syndicate.terminal import say
@@ -142,13 +142,13 @@ def preview(app: AppContext, key: str, kind: str, output: Path | None, email: st
 
 
 def _eml(settings: Settings, subject: str, html: str, text: str, to: str | None) -> bytes:
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = settings.digest.sender
-    message["To"] = formataddr(("", to or "preview@example.invalid"))
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    return bytes(message)
+    """The preview as a message file, its headers written and checked like a sent one's."""
+    fields = [
+        headers.configured_mailbox("From", settings.digest.sender),
+        headers.mailbox("To", "", to or "preview@example.invalid"),
+        headers.text("Subject", subject),
+    ]
+    return alternative_message(fields, text, html)
 
 
 @digest.command()

@@ -10,11 +10,12 @@ confirm.html.j2, styled by email/style.css, which is inlined. They render sandbo
 StrictUndefined, the HTML ones autoescaped, and a mistake is a TemplateProblem naming
 "file:line", as for the digest.
 
-Unlike the digest this is a one-off, transactional message, so it is built with the `email`
-package (EmailMessage, policy.SMTP: about 2 ms, nothing next to a person filling in a form)
-rather than the digest's fast path, and it has no List-Unsubscribe: there is no list yet.
-Auto-Submitted tells vacation responders not to answer it. It is DKIM-signed when
-[mail.dkim] is configured.
+Unlike the digest this is a one-off, transactional message: its headers are written by
+syndicate.mail.headers (the subscriber's name as literal text, never decoded as RFC 2047) and
+the whole message is parsed back before it is sent (message.alternative_message: a few
+milliseconds, nothing next to a person filling in a form). It has no List-Unsubscribe: there
+is no list yet. Auto-Submitted tells vacation responders not to answer it. It is DKIM-signed
+when [mail.dkim] is configured.
 """
 
 from __future__ import annotations
@@ -23,17 +24,16 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syndicate.digest.render import email_environment, inline_css, render_template
 from syndicate.errors import PermanentDeliveryError
+from syndicate.mail import headers
 from syndicate.mail.dkim import dkim_signer_for
-from syndicate.mail.message import site_domain
+from syndicate.mail.headers import HeaderError
+from syndicate.mail.message import alternative_message, site_domain
 from syndicate.templating import (
     TemplateProblem,
 )
@@ -127,22 +127,26 @@ def build_confirmation(
     if now.tzinfo is None:
         raise ValueError("Date: the clock must give an aware datetime")
 
-    message = EmailMessage(policy=policy.SMTP)
-    message["From"] = settings.digest.sender
-    message["To"] = _recipient(subscriber.name, subscriber.email)
-    message["Subject"] = rendered.subject
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid("confirm", domain=site_domain(settings.site.url))
-    if settings.digest.reply_to:
-        message["Reply-To"] = settings.digest.reply_to
-    # RFC 3834: no vacation replies or other automatic answers to this.
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(rendered.text, cte=_cte(rendered.text))
-    message.add_alternative(rendered.html, subtype="html", cte=_cte(rendered.html))
-    for part in message.iter_parts():
-        # add_alternative gives the new part a MIME-Version of its own; only the top needs it.
-        del part["MIME-Version"]
-    return message.as_bytes()
+    try:
+        # The name is public text: control characters become spaces, the rest is literal.
+        to = headers.mailbox("To", headers.printable(subscriber.name), subscriber.email)
+    except HeaderError as error:
+        raise PermanentDeliveryError(str(error)) from None
+    fields = [
+        headers.configured_mailbox("From", settings.digest.sender),
+        to,
+        headers.text("Subject", rendered.subject),
+        headers.fixed("Date", format_datetime(now)),
+        headers.fixed("Message-ID", make_msgid("confirm", domain=site_domain(settings.site.url))),
+        *(
+            [headers.configured_mailbox("Reply-To", settings.digest.reply_to)]
+            if settings.digest.reply_to
+            else []
+        ),
+        # RFC 3834: no vacation replies or other automatic answers to this.
+        headers.fixed("Auto-Submitted", "auto-generated"),
+    ]
+    return alternative_message(fields, rendered.text, rendered.html)
 
 
 def variables(settings: Settings, subscriber: Subscriber, confirm_url: str) -> dict[str, object]:
@@ -163,30 +167,6 @@ def variables(settings: Settings, subscriber: Subscriber, confirm_url: str) -> d
         "frequency": FREQUENCY.get(settings.digest.period, settings.digest.period),
         "timezone": site.timezone,
     }
-
-
-def _recipient(name: str, email: str) -> Address:
-    # The name comes from a public form: control characters become spaces, so a smuggled
-    # "\r\nBcc: ..." is shown, harmlessly, as part of the name. Address then quotes or
-    # RFC 2047-encodes it as needed.
-    local, _, domain = email.rpartition("@")
-    if not local.isascii():
-        # It would need SMTPUTF8 end to end, which this sender does not speak (the email
-        # package would write an encoded-word into the address, which is no address).
-        raise PermanentDeliveryError(f"{email}: a non-ASCII mailbox name needs SMTPUTF8")
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise PermanentDeliveryError(f"{email}: not a domain this sender can write") from None
-    return Address(display_name=_one_line(name), username=local, domain=ascii_domain)
-
-
-def _cte(body: str) -> str:
-    """7bit when the body allows it, else quoted-printable: readable in the raw message, and
-    not the policy's "8bit" for non-ASCII text, which needs 8BITMIME on every hop."""
-    if body.isascii() and all(len(line) <= 998 for line in body.splitlines()):
-        return "7bit"
-    return "quoted-printable"
 
 
 # --- rendering -------------------------------------------------------------------------------

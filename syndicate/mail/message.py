@@ -12,17 +12,24 @@ What comes out is an RFC 5322 message with CRLF line endings:
     multipart/alternative: text/plain first, text/html last (the last part is the preferred one)
 
 Why not EmailMessage per subscriber: with policy.SMTP it costs about 2 ms a message, more than
-rendering and sending together. The headers every copy shares go through the `email` package's
-header registry and policy.SMTP once (so they are encoded and folded by the library), and are
-kept as bytes; per message only To, Date, Message-ID and List-Unsubscribe are formatted (To's
-display name RFC 2047-encoded with email.header / email.utils) and the two bodies are encoded
-with binascii (quoted-printable or base64, the same C encoders `email` uses).
+rendering and sending together; and the `email` package decodes encoded-words in the values it
+is given, which let a name like "=?utf-8?q?Eve=0D=0ABcc:...?=" add headers. Every header line
+is written by syndicate.mail.headers (literal text: plain, quoted or RFC 2047 encoded-words,
+each line checked to be one header field). The headers every copy shares are written once per
+issue and kept as bytes; per message only To, Date, Message-ID and List-Unsubscribe are
+written, and the two bodies are encoded with binascii (quoted-printable or base64, the same C
+encoders `email` uses).
 
-Header injection: every value put into a header is checked for control characters. Values an
-admin configured (sender, reply-to, site title, subject, archive URL) raise ValueError naming the
-field, once per issue, so a mistake is loud. A subscriber's name comes from a public form, so its
-control characters are turned into spaces rather than failing that subscriber's delivery;
-non-ASCII names are sent as encoded-words, which cannot carry a line break.
+Header injection: values an admin configured (sender, reply-to, site title, subject, archive
+URL) raise ValueError naming the header when they hold control characters, once per issue, so
+a mistake is loud. A subscriber's name comes from a public form, so its control characters
+are turned into spaces (headers.printable) rather than failing that subscriber's delivery.
+Each new factory builds a sample copy for a hostile name and parses it back (headers.verify):
+the same headers, each once, the values as given, one multipart/alternative with text then
+HTML; otherwise it raises HeaderError before anything is sent.
+
+alternative_message() builds one-off messages (the confirmation, a preview) the same way, and
+verifies each one.
 """
 
 from __future__ import annotations
@@ -31,26 +38,25 @@ import base64
 import binascii
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from email import policy
-from email.header import Header
-from email.utils import format_datetime, formataddr
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import syndicate.mail.headers as headers
 from syndicate.clock import Clock, SystemClock
+from syndicate.mail.headers import MAX_LINE, HeaderError, HeaderField
 
 if TYPE_CHECKING:
     from syndicate.config import Settings
     from syndicate.models import DigestIssue, Recipient, Subscriber
 
 CRLF = b"\r\n"
-# RFC 5322's hard limit on a line, without the CRLF.
-MAX_LINE = 998
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
-# C0 controls and DEL: CR and LF would start a new header, the others have no place in one.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]+")
 _NEWLINES = re.compile(r"\r\n?")
 # What disqualifies a body from being sent as it is (7bit), besides non-ASCII: control characters
@@ -59,12 +65,11 @@ _NEWLINES = re.compile(r"\r\n?")
 _NOT_7BIT_BYTES = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])
 # A message id: <left@right>, no spaces, brackets or second "@".
 _MESSAGE_ID = re.compile(r"<[!#-;=?A-Z^-~]+@[!#-;=?A-Z^-~]+>")
-# An addr-spec we are willing to write without quoting: a dot-atom-ish local part and a domain.
-_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
-_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
-# A display name formataddr may write as a plain or quoted phrase; anything else (non-ASCII,
-# something that looks like an encoded-word, very long) is written as RFC 2047 encoded-words.
-_PLAIN_NAME_MAX = 60
+SAMPLE_DATE = datetime(2015, 12, 1, 9, 30, tzinfo=UTC)
+# The name each new factory writes into a sample copy and reads back (see _self_check):
+# hostile encoded-words with quotes and a backslash, long enough to be folded. (The To writer
+# is tested on many more in tests/test_mail_injection.py; this checks the issue's headers.)
+SAMPLE_NAME = 'Zoë "Q" \\ =?utf-8?q?Eve=0D=0ABcc:_x@evil.example=0D=0AContent-Type:_text/html?='
 
 
 def message_id_for(issue_id: int, subscriber_id: int, domain: str) -> str:
@@ -73,7 +78,7 @@ def message_id_for(issue_id: int, subscriber_id: int, domain: str) -> str:
     Derived, not random: a retry after a timeout or a crash sends the same id, so a receiving
     server or mail client that saw the first attempt can drop the duplicate.
     """
-    return f"<digest-{int(issue_id)}-{int(subscriber_id)}@{_idna(domain, 'domain')}>"
+    return f"<digest-{int(issue_id)}-{int(subscriber_id)}@{headers.idna(domain, 'domain')}>"
 
 
 def site_domain(site_url: str) -> str:
@@ -81,7 +86,7 @@ def site_domain(site_url: str) -> str:
     host = urlsplit(site_url).hostname
     if not host:
         raise ValueError(f"site URL: no host in {site_url!r}")
-    return _idna(host, "site URL")
+    return headers.idna(host, "site URL")
 
 
 class CrlfMessage(bytes):
@@ -135,38 +140,32 @@ class MessageFactory:
         self._clock = clock or SystemClock()
         _check_url(archive_url, "List-Archive")
         self.mailto = f"mailto:unsubscribe@{self.domain}?subject=unsubscribe"
-        list_id = f"digest.{self.domain}"
-        # formataddr quotes the title when it has specials (RFC 2919: List-Id is a phrase and
-        # an id in angle brackets) and encodes it when it is not ASCII.
-        list_id_value = formataddr((_plain(site_title, "List-Id"), list_id), charset="utf-8")
 
-        first = [("From", sender)]
-        middle = [("Subject", subject)]
-        rest = [
-            *([("Reply-To", reply_to)] if reply_to is not None else []),
-            ("List-Id", list_id_value),
+        self._from = headers.configured_mailbox("From", sender)
+        self._subject = headers.text("Subject", subject)
+        self._rest = [
+            *([headers.configured_mailbox("Reply-To", reply_to)] if reply_to is not None else []),
+            # RFC 2919: the site's title as a phrase, then the list's id.
+            headers.list_id(site_title, f"digest.{self.domain}"),
+            headers.fixed("List-Archive", f"<{archive_url}>"),
         ]
-        self._from = _fold_all(first)
-        self._subject = _fold_all(middle)
-        # Written as is: the policy would fold or encode a long URL, and _check_url has made
-        # sure it is plain ASCII without spaces or brackets.
-        self._rest = _fold_all(rest) + f"List-Archive: <{archive_url}>\r\n".encode("ascii")
+        self._rest_bytes = b"".join(field.line for field in self._rest)
 
         # "=_" can appear neither in quoted-printable output ("=" is always followed by two hex
         # digits or a line break) nor in base64; a 7bit body that contains the boundary is sent
         # as quoted-printable instead (see _encode), so no body can end the part early.
         self.boundary = "=_" + secrets.token_hex(16)
         delimiter = b"--" + self.boundary.encode("ascii")
-        self._tail = (
-            f"List-Unsubscribe-Post: {ONE_CLICK}\r\n"
-            "MIME-Version: 1.0\r\n"
-            f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n'
-            "\r\n"
-        ).encode("ascii")
+        self._tail = [
+            headers.fixed("List-Unsubscribe-Post", ONE_CLICK),
+            *_mime_fields(self.boundary),
+        ]
+        self._tail_bytes = b"".join(field.line for field in self._tail) + CRLF
         self._text_head = delimiter + b'\r\nContent-Type: text/plain; charset="utf-8"\r\n'
         self._html_head = CRLF + delimiter + b'\r\nContent-Type: text/html; charset="utf-8"\r\n'
         self._close = CRLF + delimiter + b"--\r\n"
         self._delimiter = delimiter
+        self._self_check()
 
     @classmethod
     def for_issue(
@@ -210,14 +209,29 @@ class MessageFactory:
         but tab, no line over 998 bytes (RenderedDigest.personalise_for_mail works that out
         from the shared body once), so it is not scanned and copied again here.
         """
-        if not _MESSAGE_ID.fullmatch(message_id):
-            raise ValueError(f"Message-ID: not a message id: {message_id!r}")
+        return self._assemble(
+            subscriber, html, text, unsubscribe_url, message_id, self._clock.now()
+        )
+
+    def _assemble(
+        self,
+        subscriber: Recipient | Subscriber | _Sample,
+        html: str | bytes,
+        text: str | bytes,
+        unsubscribe_url: str,
+        message_id: str,
+        now: datetime,
+    ) -> bytes:
+        if not _MESSAGE_ID.fullmatch(message_id) or "=?" in message_id:
+            raise HeaderError(f"Message-ID: not a message id: {message_id!r}")
         _check_url(unsubscribe_url, "List-Unsubscribe")
-        now = self._clock.now()
         if now.tzinfo is None:
             raise ValueError("Date: the clock must give an aware datetime")
         text_body = _encode(text, self._delimiter, self.eight_bit)
         html_body = _encode(html, self._delimiter, self.eight_bit)
+        # Date, Message-ID and List-Unsubscribe are written as they are: the clock's date in
+        # RFC 5322's format, and an id and a URL the checks above held to printable ASCII
+        # without spaces, brackets or "=?" (what headers.fixed would check again).
         unsubscribe = f"List-Unsubscribe: <{unsubscribe_url}>,\r\n <{self.mailto}>\r\n"
         # Header lines start with a name or a space, delimiters with "--": only the bodies
         # could start a line with ".", and a DotFreeText sent as it is does not.
@@ -226,17 +240,20 @@ class MessageFactory:
         return (DotFreeMessage if dot_free else CrlfMessage)(
             b"".join(
                 (
-                    self._from,
-                    _to_header(subscriber.name, subscriber.email),
-                    self._subject,
+                    self._from.line,
+                    # Public text: control characters become spaces, the rest is literal.
+                    headers.mailbox_line(
+                        "To", headers.printable(subscriber.name), subscriber.email
+                    ),
+                    self._subject.line,
                     b"Date: ",
                     format_datetime(now).encode("ascii"),
                     b"\r\nMessage-ID: ",
                     message_id.encode("ascii"),
                     CRLF,
-                    self._rest,
+                    self._rest_bytes,
                     unsubscribe.encode("ascii"),
-                    self._tail,
+                    self._tail_bytes,
                     self._text_head,
                     text_body.cte,
                     text_body.data,
@@ -248,80 +265,107 @@ class MessageFactory:
             )
         )
 
-
-def _fold_all(headers: list[tuple[str, str]]) -> bytes:
-    """Headers encoded and folded by the email package (policy.SMTP: CRLF, RFC 2047)."""
-    out = []
-    for name, value in headers:
-        # The header registry refuses CR and LF, but lets other control characters through.
-        if _CONTROL.search(value):
-            raise ValueError(f"{name}: control characters are not allowed in {value!r}")
-        try:
-            _, header = policy.SMTP.header_store_parse(name, value)
-            folded = policy.SMTP.fold_binary(name, header)
-        except (ValueError, TypeError) as error:
-            raise ValueError(f"{name}: {error}") from None
-        if getattr(header, "defects", None):
-            raise ValueError(f"{name}: malformed value {value!r} ({header.defects[0]})")
-        if any(len(line) > MAX_LINE for line in folded.split(CRLF)):
-            raise ValueError(f"{name}: too long to fold: {value!r}")
-        out.append(folded)
-    return b"".join(out)
-
-
-def _to_header(name: str, email: str) -> bytes:
-    address = _address(email)
-    # Control characters (a "\r\nBcc:" smuggled in through a subscribe form) become spaces: the
-    # name is only shown, and a subscriber should not miss the digest over it.
-    name = " ".join(_CONTROL_OR_SPACE.sub(" ", name).split())
-    if not name:
-        return f"To: {address}\r\n".encode("ascii")
-    if name.isascii() and len(name) <= _PLAIN_NAME_MAX and "=?" not in name:
-        # A phrase, quoted (with \" and \\ escaped) when it holds specials.
-        value = formataddr((name, address))
-    else:
-        # Encoded-words of at most 75 characters each, folded onto continuation lines.
-        words = Header(name, "utf-8", header_name="To").encode(linesep="\r\n")
-        value = f"{words} <{address}>"
-    return f"To: {value}\r\n".encode("ascii")
+    def _self_check(self) -> None:
+        """Build a copy for SAMPLE_NAME and read it back: HeaderError unless every header
+        reads as written, each once, in one multipart/alternative of text then HTML. About
+        10 ms (the `email` parser is slow), once per issue."""
+        sample = _Sample(name=SAMPLE_NAME, email=f"sample@{self.domain}")
+        unsubscribe = f"https://{self.domain}/unsubscribe/sample-token"
+        message_id = message_id_for(0, 0, self.domain)
+        raw = self._assemble(
+            sample, "<p>html</p>\n", "text\n", unsubscribe, message_id, SAMPLE_DATE
+        )
+        fields = [
+            self._from,
+            headers.mailbox("To", SAMPLE_NAME, sample.email),
+            self._subject,
+            headers.fixed("Date", format_datetime(SAMPLE_DATE)),
+            headers.fixed("Message-ID", message_id),
+            *self._rest,
+            headers.fixed("List-Unsubscribe", f"<{unsubscribe}>,", f"<{self.mailto}>"),
+            *self._tail,
+        ]
+        check_alternative(headers.verify(raw, fields))
 
 
-def _address(email: str) -> str:
-    """The addr-spec as written in To: ASCII, the domain IDNA-encoded."""
-    local, at, domain = email.rpartition("@")
-    if not at or not _LOCAL_PART.fullmatch(local) or ".." in local:
-        # A non-ASCII local part would need SMTPUTF8, which this builder does not speak.
-        raise ValueError(f"To: not an address this builder can write: {email!r}")
-    return f"{local}@{_idna(domain, 'To')}"
+@dataclass(frozen=True, slots=True)
+class _Sample:
+    name: str
+    email: str
 
 
-def _idna(domain: str, field: str) -> str:
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise ValueError(f"{field}: not a domain: {domain!r}") from None
-    if not _DOMAIN.fullmatch(ascii_domain):
-        raise ValueError(f"{field}: not a domain: {domain!r}")
-    return ascii_domain
+def alternative_message(fields: Sequence[HeaderField], text: str, html: str) -> bytes:
+    """A one-off message (CRLF): the header `fields`, then MIME-Version and Content-Type, and
+    a multipart/alternative of `text` then `html` (7bit, quoted-printable or base64: no 8bit,
+    since the transport is not asked). Read back before it is returned (headers.verify and
+    check_alternative), so a header that reads otherwise than written is a HeaderError.
+
+    What any message other than a digest copy is built with: the confirmation today, proofs
+    and welcome messages when they come.
+    """
+    boundary = "=_" + secrets.token_hex(16)
+    delimiter = b"--" + boundary.encode("ascii")
+    all_fields = [*fields, *_mime_fields(boundary)]
+    text_body = _encode(text, delimiter)
+    html_body = _encode(html, delimiter)
+    raw = b"".join(
+        (
+            *(field.line for field in all_fields),
+            CRLF,
+            delimiter,
+            b'\r\nContent-Type: text/plain; charset="utf-8"\r\n',
+            text_body.cte,
+            text_body.data,
+            CRLF,
+            delimiter,
+            b'\r\nContent-Type: text/html; charset="utf-8"\r\n',
+            html_body.cte,
+            html_body.data,
+            CRLF,
+            delimiter,
+            b"--\r\n",
+        )
+    )
+    check_alternative(headers.verify(raw, all_fields))
+    return raw
 
 
-def _plain(value: str, field: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError(f"{field}: control characters are not allowed in {value!r}")
-    return value
+def check_alternative(message: EmailMessage) -> None:
+    """HeaderError unless `message` is one multipart/alternative of text/plain then
+    text/html, without defects."""
+    parts = [part.get_content_type() for part in message.iter_parts()]
+    if message.get_content_type() != "multipart/alternative" or parts != [
+        "text/plain",
+        "text/html",
+    ]:
+        raise HeaderError(
+            f"message check: {message.get_content_type()} of {parts}, not text then HTML"
+        )
+    for part in message.walk():
+        if part.defects:
+            raise HeaderError(f"message check: {part.defects[0]!r}")
+
+
+def _mime_fields(boundary: str) -> list[HeaderField]:
+    return [
+        headers.fixed("MIME-Version", "1.0"),
+        headers.fixed("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+    ]
 
 
 def _check_url(url: str, field: str) -> None:
-    """A URL that can sit between angle brackets in a header: http(s), ASCII, no spaces."""
+    """A URL that can sit between angle brackets in a header: http(s), ASCII, no spaces, no
+    "=?" (a reader would try to decode an encoded-word there)."""
     if (
         not url.startswith(("https://", "http://"))
         or not url.isascii()
         or _CONTROL_OR_SPACE.search(url)
         or "<" in url
         or ">" in url
+        or "=?" in url
         or len(url) > MAX_LINE - len("List-Unsubscribe: <>,")
     ):
-        raise ValueError(f"{field}: not a URL for a header: {url!r}")
+        raise HeaderError(f"{field}: not a URL for a header: {url!r}")
 
 
 def _encode(body: str | bytes, delimiter: bytes, eight_bit: bool = False) -> _Body:

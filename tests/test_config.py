@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -78,6 +79,31 @@ def test_bad_cron_expression(tmp_path: Path) -> None:
     assert line.startswith(
         f'{tmp_path / "config.toml"}: digest.schedule: invalid cron expression "61 * * * *"'
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        # An encoded-word that hides a line break and a second recipient.
+        ("=?utf-8?q?News=0D=0ABcc:_x@evil.example?= <help@example.org>", "encoded-word"),
+        ("News <a@example.org>, b@example.org", "not one email address"),
+        ("News\u2028Bcc: x@evil.example <a@example.org>", "not an email address"),
+        ("News\u0085 <a@example.org>", "not an email address"),
+    ],
+)
+def test_a_sender_that_could_break_a_header_is_refused(
+    tmp_path: Path, value: str, reason: str
+) -> None:
+    [line] = problems(tmp_path, MINIMAL + f"[digest]\nfrom = {json.dumps(value)}\n")
+    assert line.startswith(f"{tmp_path / 'config.toml'}: digest.from: ")
+    assert reason in line
+
+
+def test_a_sender_named_in_plain_unicode_is_accepted(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(tmp_path, MINIMAL + '[digest]\nfrom = "Nachrichten Ü <news@example.org>"\n')
+    )
+    assert settings.digest.sender == "Nachrichten Ü <news@example.org>"
 
 
 def test_unknown_key_is_reported_with_a_suggestion(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import math
 import re
 import string
 from datetime import timedelta
-from email.utils import parseaddr
+from email.utils import getaddresses
 from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -136,12 +136,25 @@ def is_http_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: in a header
+# they would end the line or start another.
+_HEADER_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def check_address(value: object) -> str:
     """An email address, optionally with a display name: 'News <news@example.org>'."""
-    if not isinstance(value, str) or "\n" in value or "\r" in value:
+    if not isinstance(value, str) or _HEADER_BREAKING.search(value):
         raise ValueError(f"not an email address: {value!r}")
-    _, address = parseaddr(value)
-    local, _, domain = address.rpartition("@")
+    if "=?" in value:
+        # Admins can write any name as plain Unicode; an encoded-word can hide a line break
+        # or another address from this check ("=?utf-8?q?News=0D=0ABcc:...?= <...>").
+        raise ValueError(
+            f"write the name as plain text, not as an RFC 2047 encoded-word: {value!r}"
+        )
+    addresses = getaddresses([value])
+    if len(addresses) != 1:
+        raise ValueError(f"not one email address: {value!r}")
+    local, _, domain = addresses[0][1].rpartition("@")
     if not local or "." not in domain:
         raise ValueError(f"not an email address: {value!r}")
     return value

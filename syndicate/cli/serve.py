@@ -24,8 +24,12 @@ def serve_command(app: AppContext, host: str | None, port: int | None, no_access
     in flight and stops. Put a TLS-terminating proxy (nginx, Caddy) in front of it.
 
     \b
-    Example:
+    Example, on every network interface:
       syndicate serve --host 0.0.0.0 --port 8080
+
+    /metrics then still answers only loopback clients (127.0.0.0/8, ::1), unless [web]
+    metrics_allow lists other networks or [web] metrics_token_env names a variable holding
+    a bearer token; anyone else gets a 404.
     """
     settings = app.settings
 

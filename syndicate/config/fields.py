@@ -6,6 +6,7 @@ with the file name and the key path.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import string
 from datetime import timedelta
@@ -162,6 +163,17 @@ def check_url_template(value: object) -> str:
     return value
 
 
+def parse_network(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An IP network ("10.0.0.0/8", "fd00::/8") or one address ("192.0.2.7", a /32)."""
+    if not isinstance(value, str):
+        raise ValueError(f'not an IP network: {value!r} (use e.g. "10.0.0.0/8" or "192.0.2.7")')
+    try:
+        return ipaddress.ip_network(value.strip())
+    except ValueError as error:
+        # "10.0.0.1/8" has host bits set: refused rather than silently widened or narrowed.
+        raise ValueError(f"not an IP network: {value!r} ({error})") from None
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Cron = Annotated[str, BeforeValidator(check_cron)]
@@ -171,3 +183,4 @@ HttpUrl = Annotated[str, BeforeValidator(check_http_url)]
 Address = Annotated[str, BeforeValidator(check_address)]
 EnvName = Annotated[str, BeforeValidator(check_env_name)]
 UrlTemplate = Annotated[str, BeforeValidator(check_url_template)]
+IpNetwork = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(parse_network)]

@@ -24,8 +24,8 @@ def serve_command(app: AppContext, host: str | None, port: int | None, no_access
     in flight and stops. Put a TLS-terminating proxy (nginx, Caddy) in front of it.
 
     \b
-    Example, on every network interface:
-      syndicate serve --host 0.0.0.0 --port 8080
+    Example:
+      syndicate serve --host 0.0.0.0 --port 8080    # on every network interface
 
     /metrics then still answers only loopback clients (127.0.0.0/8, ::1), unless [web]
     metrics_allow lists other networks or [web] metrics_token_env names a variable holding

@@ -166,7 +166,7 @@ class WebSettings(Section):
     port: int = Field(default=8080, ge=1, le=65535)
     secret_env: EnvName = "SYNDICATE_SECRET"  # noqa: S105 (a variable name, not a secret)
     # Seconds a client has to send a whole request (headers and body), and an idle kept-alive
-    # connection stays open; slower or idler clients are disconnected (syndicate/web/guard.py).
+    # connection stays open; slower or idler clients are cut off (web/connections.py).
     request_timeout: float = Field(default=10.0, gt=0, le=600)
     keepalive_timeout: float = Field(default=5.0, gt=0, le=600)
     max_connections: int = Field(default=512, ge=1, le=100_000)

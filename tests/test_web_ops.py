@@ -312,6 +312,8 @@ def test_metrics_allow_refuses_what_is_not_a_network(project: Path) -> None:
     assert result.returncode == 2
     assert "web.metrics_allow[1]: not an IP network: '10.0.0.1/8'" in result.stderr
     assert "web.metrics_allow[2]: not an IP network: 'localhost'" in result.stderr
+    # Parsed networks validate again as themselves (settings copied with changes).
+    assert WebSettings.model_validate(WebSettings().model_dump()) == WebSettings()
 
 
 def test_syndicate_serve_keeps_metrics_from_proxied_visitors(served: str) -> None:

@@ -165,6 +165,8 @@ def check_url_template(value: object) -> str:
 
 def parse_network(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """An IP network ("10.0.0.0/8", "fd00::/8") or one address ("192.0.2.7", a /32)."""
+    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return value
     if not isinstance(value, str):
         raise ValueError(f'not an IP network: {value!r} (use e.g. "10.0.0.0/8" or "192.0.2.7")')
     try:

@@ -13,9 +13,9 @@ server:
 - **A header limit.** More than MAX_HEADER_BYTES before the headers end is a 431 and a
   close (httptools would buffer headers without limit until the deadline).
 - **A connection limit.** With `[web] max_connections` open, a new connection closes the
-  one that has waited longest without a request in progress (idle, or still sending its
-  request), so a flood of half-sent requests cannot lock out real ones; when every
-  connection has a request in progress, the newcomer gets a 503 and is closed. The limit is
+  oldest one without a request in progress (idle, or still sending its request), so a
+  flood of half-sent requests cannot lock out real ones; when every connection has a
+  request in progress, the newcomer gets a 503 and is closed. The limit is
   held to half the process's file descriptors (ulimit -n) so the database, fetches and
   mail keep theirs.
 - **One line per accept() episode.** accept() failing for want of resources (EMFILE,
@@ -93,14 +93,12 @@ def connection_limit(configured: int, descriptors: int | None) -> int:
 
 
 class ConnectionGuard:
-    """The connections of one server: which are open, which wait, and accept() failures."""
+    """The connections of one server, and its accept() failures. Nothing here runs per
+    request: only per connection, and when the limit is reached."""
 
     def __init__(self, limits: ConnectionLimits) -> None:
         self.limits = limits
-        self.open: set[GuardedConnection] = set()
-        # Connections without a request in progress, longest-waiting first: who gives way
-        # when the limit is reached.
-        self.waiting: dict[GuardedConnection, None] = {}
+        self.open: dict[GuardedConnection, None] = {}  # oldest first
         self.backlog = max(8, min(BACKLOG, limits.max_connections // 4))
         self._at_limit = False
         self._closed_at_limit = 0
@@ -118,19 +116,19 @@ class ConnectionGuard:
         """Admit a new connection, making room if needed; False when it must be refused."""
         self._accepting_again()
         if len(self.open) >= self.limits.max_connections:
-            victim = next(iter(self.waiting), None)
+            # The oldest that has no request in progress. Under a flood of half-sent
+            # requests those are at the front, so the search stops early.
+            victim = next((c for c in self.open if not c.in_request()), None)
             if victim is None:
                 self._limit_reached(refused=True)
                 return False
             self._limit_reached(refused=False)
             victim.drop()
-        self.open.add(connection)
-        self.waiting[connection] = None
+        self.open[connection] = None
         return True
 
     def closed(self, connection: GuardedConnection) -> None:
-        self.open.discard(connection)
-        self.waiting.pop(connection, None)
+        self.open.pop(connection, None)
         if self._at_limit and len(self.open) <= self.limits.max_connections // 2:
             self._at_limit = False
             log.warning(
@@ -142,14 +140,6 @@ class ConnectionGuard:
             )
             self._closed_at_limit = self._refused_at_limit = 0
 
-    def busy(self, connection: GuardedConnection) -> None:
-        self.waiting.pop(connection, None)
-
-    def idle(self, connection: GuardedConnection) -> None:
-        if connection in self.open:
-            self.waiting.pop(connection, None)
-            self.waiting[connection] = None  # waiting from now: last in line to give way
-
     def _limit_reached(self, *, refused: bool) -> None:
         if refused:
             self._refused_at_limit += 1
@@ -159,7 +149,7 @@ class ConnectionGuard:
             self._at_limit = True
             log.warning(
                 "web: %d connections open, the limit ([web] max_connections): closing the "
-                "longest-waiting idle ones, refusing new ones while all are busy",
+                "oldest idle ones, refusing new ones while all are busy",
                 len(self.open),
             )
 
@@ -232,6 +222,7 @@ class GuardedConnection:
     """
 
     transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
     cycle: Any
     guard: ConnectionGuard
 
@@ -256,40 +247,37 @@ class GuardedConnection:
         super().connection_lost(exc)  # type: ignore[misc]
 
     def data_received(self, data: bytes) -> None:
-        if self._between_requests():
-            # These bytes start (or continue) a request's line and headers.
-            if self._deadline is None:
-                self._arm_deadline()
-            self._header_bytes += len(data)
+        # Every request passes here: kept to a few attribute reads (no timer, no call) for
+        # one that arrives whole, as nearly all do.
+        cycle = self.cycle
+        if cycle is None or not cycle.more_body:  # no request yet, or the last one is in:
+            self._header_bytes += len(data)  # these bytes are the next one's headers
         super().data_received(data)  # type: ignore[misc]
-        if self.transport.is_closing():
-            return
-        if self.cycle is not self._last_cycle:  # a new request's headers are complete
-            self._last_cycle = self.cycle
+        cycle = self.cycle
+        if cycle is not self._last_cycle:  # a new request's headers are complete
+            self._last_cycle = cycle
             self._header_bytes = 0
-            self.guard.busy(self)
-        if self._header_bytes > MAX_HEADER_BYTES:
-            self.transport.write(HEADERS_TOO_LARGE)
-            self.drop()
-        elif not self._receiving():
+        if cycle is not None and not cycle.more_body and not self._header_bytes:
             # Received in full. Bytes of a pipelined next request in the same read are
             # covered by uvicorn's keep-alive timer once this response is sent.
-            self._cancel_deadline()
+            if self._deadline is not None:
+                self._cancel_deadline()
+        elif self._header_bytes > MAX_HEADER_BYTES:
+            if not self.transport.is_closing():
+                self.transport.write(HEADERS_TOO_LARGE)
+            self.drop()
+        elif self._deadline is None:
+            self._arm_deadline()
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()  # type: ignore[misc]
-        if self.cycle is None or self.cycle.response_complete:
-            self.guard.idle(self)
+    def in_request(self) -> bool:
+        """A request's headers are in and it is not answered yet."""
+        return self.cycle is not None and not self.cycle.response_complete
 
     def drop(self) -> None:
         self._cancel_deadline()
         self.guard.closed(self)
         if not self.transport.is_closing():
             self.transport.close()
-
-    def _between_requests(self) -> bool:
-        # No request yet, or the last one received in full: bytes now belong to the next.
-        return self.cycle is None or not self.cycle.more_body
 
     def _receiving(self) -> bool:
         """A request is still arriving: no headers yet, part of a body, or part of the
@@ -298,8 +286,7 @@ class GuardedConnection:
 
     def _arm_deadline(self) -> None:
         self._cancel_deadline()
-        loop = asyncio.get_running_loop()
-        self._deadline = loop.call_later(self.guard.limits.request_timeout, self._expired)
+        self._deadline = self.loop.call_later(self.guard.limits.request_timeout, self._expired)
 
     def _cancel_deadline(self) -> None:
         if self._deadline is not None:

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
+from test_web_connections import set_web
 from webclient import WEB_NOW, web_client
 
 from syndicate.clock import FrozenClock
@@ -201,6 +202,8 @@ def test_serve_help_has_an_example() -> None:
         cwd=Path(__file__).parent,
     )
     assert "syndicate serve --host 0.0.0.0 --port 8080" in result.stdout
+    text = " ".join(result.stdout.split())
+    assert "/metrics then still answers only loopback clients (127.0.0.0/8, ::1)" in text
 
 
 # /metrics: who may read it.
@@ -299,10 +302,7 @@ async def test_metrics_bearer_token_from_the_named_variable(
 
 def test_metrics_allow_refuses_what_is_not_a_network(project: Path) -> None:
     config = project / "config.toml"
-    text = config.read_text().replace(
-        "[web]\n", '[web]\nmetrics_allow = ["10.0.0.0/8", "10.0.0.1/8", "localhost"]\n'
-    )
-    config.write_text(text)
+    set_web(config, metrics_allow=["10.0.0.0/8", "10.0.0.1/8", "localhost"])
     result = subprocess.run(
         [sys.executable, "-m", "syndicate", "--config", str(config), "check"],
         capture_output=True,

@@ -176,9 +176,12 @@ async def test_idle_trickling_and_oversized_requests_are_cut_off(
     settings, _ = web_site
     set_web(settings.path, request_timeout=1, keepalive_timeout=1)
     async with syndicate_serve(settings, tmp_path / "serve.log", descriptors=1024) as served:
+        writers = []  # held: a StreamWriter closes its connection when collected
 
         async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-            return await asyncio.open_connection("127.0.0.1", served.port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            writers.append(writer)
+            return reader, writer
 
         async with asyncio.timeout(HANG_GUARD):
             silent, _ = await connect()  # connects and never sends a byte
@@ -251,3 +254,45 @@ async def test_running_out_of_descriptors_is_one_log_line_and_serving_goes_on(
     assert len(re.findall(r"cannot accept connections", log)) == 1  # ... one line
     assert "Traceback" not in log
     assert "out of system resource" not in log  # asyncio's own message, once per attempt
+
+
+async def test_when_every_connection_has_a_request_in_progress_a_new_one_gets_a_503(
+    web_site: tuple[Settings, Store], tmp_path: Path
+) -> None:
+    settings, _ = web_site
+    set_web(settings.path, max_connections=2, request_timeout=2)
+    async with syndicate_serve(settings, tmp_path / "serve.log", descriptors=1024) as served:
+        writers = []  # held: a StreamWriter closes its connection when collected
+
+        async def posting() -> asyncio.StreamReader:
+            """A form post whose body has been asked for (100 Continue) and never comes:
+            its request is in progress on the server."""
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            writers.append(writer)
+            writer.write(
+                b"POST /subscribe HTTP/1.1\r\nHost: news.example\r\nExpect: 100-continue\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+            )
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100 Continue")
+            return reader
+
+        async def get() -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = await closed_by_server(reader)
+            writer.close()
+            return answer
+
+        async with asyncio.timeout(HANG_GUARD):
+            busy = [await posting(), await posting()]
+            refused = await get()
+            # The posts are cut off once request_timeout passes without their bodies ...
+            assert await asyncio.gather(*(closed_by_server(r) for r in busy)) == [b"", b""]
+            answered = await get()  # ... and then there is room again.
+        assert refused.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        assert b"\r\nretry-after: 1\r\n" in refused
+        assert answered.startswith(b"HTTP/1.1 200 ")
+        assert await served.stop() == 0
+    log = served.log_text()
+    assert "Traceback" not in log
+    assert "at the limit, 0 waiting ones were closed and 1 new ones refused" in log

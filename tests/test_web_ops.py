@@ -193,6 +193,40 @@ def test_syndicate_serve_serves_the_home_page_and_feeds_with_304s(served: str) -
         assert client.get("/healthz").json()["status"] == "ok"
 
 
+def serve_failing(settings: Settings) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "syndicate", "--config", str(settings.path), "serve"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SYNDICATE_SECRET": "serve-test-secret"},
+        timeout=60,
+    )
+
+
+async def test_syndicate_serve_names_a_database_it_cannot_open(web_site: Site) -> None:
+    settings, store = web_site
+    await store.close()
+    database = sqlite_path(settings)
+    checkpoint(database)
+    damage_pages(database, {1})  # the header: not a database any more
+    result = serve_failing(settings)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: cannot open database sqlite:///{database}: file is not a database\n"
+    )
+
+
+def test_syndicate_serve_says_when_the_app_itself_cannot_start(web_site: Site) -> None:
+    settings, _ = web_site
+    # Without the variable, the signing secret is read from var/secret: here a folder.
+    settings.resolve("var/secret").mkdir(parents=True)
+    set_web(settings.path, secret_env="NO_SUCH_SECRET_VARIABLE")
+    result = serve_failing(settings)
+    assert result.returncode == 1
+    assert "error: the web app could not start (the log above says why)" in result.stderr
+    assert "address in use" not in result.stderr
+
+
 def test_serve_help_has_an_example() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "syndicate", "serve", "--help"],

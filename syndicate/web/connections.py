@@ -58,6 +58,11 @@ ACCEPT_FAILED = "socket.accept() out of system resource"
 # asyncio retries a failed accept() after this many seconds (asyncio.constants).
 ACCEPT_RETRY_DELAY = 1.0
 
+# A refused connection's 503 is followed by end of file, and what the client still sends is
+# read and dropped for at most this long: closing at once with its request unread would
+# reset the connection, and the client might never see the answer.
+LINGER = 1.0
+
 HEADERS_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: 33\r\n"
@@ -232,12 +237,15 @@ class GuardedConnection:
         self._deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0  # of the request now arriving
         self._last_cycle: Any = None
+        self._refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         if not self.guard.opened(self):
+            self._refused = True
             self.transport.write(BUSY)
-            self.transport.close()
+            self.transport.write_eof()
+            self._deadline = self.loop.call_later(LINGER, self.transport.close)
             return
         self._arm_deadline()
 
@@ -249,6 +257,8 @@ class GuardedConnection:
     def data_received(self, data: bytes) -> None:
         # Every request passes here: kept to a few attribute reads (no timer, no call) for
         # one that arrives whole, as nearly all do.
+        if self._refused:
+            return
         cycle = self.cycle
         if cycle is None or not cycle.more_body:  # no request yet, or the last one is in:
             self._header_bytes += len(data)  # these bytes are the next one's headers

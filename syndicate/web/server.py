@@ -6,8 +6,9 @@
 uvicorn.Server.serve() rather than uvicorn.run(): run() owns the loop, and the worker
 (`syndicate run`) needs the scheduler and the web app in one loop. Alone, uvicorn handles
 SIGINT and SIGTERM itself: it stops accepting, lets requests in flight finish, runs the app's
-shutdown (closing the store) and returns. Given `stop`, it leaves the signals to the caller
-(the worker has more to stop than the web app) and shuts down the same way once `stop` is set.
+shutdown and returns; serve() then closes the store if it opened it. Given `stop`, it leaves
+the signals to the caller (the worker has more to stop than the web app) and shuts down the
+same way once `stop` is set.
 
 Every connection goes through a ConnectionGuard (syndicate/web/connections.py): a client has
 `[web] request_timeout` seconds to send its request, at most `[web] max_connections` are

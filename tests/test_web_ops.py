@@ -195,7 +195,7 @@ def test_syndicate_serve_serves_the_home_page_and_feeds_with_304s(served: str) -
 
 def serve_failing(settings: Settings) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "syndicate", "--config", str(settings.path), "serve"],
+        [sys.executable, "-m", "syndicate", "--config", str(settings.path), "serve", "--port", "0"],
         capture_output=True,
         text=True,
         env={**os.environ, "SYNDICATE_SECRET": "serve-test-secret"},

@@ -55,8 +55,6 @@ BACKLOG = 128
 
 # asyncio's context["message"] when accept() fails for want of resources (selector_events.py).
 ACCEPT_FAILED = "socket.accept() out of system resource"
-# asyncio retries a failed accept() after this many seconds (asyncio.constants).
-ACCEPT_RETRY_DELAY = 1.0
 
 # A refused connection's 503 is followed by end of file, and what the client still sends is
 # read and dropped for at most this long: closing at once with its request unread would
@@ -109,7 +107,6 @@ class ConnectionGuard:
         self._closed_at_limit = 0
         self._refused_at_limit = 0
         self._accept_failures = 0
-        self._accept_episodes = 0
 
     def protocol(self, http: Http) -> Callable[..., asyncio.Protocol]:
         """The protocol factory to give uvicorn.Config(http=...)."""
@@ -167,8 +164,6 @@ class ConnectionGuard:
         def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
             if context.get("message") == ACCEPT_FAILED:
                 self._accept_failed(context.get("exception"))
-            elif self._accept_episodes and _late_accept_retry(context):
-                pass  # a retry asyncio scheduled before the listener closed; nothing to say
             elif previous is not None:
                 previous(loop, context)
             else:
@@ -178,17 +173,11 @@ class ConnectionGuard:
         try:
             yield
         finally:
-            # asyncio's pending retries may still fire (and fail) in the next second.
-            restore = functools.partial(loop.set_exception_handler, previous)
-            if self._accept_episodes:
-                loop.call_later(ACCEPT_RETRY_DELAY * 2, restore)
-            else:
-                restore()
+            loop.set_exception_handler(previous)
 
     def _accept_failed(self, error: object) -> None:
         self._accept_failures += 1
         if self._accept_failures == 1:
-            self._accept_episodes += 1
             reason = error.strerror if isinstance(error, OSError) else error
             limit = descriptor_limit()
             log.error(
@@ -206,15 +195,6 @@ class ConnectionGuard:
                 self._accept_failures,
             )
             self._accept_failures = 0
-
-
-def _late_accept_retry(context: dict[str, Any]) -> bool:
-    # "Exception in callback BaseSelectorEventLoop._start_serving(...)": the listening
-    # socket was closed before asyncio's retry ran.
-    message = str(context.get("message", ""))
-    return "._start_serving(" in message and isinstance(
-        context.get("exception"), ValueError | OSError
-    )
 
 
 class GuardedConnection:

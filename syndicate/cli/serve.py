@@ -25,7 +25,11 @@ def serve_command(app: AppContext, host: str | None, port: int | None, no_access
 
     \b
     Example:
-      syndicate serve --host 0.0.0.0 --port 8080
+      syndicate serve --host 0.0.0.0 --port 8080    # on every network interface
+
+    /metrics then still answers only loopback clients (127.0.0.0/8, ::1), unless [web]
+    metrics_allow lists other networks or [web] metrics_token_env names a variable holding
+    a bearer token; anyone else gets a 404.
     """
     settings = app.settings
 

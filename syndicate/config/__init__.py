@@ -105,6 +105,8 @@ def missing_secrets(settings: Settings) -> list[str]:
         wanted.append((settings.mail.dkim.private_key_env, "mail.dkim.private_key_env"))
     if _uses_strategy(settings, "discourse") and settings.forum.discourse:
         wanted.append((settings.forum.discourse.api_key_env, "forum.discourse.api_key_env"))
+    if settings.web.metrics_token_env:
+        wanted.append((settings.web.metrics_token_env, "web.metrics_token_env"))
     return [
         f"{key}: environment variable {name} is not set"
         for name, key in wanted

@@ -6,6 +6,7 @@ with the file name and the key path.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import string
@@ -184,6 +185,19 @@ def check_url_template(value: object) -> str:
     return value
 
 
+def parse_network(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An IP network ("10.0.0.0/8", "fd00::/8") or one address ("192.0.2.7", a /32)."""
+    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f'not an IP network: {value!r} (use e.g. "10.0.0.0/8" or "192.0.2.7")')
+    try:
+        return ipaddress.ip_network(value.strip())
+    except ValueError as error:
+        # "10.0.0.1/8" has host bits set: refused rather than silently widened or narrowed.
+        raise ValueError(f"not an IP network: {value!r} ({error})") from None
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 # A timeout in seconds: finite, above 0, at most MAX_SECONDS (inf would pass `gt=0`).
 Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
@@ -195,3 +209,4 @@ HttpUrl = Annotated[str, BeforeValidator(check_http_url)]
 Address = Annotated[str, BeforeValidator(check_address)]
 EnvName = Annotated[str, BeforeValidator(check_env_name)]
 UrlTemplate = Annotated[str, BeforeValidator(check_url_template)]
+IpNetwork = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(parse_network)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -17,6 +18,7 @@ from syndicate.config.fields import (
     Duration,
     EnvName,
     HttpUrl,
+    IpNetwork,
     Seconds,
     Size,
     Slug,
@@ -168,6 +170,16 @@ class WebSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     secret_env: EnvName = "SYNDICATE_SECRET"  # noqa: S105 (a variable name, not a secret)
+    # Seconds a client has to send a whole request (headers and body), and an idle kept-alive
+    # connection stays open; slower or idler clients are cut off (web/connections.py).
+    request_timeout: float = Field(default=10.0, gt=0, le=600)
+    keepalive_timeout: float = Field(default=5.0, gt=0, le=600)
+    max_connections: int = Field(default=512, ge=1, le=100_000)
+    # Who may read /metrics: client networks, and/or a bearer token from this env var.
+    metrics_allow: list[IpNetwork] = Field(
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")]
+    )
+    metrics_token_env: EnvName | None = None
 
 
 class Settings(Section):

@@ -9,11 +9,9 @@ Opening a store applies pending migrations, so every command works on a fresh da
 from __future__ import annotations
 
 import asyncio
-import logging
 from types import TracebackType
 
 from alembic.util import CommandError
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,6 +20,8 @@ from syndicate.store import migrate
 from syndicate.store.deliveries import DeliveryQueries
 from syndicate.store.engine import create_engine, safe_url
 from syndicate.store.forum import ForumQueries
+from syndicate.store.health import DatabaseHealth, HealthQueries
+from syndicate.store.health import first_line as _first_line
 from syndicate.store.issues import IssueQueries
 from syndicate.store.posts import PostQueries
 from syndicate.store.published import PublishedQueries
@@ -29,14 +29,13 @@ from syndicate.store.runs import RunQueries
 from syndicate.store.sources import SourceQueries
 from syndicate.store.subscribers import SubscriberQueries
 
-log = logging.getLogger(__name__)
-
-__all__ = ["Store"]
+__all__ = ["DatabaseHealth", "Store"]
 
 
 class Store(
     DeliveryQueries,
     ForumQueries,
+    HealthQueries,
     IssueQueries,
     PostQueries,
     PublishedQueries,
@@ -83,15 +82,6 @@ class Store(
         async with self.read() as conn:
             return await conn.run_sync(migrate.current_revision)
 
-    async def ping(self) -> bool:
-        try:
-            async with self.read() as conn:
-                await conn.execute(text("SELECT 1"))
-        except (DBAPIError, OSError, StoreError):  # StoreError: a damaged SQLite file
-            log.warning("database %s is unreachable", safe_url(self.url))
-            return False
-        return True
-
     async def close(self) -> None:
         await self.engine.dispose()
 
@@ -105,8 +95,3 @@ class Store(
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
-
-
-def _first_line(error: BaseException) -> str:
-    original = getattr(error, "orig", None) or error
-    return (str(original).strip().splitlines() or [type(original).__name__])[0]

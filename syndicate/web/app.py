@@ -109,7 +109,7 @@ def create_app(
                 await opened_store.close()
 
     return Starlette(
-        routes=[*feeds.routes(), *home.routes(), *subscription.routes(), *ops.routes()],
+        routes=[*feeds.routes(), *home.routes(), *subscription.routes(), *ops.routes(settings)],
         middleware=security.middleware(settings),
         exception_handlers=security.exception_handlers(),
         lifespan=lifespan,

@@ -1,14 +1,26 @@
 """/healthz and /metrics: what a load balancer and Prometheus ask.
 
-/healthz is 200 while the database answers and 503 when it does not (the app can do nothing
-useful without it); the body says when sources were last polled and, under `syndicate run`,
-what the scheduler is doing. /metrics reads the store at scrape time through a collector
-registered in a registry of its own per scrape: no process-global state, so several apps in
-one process (tests) never see each other's numbers.
+/healthz is 200 while the database can be read and 503 when it cannot (the app can do
+nothing useful without it): unreachable, a table that cannot be read, or, on SQLite, damage
+that PRAGMA quick_check finds (run at the first request and then at most every
+INTEGRITY_EVERY, as it reads the whole file). The body says when sources were last polled
+and, under `syndicate run`, what the scheduler is doing.
+
+/metrics reads the store at scrape time through a collector registered in a registry of its
+own per scrape: no process-global state, so several apps in one process (tests) never see
+each other's numbers. It answers only clients in `[web] metrics_allow` (loopback by
+default) or bearing the token in the variable `[web] metrics_token_env` names; anyone
+else gets the site's 404, as for a page that does not exist. The client is the address
+uvicorn reports: the peer, or X-Forwarded-For when the peer is 127.0.0.1 (a local proxy,
+syndicate/web/server.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import hmac
+import ipaddress
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,25 +31,42 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from syndicate.clock import Clock
+from syndicate.config import Settings
+from syndicate.config.settings import WebSettings, secret
 from syndicate.errors import SyndicateError
 from syndicate.models import SourceState
-from syndicate.store import Store
+from syndicate.store import DatabaseHealth, Store
+from syndicate.store.health import first_line
 
 log = logging.getLogger(__name__)
 
 SEND_RATE_WINDOW = timedelta(minutes=5)
 SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced")
 NO_CACHE = {"cache-control": "no-store"}
+# SQLite's quick_check reads the whole file: about 60 ms for 25 MB, measured here.
+INTEGRITY_EVERY = timedelta(minutes=10)
+# /healthz is public: it says what is wrong in general terms; the log has the details.
+UNHEALTHY = {
+    "unreachable": "cannot connect to or open the database",
+    "unreadable": "a table of the database cannot be read",
+    "damaged": "the database file is damaged (SQLite quick_check)",
+}
+_HEALTH_KEY = "ops.health"
 
 
-def routes() -> list[BaseRoute]:
+def routes(settings: Settings) -> list[BaseRoute]:
+    """The routes; who may read /metrics is settled here, from the config the app starts
+    with (like the rest of [web], it changes at a restart)."""
+    access = MetricsAccess.of(settings.web)
     return [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
-        Route("/metrics", metrics, methods=["GET", "HEAD"]),
+        Route("/metrics", functools.partial(metrics, access=access), methods=["GET", "HEAD"]),
     ]
 
 
@@ -45,22 +74,64 @@ async def healthz(request: Request) -> Response:
     from syndicate.web.app import services  # app.py imports this module
 
     web = services(request)
-    database = await web.store.ping()
+    checker = web.extra.get(_HEALTH_KEY)
+    if checker is None:
+        checker = web.extra[_HEALTH_KEY] = HealthCheck(web.store, web.clock)
+    health = await checker.check()
     last_ingest = None
-    if database:
+    if health.ok:
         try:
             last_ingest = last_polled(await web.store.source_states())
-        except (SQLAlchemyError, SyndicateError, OSError):
-            database = False
+        except (SQLAlchemyError, SyndicateError, OSError) as error:
+            health = checker.noted(DatabaseHealth("unreadable", first_line(error)))
     body: dict[str, Any] = {
-        "status": "ok" if database else "unavailable",
-        "database": "ok" if database else "unreachable",
-        "last_ingest_at": last_ingest.isoformat() if last_ingest else None,
-        "now": web.clock.now().isoformat(),
+        "status": "ok" if health.ok else "unavailable",
+        "database": health.state,
     }
+    if not health.ok:
+        body["reason"] = UNHEALTHY[health.state]
+    body["last_ingest_at"] = last_ingest.isoformat() if last_ingest else None
+    body["now"] = web.clock.now().isoformat()
     if web.worker_state is not None:
         body["worker"] = _jsonable(web.worker_state())
-    return JSONResponse(body, status_code=200 if database else 503, headers=NO_CACHE)
+    return JSONResponse(body, status_code=200 if health.ok else 503, headers=NO_CACHE)
+
+
+class HealthCheck:
+    """The database's health for /healthz, with SQLite's quick_check now and then; logs a
+    line when the answer changes (not at every poll of a load balancer)."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self._lock = asyncio.Lock()  # one check at a time; the others wait for its answer
+        self._integrity_checked_at: datetime | None = None
+        self._damage: DatabaseHealth | None = None  # what the last quick_check found
+        self._last = DatabaseHealth("ok")
+
+    async def check(self) -> DatabaseHealth:
+        async with self._lock:
+            now = self.clock.now()
+            due = (
+                self._integrity_checked_at is None
+                or now - self._integrity_checked_at >= INTEGRITY_EVERY
+            )
+            health = await self.store.health(integrity=due)
+            if due and health.state in ("ok", "damaged"):  # quick_check ran
+                self._integrity_checked_at = now
+                self._damage = None if health.ok else health
+            if health.ok and self._damage is not None:
+                health = self._damage
+            return self.noted(health)
+
+    def noted(self, health: DatabaseHealth) -> DatabaseHealth:
+        if health.state != self._last.state:
+            if health.ok:
+                log.warning("healthz: the database can be read again")
+            else:
+                log.error("healthz: %s: %s", UNHEALTHY[health.state], health.detail)
+        self._last = health
+        return health
 
 
 def last_polled(states: list[SourceState]) -> datetime | None:
@@ -68,14 +139,56 @@ def last_polled(states: list[SourceState]) -> datetime | None:
     return max(times) if times else None
 
 
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, *, access: MetricsAccess) -> Response:
     from syndicate.web.app import services
 
+    if not access.allows(request):
+        raise HTTPException(404)
     web = services(request)
     snapshot = await take_snapshot(web.store, web.clock.now())
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(snapshot))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST, headers=NO_CACHE)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsAccess:
+    """Who may read /metrics: clients in `networks`, or bearing `token`."""
+
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    token: bytes | None
+
+    @classmethod
+    def of(cls, web: WebSettings) -> MetricsAccess:
+        token = secret(web.metrics_token_env)
+        return cls(tuple(web.metrics_allow), token.encode() if token else None)
+
+    def allows(self, request: Request) -> bool:
+        if self.token is not None and hmac.compare_digest(bearer_token(request), self.token):
+            return True
+        address = client_address(request)
+        return address is not None and any(address in network for network in self.networks)
+
+
+def bearer_token(request: Request) -> bytes:
+    """The token of `Authorization: Bearer <token>`, as sent; b"" when there is none."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return b""
+    return token.strip().encode("latin-1")  # the header's own bytes (Starlette decoded them)
+
+
+def client_address(request: Request) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client's IP address; an IPv4 client of a dual-stack socket as IPv4."""
+    if request.client is None:
+        return None
+    try:
+        address = ipaddress.ip_address(request.client.host)
+    except ValueError:  # not an address (a Unix socket, a proxy's "unknown")
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 @dataclass(slots=True)

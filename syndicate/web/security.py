@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -132,7 +132,14 @@ def error_response(scope: Scope, status: int) -> Response:
 
 
 def exception_handlers() -> dict[Any, Any]:
-    return {HTTPException: _http_error, Exception: _server_error}
+    return {HTTPException: _http_error, ClientDisconnect: _client_gone, Exception: _server_error}
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client left while its request body was being read (or was cut off for sending it
+    # too slowly, syndicate/web/connections.py): nobody to answer, nothing went wrong here.
+    log.debug("client %s left before its request was read", request.client)
+    return Response(status_code=400)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -17,7 +17,7 @@ from syndicate.errors import FetchError, UsageError
 from syndicate.ingest.backoff import after_failure, after_success
 from syndicate.ingest.fetch import Fetcher, Validators
 from syndicate.ingest.parse import ParseError
-from syndicate.ingest.workers import ParserPool, default_workers
+from syndicate.ingest.workers import ParsedSource, ParserPool, default_workers
 from syndicate.models import SourceState
 from syndicate.store import Store
 
@@ -132,7 +132,9 @@ class Poller:
             store,
             clock,
             fetcher or make_fetcher(settings),
-            ParserPool(settings.ingest.workers or default_workers()),
+            ParserPool(
+                settings.ingest.workers or default_workers(), settings.ingest.parse_cpu_limit
+            ),
             asyncio.Semaphore(settings.ingest.concurrency),
             own_fetcher=fetcher is None,
         )
@@ -222,7 +224,7 @@ class Poller:
             counts.new,
             counts.updated,
             counts.unchanged,
-            warning=parsed.warning,
+            warning=_warning(parsed),
         )
         done = replace(fetched, feed_title=parsed.title, feed_link=parsed.link)
         return report, after_success(done, now=now, every=source.every, status=result.status)
@@ -232,3 +234,11 @@ class Poller:
             return state.permanent_url
         path = local_path(source.url, self.settings.base_dir)
         return str(path) if path is not None else source.url
+
+
+def _warning(parsed: ParsedSource) -> str | None:
+    """The feed's own warning and the first entry skipped, for the report's one line."""
+    skipped = parsed.skipped
+    if len(skipped) > 1:
+        skipped = [f"{len(skipped)} entries skipped, the first: {skipped[0]}"]
+    return "; ".join(filter(None, [parsed.warning, *skipped])) or None

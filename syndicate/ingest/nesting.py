@@ -173,7 +173,7 @@ class _Entry:
     def __init__(self, name: str, key: str, context: _Context) -> None:
         self.name = name
         self.key = key  # tag and attributes: at most three equal entries are kept
-        self.context = context
+        self.context: _Context | None = context  # None once out of the list
         self.index = -1  # on the stack, or -1 when left open
 
 
@@ -232,9 +232,9 @@ class _Model:
             and attrs[-2:-1] in _BEFORE_SELF_CLOSING
             and (name in ("svg", "math") or self.foreign())
         ):
-            return  # "/>" closes an element in SVG and MathML only
+            return False  # "/>" closes an element in SVG and MathML only
         if name in _TABLE_PARTS and name != "table" and self.top("table") < 0:
-            return  # table parts outside a table are dropped
+            return False  # table parts outside a table are dropped
         if name in _CLOSES_P or name in _IMPLIED_BY:
             self.close_implied(name)
         if name in _FORMATTING:

@@ -44,7 +44,7 @@ from syndicate.models import Post
 log = logging.getLogger(__name__)
 
 # CPU seconds per feed. On the development machine a 10 MB feed takes about 6 s with long
-# posts, and about 40 s as 45,000 tiny entries, the most a feed of that size can hold.
+# posts, and about 40 s as 45,000 tiny entries.
 DEFAULT_CPU_LIMIT = 60
 
 

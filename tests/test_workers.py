@@ -47,13 +47,18 @@ async def test_a_crash_fails_only_the_feed_whose_own_process_dies_too(
     bystanders = {f"ok{n}": feed(n) for n in range(4)}
     try:
         with caplog.at_level(logging.INFO, logger="syndicate"):
-            outcomes = await parse_all(pool, {"crash": feed(99, CRASH), **bystanders})
+            outcomes = await parse_all(
+                pool, {"crash": feed(99, CRASH), "garbage": b"just some text", **bystanders}
+            )
             after = await pool.parse(feed(7), URL, None, "later", None, NOW)
     finally:
         await pool.aclose()
     crashed = outcomes.pop("crash")
     assert isinstance(crashed, ParseError)
     assert str(crashed) == "the parser process exited with status 70 reading this feed, twice"
+    # A bystander's own error, raised in its process of its own, is still its own.
+    garbage = outcomes.pop("garbage")
+    assert isinstance(garbage, ParseError) and str(garbage).startswith("not a feed")
     for name, outcome in outcomes.items():
         assert isinstance(outcome, ParsedSource), (name, outcome)
         assert [post.url for post in outcome.posts] == [f"https://blog.example/{name[2:]}/"]

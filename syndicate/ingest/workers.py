@@ -34,6 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
+from typing import Any
 
 from syndicate.ingest.nesting import TooDeeplyNested
 from syndicate.ingest.normalise import normalise_entry
@@ -102,7 +103,7 @@ def default_workers() -> int:
 ParseTask = Callable[[bytes, str, str | None, str, str | None, datetime], ParsedSource]
 
 
-def run_limited(task: ParseTask, cpu_limit: int, *args: object) -> ParsedSource:
+def run_limited(task: ParseTask, cpu_limit: int, *args: Any) -> ParsedSource:
     """Run `task` in this worker with at most `cpu_limit` more seconds of CPU.
 
     RLIMIT_CPU counts the whole life of the process, so the soft limit is set to what the
@@ -116,7 +117,7 @@ def run_limited(task: ParseTask, cpu_limit: int, *args: object) -> ParsedSource:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_CPU, (limit, hard))
     try:
-        return task(*args)  # type: ignore[arg-type]
+        return task(*args)
     finally:
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
@@ -143,20 +144,21 @@ class ParserDied(Exception):
 
 
 def _parse_alone_in_child(
-    send: Connection, task: ParseTask, cpu_limit: int, args: tuple[object, ...]
+    send: Connection, task: ParseTask, cpu_limit: int, args: tuple[Any, ...]
 ) -> None:
     _start_worker()
+    outcome: ParsedSource | Exception
     try:
-        outcome: tuple[bool, object] = (True, run_limited(task, cpu_limit, *args))
+        outcome = run_limited(task, cpu_limit, *args)
     except Exception as error:  # ParseError, or a bug: the parent raises it as the pool would
-        outcome = (False, error)
+        outcome = error
     try:
         send.send(outcome)
     except Exception as error:  # an exception that does not pickle
-        send.send((False, RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]} ({error})")))
+        send.send(RuntimeError(f"{outcome!r} ({error})"))
 
 
-def _parse_alone(task: ParseTask, cpu_limit: int, args: tuple[object, ...]) -> ParsedSource:
+def _parse_alone(task: ParseTask, cpu_limit: int, args: tuple[Any, ...]) -> ParsedSource:
     """Blocking: parse in a new process of its own; ParserDied says how it ended if it did."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
@@ -166,16 +168,16 @@ def _parse_alone(task: ParseTask, cpu_limit: int, args: tuple[object, ...]) -> P
     process.start()
     send.close()  # the child holds the only writer: recv() ends when the child does
     try:
-        ok, value = receive.recv()
+        outcome: ParsedSource | Exception = receive.recv()
     except EOFError:
         process.join()
         raise ParserDied(process.exitcode, cpu_limit) from None
     finally:
         receive.close()
     process.join()
-    if not ok:
-        raise value  # type: ignore[misc]
-    return value  # type: ignore[return-value]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 class ParserPool:

@@ -32,7 +32,8 @@ def feed(n: int, marker: bytes = b"") -> bytes:
 
 async def parse_all(pool: ParserPool, feeds: dict[str, bytes]) -> dict[str, object]:
     # gather() submits every feed before the pool's first process has started (spawning
-    # takes far longer), so all of them are in the pool when one of them kills its process.
+    # takes far longer), and the first process ready takes the first feed: when that one
+    # kills its process at once, the feeds after it are all still in the pool.
     results = await asyncio.gather(
         *(pool.parse(body, URL, None, name, None, NOW) for name, body in feeds.items()),
         return_exceptions=True,
@@ -48,7 +49,7 @@ async def test_a_crash_fails_only_the_feed_whose_own_process_dies_too(
     try:
         with caplog.at_level(logging.INFO, logger="syndicate"):
             outcomes = await parse_all(
-                pool, {"crash": feed(99, CRASH), "garbage": b"just some text", **bystanders}
+                pool, {"crash": feed(99, CRASH), **bystanders, "garbage": b"just some text"}
             )
             after = await pool.parse(feed(7), URL, None, "later", None, NOW)
     finally:

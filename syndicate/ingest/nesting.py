@@ -39,10 +39,11 @@ class TooDeeplyNested(ValueError):
 
 
 # "<em>text</em>", "<a href=...>text</a>": a phrasing element holding only text, closed by
-# its own end tag, is no deeper than its text (any implied end it would cause only makes the
-# model deeper), so one C-speed pass turns those into text before the Python loop (they are
-# most of the tags of a post). Guards: not after "<", "</", "<!" or "<?" (a new tag would
-# appear), and no "--" or ">" inside (a comment's end would vanish).
+# its own end tag, leaves the stack as its text would (any implied end it would cause only
+# makes the model deeper; the model keeps a level free for the leaf itself), so one C-speed
+# pass turns those into text before the Python loop: they are most of the tags of a post.
+# Guards: not after "<", "</", "<!" or "<?" (a new tag would appear), and no "--" or ">"
+# inside (a comment's end would vanish).
 _PHRASING_LEAF = re.compile(
     r"""<(?<![<!?/\-\[]<)
     (a|abbr|b|bdi|bdo|big|cite|code|data|del|dfn|em|font|i|ins|kbd|mark|nobr|q|s|samp|small

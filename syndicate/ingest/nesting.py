@@ -48,7 +48,7 @@ _PHRASING_LEAF = re.compile(
     r"""<(?<![<!?/\-\[]<)
     (a|abbr|b|bdi|bdo|big|cite|code|data|del|dfn|em|font|i|ins|kbd|mark|nobr|q|s|samp|small
     |span|strike|strong|sub|sup|time|tt|u|var)(?=[\t\n\f\r />])
-    (?:[^<>-]|-(?!-))*>[^<>]*</\1[\t\n\f\r ]*>""",
+    [^<>-]*(?:-(?!-)[^<>-]*)*>[^<>]*</\1[\t\n\f\r ]*>""",
     re.VERBOSE,
 )
 _TOKEN = re.compile(

@@ -24,9 +24,9 @@ from __future__ import annotations
 import re
 
 # Real HTML rarely nests past 30 (a post's blocks inside a theme's layout); Chromium and
-# WebKit stop nesting at 512. Up to 256 the square barely shows: 1.5 MB of <div>s nested 255
-# deep takes nh3 1.7 times as long as 1.5 MB of ordinary paragraphs, where 20,000 deep take
-# 17 times as long for a seventh of the bytes (bench/hostile.py, docs/performance.md).
+# WebKit stop nesting at 512. Up to 256 the square barely shows: a 1.5 MB entry of <div>s
+# nested 255 deep takes 1.6 times as long as one of ordinary paragraphs, where 20,000 deep
+# take nh3 nine times as long for a seventh of the bytes (bench/hostile.py).
 MAX_DEPTH = 256
 # Each re-opened formatting element is a new element in the output. A sloppy post with one
 # unclosed <b> re-opens it once per paragraph; 10,000 is a hundred paragraphs re-opening a

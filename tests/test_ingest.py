@@ -5,6 +5,7 @@ Every hostile input costs only its own source: the others in the same run are st
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -279,6 +280,72 @@ async def test_invalid_utf8_control_characters_and_scripts(
         assert bad not in html
     assert 'href="https://blog.example/more"' in html
     assert 'rel="noopener nofollow"' in html
+
+
+def with_ingest(settings: Settings, **values: object) -> Settings:
+    return settings.model_copy(update={"ingest": settings.ingest.model_copy(update=values)})
+
+
+def source_lines(caplog: pytest.LogCaptureFixture, source: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if getattr(r, "source", None) == source]
+
+
+# A hang guard, not a speed test: before the nesting check this item kept ingest busy for
+# more than five minutes (html5ever's work grows with the square of the depth).
+@pytest.mark.timeout(120)
+async def test_an_entry_nested_too_deep_is_skipped_and_the_rest_stored(
+    http_server: HttpServer, tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    deep = "<div>" * 300_000 + "deep"  # the item: 1.5 MB of nested <div>s
+    entries = [
+        item(n, body, f"deep-{n}", "deep.example")
+        for n, body in enumerate(["<p>a</p>", deep, "<p>b</p>"])
+    ]
+    http_server.route("/deep", Response(body=rss("".join(entries))))
+    http_server.route("/good", Response(body=GOOD))
+    settings = settings_for(
+        tmp_path, store.url, deep=http_server.url_for("/deep"), good=http_server.url_for("/good")
+    )
+    with caplog.at_level(logging.WARNING, logger="syndicate"):
+        report = await run(with_ingest(settings, max_size=4_000_000), store)
+    line = "entry 1 (https://deep.example/1/) skipped: HTML nests elements more than 256 deep"
+    assert (report["deep"].status, report["deep"].new, report["deep"].warning) == ("ok", 2, line)
+    assert source_lines(caplog, "deep") == [line]
+    assert report["good"].new == 3
+    stored = {post.url for post in await store.recent_posts(10) if post.source == "deep"}
+    assert stored == {"https://deep.example/0/", "https://deep.example/2/"}
+
+
+async def test_a_feed_over_the_cpu_limit_fails_alone_and_backs_off(
+    http_server: HttpServer, tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 20,000 entries take several seconds of CPU to parse, far past a limit of one second: the
+    # kernel kills the parser process (SIGXCPU), twice, and only this source fails.
+    http_server.route("/slow", Response(body=rss("".join(item(n) for n in range(20_000)))))
+    others = {f"other{k}": f"/other{k}" for k in range(4)}
+    for name, path in others.items():
+        body = rss(item(1, guid=f"{name}-1", site=f"{name}.example"))
+        http_server.route(path, Response(body=body))
+    settings = settings_for(
+        tmp_path,
+        store.url,
+        slow=http_server.url_for("/slow"),
+        **{name: http_server.url_for(path) for name, path in others.items()},
+    )
+    settings = with_ingest(settings, max_size=20_000_000, total_timeout=60, parse_cpu_limit=1)
+    with caplog.at_level(logging.WARNING, logger="syndicate"):
+        report = await run(settings, store)
+    error = (
+        "the parser process ran over its CPU limit of 1 s ([ingest] parse_cpu_limit) "
+        "reading this feed, twice"
+    )
+    assert (report["slow"].status, report["slow"].error) == ("failed", error)
+    assert source_lines(caplog, "slow") == [error]
+    state = await store.source_state("slow")
+    assert (state.consecutive_failures, state.last_error) == (1, error)
+    assert state.next_poll_at == NOW + timedelta(minutes=30)
+    for name in others:
+        assert (report[name].status, report[name].new) == ("ok", 1)
 
 
 async def test_ten_thousand_entries_and_duplicate_guids(

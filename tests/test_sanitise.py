@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +39,21 @@ def parse(html: str) -> list[tuple[str, dict[str, str | None]]]:
     collector.feed(html)
     collector.close()
     return collector.tags
+
+
+@pytest.mark.parametrize(
+    "html",
+    ["<div>" * 1_000 + "x", "".join(f"<p><b id={n}>x</p>" for n in range(600))],
+    ids=["nested", "re-opened"],
+)
+def test_html_too_deep_for_the_parser_is_refused(html: str) -> None:
+    # An HTML parser's work grows with the square of the depth (see nesting.py): refused
+    # before nh3 reads it, whether it is a post's body or an HTML title.
+    refused = r"^HTML (nests elements more than 256 deep|re-opens more than 10,000 unclosed)"
+    with pytest.raises(ValueError, match=refused):
+        sanitise_html(html, BASE)
+    with pytest.raises(ValueError, match=refused):
+        plain_title(html, is_html=True)
 
 
 def test_script_style_iframe_and_form_vanish_with_their_content() -> None:

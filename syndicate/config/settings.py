@@ -110,6 +110,7 @@ class IngestSettings(Section):
     max_size: Size = 10_000_000
     max_redirects: int = Field(default=5, ge=0, le=20)
     workers: int = Field(default=0, ge=0, le=64)  # parser processes; 0 = one per core, 1 = none
+    parse_cpu_limit: int = Field(default=60, ge=1, le=3600)  # CPU seconds to parse one feed
     # Redirects may lead to loopback, private or link-local addresses (other than a source's
     # own configured host and port) only when this is set.
     allow_private: bool = False

@@ -17,7 +17,7 @@ from syndicate.errors import FetchError, UsageError
 from syndicate.ingest.backoff import after_failure, after_success
 from syndicate.ingest.fetch import Fetcher, Validators
 from syndicate.ingest.parse import ParseError
-from syndicate.ingest.workers import ParserPool, default_workers
+from syndicate.ingest.workers import ParsedSource, ParserPool, default_workers
 from syndicate.models import SourceState
 from syndicate.store import Store
 
@@ -135,7 +135,9 @@ class Poller:
             store,
             clock,
             fetcher or make_fetcher(settings),
-            ParserPool(settings.ingest.workers or default_workers()),
+            ParserPool(
+                settings.ingest.workers or default_workers(), settings.ingest.parse_cpu_limit
+            ),
             asyncio.Semaphore(settings.ingest.concurrency),
             own_fetcher=fetcher is None,
         )
@@ -228,7 +230,7 @@ class Poller:
             counts.new,
             counts.updated,
             counts.unchanged,
-            warning=parsed.warning,
+            warning=_warning(parsed),
         )
         done = replace(
             fetched, feed_title=parsed.title, feed_link=parsed.link, feed_id=parsed.feed_id
@@ -253,3 +255,11 @@ def _warn_dropped(source: str, dropped: list[str]) -> None:
             len(dropped) - MAX_DROPPED_WARNINGS,
             extra={"source": source},
         )
+
+
+def _warning(parsed: ParsedSource) -> str | None:
+    """The feed's own warning and the first entry skipped, for the report's one line."""
+    skipped = parsed.skipped
+    if len(skipped) > 1:
+        skipped = [f"{len(skipped)} entries skipped, the first: {skipped[0]}"]
+    return "; ".join(filter(None, [parsed.warning, *skipped])) or None

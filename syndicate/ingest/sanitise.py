@@ -7,6 +7,11 @@ about 25 µs, more than cleaning a short summary), so the per-call base URL reac
 callback through a ContextVar, which stays correct across threads and asyncio tasks.
 Regexes here never sanitise: they only mark block boundaries before nh3 parses, or read
 nh3's own well-formed output (``first_image``).
+
+HTML from a feed is checked by ``check_nesting`` before nh3 parses it: nesting too deep makes
+an HTML5 parser's work grow with its square (nesting.py). ``sanitise_html`` and an HTML
+``plain_title`` raise TooDeeplyNested for such input; ``html_to_text``, ``excerpt`` and
+``first_image`` take what ``sanitise_html`` produced, which is no deeper.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from html import unescape
 from urllib.parse import urljoin, urlsplit
 
 import nh3
+
+from syndicate.ingest.nesting import check_nesting
 
 _TAGS = {
     "p", "br", "hr", "div", "span", "a", "em", "strong", "b", "i", "u", "s", "small", "mark",
@@ -104,7 +111,11 @@ _TEXT_CLEANER = nh3.Cleaner(tags=set(), clean_content_tags=_DROP_WITH_CONTENT, a
 
 
 def sanitise_html(html: str, base_url: str | None) -> str:
-    """Safe HTML with absolute URLs; relative ones stay relative only when base_url is None."""
+    """Safe HTML with absolute URLs; relative ones stay relative only when base_url is None.
+
+    Raises TooDeeplyNested for HTML that would take the parser too long (nesting.py).
+    """
+    check_nesting(html)
     token = _base_url.set(base_url)
     try:
         cleaned = _HTML_CLEANER.clean(_CONTROLS.sub("", html))
@@ -115,7 +126,10 @@ def sanitise_html(html: str, base_url: str | None) -> str:
 
 
 def html_to_text(html: str) -> str:
-    """Plain text, one line per block, a blank line between paragraphs."""
+    """Plain text, one line per block, a blank line between paragraphs.
+
+    For HTML that sanitise_html produced (or trusted): it is not checked for nesting again.
+    """
     marked = _PRE.sub(_mark_pre_lines, _BLOCK_TAG.sub(_mark_block, _CONTROLS.sub("", html)))
     text = _CONTROLS_BUT_BREAK.sub("", _unescape_text(_TEXT_CLEANER.clean(marked)))
     lines: list[str] = []
@@ -148,8 +162,12 @@ def first_image(html: str) -> str | None:
 
 
 def plain_title(text: str, is_html: bool) -> str:
-    """A one-line plain-text title. Only HTML titles lose tags and entities."""
+    """A one-line plain-text title. Only HTML titles lose tags and entities.
+
+    Raises TooDeeplyNested for an HTML title that would take the parser too long.
+    """
     if is_html:
+        check_nesting(text)
         text = _unescape_text(_TEXT_CLEANER.clean(_CONTROLS.sub("", text)))
     return " ".join(_CONTROLS.sub("", text).split())
 

@@ -3,30 +3,51 @@
 Both are pure CPU work in Python (feedparser, then nh3 and URL handling per entry). Done in
 the event loop's process they would cap ingest at one core and stall everything else in the
 loop (the web app, the scheduler) while a 10,000-entry feed is read. A pool of worker
-processes uses every core and keeps the loop responsive; a worker that a hostile feed
-crashes costs that source only, and the pool is started again.
+processes uses every core and keeps the loop responsive.
 
-`workers = 1` in [ingest] parses in-process instead (no pool).
+Each feed may use `[ingest] parse_cpu_limit` seconds of CPU in its worker (RLIMIT_CPU, set
+afresh per feed); past that the kernel kills the process. This is the backstop for input
+nothing else foresaw: the HTML shapes known to be slow are refused per entry before nh3 sees
+them (nesting.py).
+
+A worker that dies (that limit, out of memory, a crash in a C parser) breaks the whole pool:
+every feed in it at that moment fails, the culprit and the bystanders alike. Each of them is
+parsed again alone, in a process of its own, so a bystander succeeds and only a feed whose
+own process dies too fails. The broken pool is replaced once, by whichever feed notices
+first; the others leave its successor alone.
+
+`workers = 1` in [ingest] parses in-process instead: no pool, and no CPU limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import multiprocessing
 import os
+import resource
 import signal
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.connection import Connection
+from typing import Any
 
+from syndicate.ingest.nesting import TooDeeplyNested
 from syndicate.ingest.normalise import absolute_url, normalise_entry
 from syndicate.ingest.parse import ParseError, parse_feed
+from syndicate.ingest.raw import RawEntry
 from syndicate.links import ONLY_PUBLIC, public_id, public_url, shown
 from syndicate.models import Post
 
 log = logging.getLogger(__name__)
+
+# CPU seconds per feed. On the development machine a 10 MB feed takes about 6 s with long
+# posts, and about 40 s as 45,000 tiny entries.
+DEFAULT_CPU_LIMIT = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,29 +90,119 @@ def parse_and_normalise(
                 )
             )
         except Exception as error:  # one odd entry must not cost the others
-            skipped.append(f"entry {index}: {type(error).__name__}: {error}")
+            reason = str(error) if isinstance(error, TooDeeplyNested) else repr(error)
+            skipped.append(f"entry {index} ({_label(entry)}) skipped: {reason}")
     link = public_url(absolute_url(feed.link, url)) if feed.link else None
     if feed.link and not link:
         dropped.insert(0, f"the feed's link {shown(feed.link)} dropped: {ONLY_PUBLIC}")
     return ParsedSource(feed.title, link, feed.warning, posts, skipped, dropped, public_id(feed.id))
 
 
+def _label(entry: RawEntry, limit: int = 100) -> str:
+    """The entry's link or id, made safe for a log line (it is the feed's text)."""
+    text = entry.link or entry.id or "no link or id"
+    text = "".join(char if char.isprintable() else "?" for char in text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _ignore_interrupts() -> None:
+ParseTask = Callable[[bytes, str, str | None, str, str | None, datetime], ParsedSource]
+
+
+def run_limited(task: ParseTask, cpu_limit: int, *args: Any) -> ParsedSource:
+    """Run `task` in this worker with at most `cpu_limit` more seconds of CPU.
+
+    RLIMIT_CPU counts the whole life of the process, so the soft limit is set to what the
+    worker has used so far plus the allowance, and put back afterwards. Past it the kernel
+    sends SIGXCPU, which ends the process even inside nh3's or expat's C code.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    limit = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_limit
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (limit, hard))
+    try:
+        return task(*args)
+    finally:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _start_worker() -> None:
     # Ctrl-C reaches the whole process group; the parent decides how to stop, and a parser
     # killed mid-task would only print a traceback and break the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGXCPU dumps core by default: a parser killed at its CPU limit leaves no core file.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+
+
+class ParserDied(Exception):
+    """A process parsing one feed alone ended without an answer."""
+
+    def __init__(self, exitcode: int | None, cpu_limit: int) -> None:
+        if exitcode == -signal.SIGXCPU:
+            how = f"ran over its CPU limit of {cpu_limit} s ([ingest] parse_cpu_limit)"
+        elif exitcode is not None and exitcode < 0:
+            how = f"was killed by {signal.Signals(-exitcode).name}"
+        else:
+            how = f"exited with status {exitcode}"
+        super().__init__(f"the parser process {how} reading this feed, twice")
+
+
+def _parse_alone_in_child(
+    send: Connection, task: ParseTask, cpu_limit: int, args: tuple[Any, ...]
+) -> None:
+    _start_worker()
+    outcome: ParsedSource | Exception
+    try:
+        outcome = run_limited(task, cpu_limit, *args)
+    except Exception as error:  # ParseError, or a bug: the parent raises it as the pool would
+        outcome = error
+    try:
+        send.send(outcome)
+    except Exception as error:  # an exception that does not pickle
+        send.send(RuntimeError(f"{outcome!r} ({error})"))
+
+
+def _parse_alone(task: ParseTask, cpu_limit: int, args: tuple[Any, ...]) -> ParsedSource:
+    """Blocking: parse in a new process of its own; ParserDied says how it ended if it did."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_parse_alone_in_child, args=(send, task, cpu_limit, args), daemon=True
+    )
+    process.start()
+    send.close()  # the child holds the only writer: recv() ends when the child does
+    try:
+        outcome: ParsedSource | Exception = receive.recv()
+    except EOFError:
+        process.join()
+        raise ParserDied(process.exitcode, cpu_limit) from None
+    finally:
+        receive.close()
+    process.join()
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 class ParserPool:
     """Runs parse_and_normalise in a process pool started on first use (or inline)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(
+        self,
+        workers: int,
+        cpu_limit: int = DEFAULT_CPU_LIMIT,
+        task: ParseTask = parse_and_normalise,  # a module-level function: it is pickled
+    ) -> None:
         self.workers = workers
+        self.cpu_limit = cpu_limit
+        self.task = task
         self._executor: Executor | None = None
+        self._alone = asyncio.Semaphore(workers)  # feeds parsed again, each in its process
 
     async def parse(
         self,
@@ -104,15 +215,22 @@ class ParserPool:
     ) -> ParsedSource:
         args = (body, url, content_type, source, default_category, now)
         if self.workers <= 1:
-            return parse_and_normalise(*args)
+            return self.task(*args)
         loop = asyncio.get_running_loop()
+        executor = self._pool()
         try:
-            return await loop.run_in_executor(self._pool(), parse_and_normalise, *args)
+            return await loop.run_in_executor(
+                executor, run_limited, self.task, self.cpu_limit, *args
+            )
         except BrokenProcessPool:
-            # The worker died (out of memory, a crash in a C parser) on this feed: start a
-            # fresh pool for the other sources and blame only this one.
-            self._shutdown()
-            raise ParseError("the parser process died reading this feed") from None
+            self._discard(executor)
+        # A worker died with this feed in the pool, maybe reading it, maybe reading another.
+        log.info("parsing again in a process of its own", extra={"source": source})
+        async with self._alone:
+            try:
+                return await asyncio.to_thread(_parse_alone, self.task, self.cpu_limit, args)
+            except ParserDied as died:
+                raise ParseError(str(died)) from None
 
     def _pool(self) -> Executor:
         if self._executor is None:
@@ -121,14 +239,16 @@ class ParserPool:
             self._executor = ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_interrupts,
+                initializer=_start_worker,
             )
         return self._executor
 
-    def _shutdown(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+    def _discard(self, broken: Executor) -> None:
+        """Drop a broken pool, once: the next parse starts a new one, which stays."""
+        if self._executor is broken:
             self._executor = None
+            broken.shutdown(wait=False, cancel_futures=True)
+            log.warning("a parser process died; the feeds it held are parsed again one by one")
 
     async def aclose(self) -> None:
         executor, self._executor = self._executor, None

@@ -18,7 +18,7 @@ from syndicate.clock import FrozenClock
 from syndicate.config import load_settings
 from syndicate.config.settings import Settings
 from syndicate.digest import period as periods
-from syndicate.digest.build import build_issue, digest_context, for_categories
+from syndicate.digest.build import build_issue, digest_context, issue_content
 from syndicate.errors import UsageError
 from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import ingest
@@ -129,10 +129,10 @@ async def test_the_intro_is_markdown_without_raw_html(project: Path) -> None:
 async def test_categories_chosen_by_a_subscriber(project: Path) -> None:
     settings, store = await prepared(project)
     async with store:
-        context, _ = await digest_context(settings, store, periods.month("2015-09", LONDON))
-    policy = for_categories(context, frozenset({"policy"}), "category")
+        content = await issue_content(settings, store, periods.month("2015-09", LONDON))
+    policy = content.for_categories(frozenset({"policy"}))
     assert policy.posts and all("Policy" in p.categories for p in policy.posts)
-    assert for_categories(context, frozenset(), "category") == context
+    assert content.for_categories(frozenset()) == content.context
 
 
 async def test_five_hundred_posts_respect_max_posts(project: Path) -> None:

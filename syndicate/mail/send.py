@@ -37,13 +37,14 @@ from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.digest.build import (
     build_issue,
+    copy_renderer,
     digest_context,
-    for_categories,
     period_of,
-    renderer_for,
+    stored_content,
 )
 from syndicate.digest.context import DigestSubscriber
-from syndicate.digest.render import RenderedDigest
+from syndicate.digest.issue import IssueContent
+from syndicate.digest.render import DigestRenderer, RenderedDigest
 from syndicate.errors import DeliveryError, TransportUnavailable
 from syndicate.mail.dkim import DkimSigner, dkim_signer_for
 from syndicate.mail.message import MessageFactory
@@ -162,6 +163,7 @@ class IssueSender:
             )
         }
         self._copy_lock = asyncio.Lock()
+        self._made_of: tuple[IssueContent, DigestRenderer] | None = None
 
     async def run(self) -> SendReport:
         try:
@@ -303,20 +305,29 @@ class IssueSender:
         return _outcome(claimed, "failed", error=error, bounced=bounced)
 
     async def _copy_for(self, categories: tuple[str, ...]) -> RenderedDigest | None:
-        """The issue rendered for a choice of categories, once per distinct choice; None when
-        none of the issue's posts is in them."""
+        """The issue for a choice of categories, rendered once per distinct choice from what
+        the issue is made of (its posts as they were, its templates: a post edited or added
+        since does not show); None when none of its posts is in them."""
         key = frozenset(category.casefold() for category in categories)
         if key in self._copies:
             return self._copies[key]
         async with self._copy_lock:
             if key not in self._copies:
-                period = period_of(self.settings, self.issue.period)
-                context, _ = await digest_context(self.settings, self.store, period)
-                chosen = for_categories(context, key, self.settings.digest.group_by)
-                self._copies[key] = (
-                    renderer_for(self.settings).render(chosen) if chosen.posts else None
-                )
+                content, renderer = await self._content()
+                chosen = content.for_categories(key)
+                if not chosen.posts:
+                    self._copies[key] = None
+                elif content.is_whole(chosen):  # everything: the stored copy itself
+                    self._copies[key] = self._copies[frozenset()]
+                else:
+                    self._copies[key] = renderer.render(chosen)
         return self._copies[key]
+
+    async def _content(self) -> tuple[IssueContent, DigestRenderer]:
+        if self._made_of is None:
+            content = await stored_content(self.settings, self.store, self.issue)
+            self._made_of = content, copy_renderer(self.settings, content)
+        return self._made_of
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         await self.store.record_outcomes(

@@ -144,7 +144,8 @@ def preheader(items: list[DigestPost], period: DigestPeriod) -> str:
     if not items:
         return f"No new posts in {period.label}."
     titles = "; ".join(item.title for item in items[:3])
-    return f"{len(items)} posts from {period.label}: {titles}"[:150]
+    count = f"{len(items)} post" if len(items) == 1 else f"{len(items)} posts"
+    return f"{count} from {period.label}: {titles}"[:150]
 
 
 def _in(categories: tuple[str, ...], wanted: set[str]) -> bool:

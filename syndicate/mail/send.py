@@ -24,10 +24,12 @@ same, so receiving servers and clients that saw the first copy can drop the seco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import socket
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +50,7 @@ from syndicate.digest.render import DigestRenderer, RenderedDigest
 from syndicate.errors import DeliveryError, TransportUnavailable
 from syndicate.mail.dkim import DkimSigner, dkim_signer_for
 from syndicate.mail.message import MessageFactory
+from syndicate.mail.recorder import OutcomeRecorder
 from syndicate.mail.transport import Transport, open_transport
 from syndicate.models import ClaimedDelivery, DigestIssue
 from syndicate.store import Store
@@ -163,6 +166,12 @@ class IssueSender:
             )
         }
         self._copy_lock = asyncio.Lock()
+        # Claimed rows: not yet taken by a worker, taken and not yet delivered (by id), and
+        # the claim of the next batch.
+        self._rows: deque[ClaimedDelivery] = deque()
+        self._taken: dict[int, ClaimedDelivery] = {}
+        self._take_lock = asyncio.Lock()
+        self._claiming: asyncio.Future[list[ClaimedDelivery]]
         self._made_of: tuple[IssueContent, DigestRenderer] | None = None
 
     async def run(self) -> SendReport:
@@ -178,25 +187,18 @@ class IssueSender:
         ledger = await self.store.delivery_counts(self.issue.id)
         self.counts.total = sum(ledger.get(s, 0) for s in ("pending", "deferred", "sending"))
         self._progress()
-        claiming = asyncio.ensure_future(self._claim())
-        recording: asyncio.Task[None] | None = None
+        self._claiming = asyncio.ensure_future(self._claim())
+        recorder = OutcomeRecorder(self._record)
+        workers = [asyncio.ensure_future(self._work(recorder)) for _ in range(self.concurrency)]
         try:
-            while True:
-                batch = await claiming
-                if not batch:
-                    break
-                claiming = asyncio.ensure_future(self._claim())
-                outcomes = await self._send_batch(batch)
-                if recording is not None:
-                    await recording
-                recording = asyncio.ensure_future(self._record(outcomes))
+            await asyncio.gather(*workers)
         finally:
-            # Whatever happens, what was sent is recorded and what was claimed is released.
-            if recording is not None:
-                await recording
-            extra = await claiming if not claiming.cancelled() else []
-            if extra:
-                await self._record([_release(claimed) for claimed in extra])
+            # Whatever happens (a stop, a signal, an error), what was sent is recorded and
+            # what was claimed but not sent is released, so that nothing waits for the lease.
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.shield(self._finish(recorder))
         return SendReport(
             issue=self.issue,
             counts=self.counts,
@@ -221,31 +223,52 @@ class IssueSender:
             dead_owners=dead_owners(owners, self.owner),
         )
 
-    async def _send_batch(self, batch: list[ClaimedDelivery]) -> list[Outcome]:
-        queue = iter(batch)
-        outcomes: list[Outcome] = []
+    async def _work(self, recorder: OutcomeRecorder) -> None:
+        """One connection's loop: take a row, deliver it, hand the outcome to the recorder.
+        The message after it is sent only once that outcome is stored (see _deliver)."""
+        stored: asyncio.Future[None] | None = None
+        while (claimed := await self._take()) is not None:
+            outcome = await self._deliver(claimed, stored)
+            stored = recorder.add(outcome)
+            del self._taken[claimed.id]
+            self._count(outcome)
 
-        async def worker() -> None:
-            for claimed in queue:  # shared iterator: each row goes to one worker
-                if self._stopping():
-                    outcomes.append(_release(claimed))
-                    continue
-                outcome = await self._deliver(claimed)
-                outcomes.append(outcome)
-                self._count(outcome)
+    async def _take(self) -> ClaimedDelivery | None:
+        """The next claimed row for a worker (None: stopping, or nothing left to send); the
+        next batch is claimed while this one is being sent, so workers never wait for it."""
+        async with self._take_lock:
+            if self._stopping():
+                return None
+            if not self._rows:
+                # Shielded: a claim whose result were lost would leave its rows "sending"
+                # until the lease runs out.
+                batch = await asyncio.shield(self._claiming)
+                if not batch:
+                    return None
+                self._rows.extend(batch)
+                self._claiming = asyncio.ensure_future(self._claim())
+            claimed = self._rows.popleft()
+            self._taken[claimed.id] = claimed
+            return claimed
 
-        try:
-            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(batch)))))
-        except BaseException:
-            # Cancelled (a signal) or broken: record what was done, release the rest, so
-            # that nothing waits for the lease.
-            done = {outcome.delivery_id for outcome in outcomes}
-            outcomes.extend(_release(claimed) for claimed in batch if claimed.id not in done)
-            await asyncio.shield(self._record(outcomes))
-            raise
-        return outcomes
+    async def _finish(self, recorder: OutcomeRecorder) -> None:
+        """Release what was claimed and not delivered, and store every outcome."""
+        unsent = [*self._taken.values(), *self._rows]
+        self._taken.clear()
+        self._rows.clear()
+        # A claim that failed holds nothing (a worker that waited for it raised its error).
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            unsent += await self._claiming
+        for claimed in unsent:
+            recorder.add(_release(claimed))
+        await recorder.close()
 
-    async def _deliver(self, claimed: ClaimedDelivery) -> Outcome:
+    async def _deliver(
+        self, claimed: ClaimedDelivery, previous: asyncio.Future[None] | None
+    ) -> Outcome:
+        """Build and send one message; `previous` (the outcome this connection recorded
+        last) must be stored before it goes: then a kill loses at most the message on the
+        wire. The message is built while that is being written."""
         subscriber = claimed.subscriber
         if subscriber.status != "active":
             return _outcome(claimed, "skipped", error=f"subscriber is {subscriber.status}")
@@ -265,6 +288,10 @@ class IssueSender:
                 raw = self.signer.sign(raw)
         except ValueError as error:  # an address this builder cannot write
             return self._failed(claimed, f"{subscriber.email}: {error}", bounced=False)
+        if previous is not None:
+            await previous
+            if self._stopping():  # asked to stop while waiting: this one has not started
+                return _release(claimed)
         try:
             await self.transport.send(raw, self.envelope_from, subscriber.email)
         except TransportUnavailable as error:

@@ -268,6 +268,44 @@ async def test_a_stop_releases_what_was_not_sent_and_a_rerun_finishes(
     assert len(recipients) == 30 and set(recipients.values()) == {1}
 
 
+class LedgerWatchingOutbox(OutboxTransport):
+    """The outbox, noting at each message how many delivered ones the ledger does not yet
+    say are sent (what a kill -9 at that moment would send again)."""
+
+    def __init__(self, path: Path, store: Store, issue: DigestIssue) -> None:
+        super().__init__(path)
+        self.store = store
+        self.issue = issue
+        self.delivered = 0
+        self.unrecorded: list[int] = []
+
+    async def send(self, message: bytes, envelope_from: str, envelope_to: str) -> None:
+        delivered = self.delivered
+        recorded = (await self.store.delivery_counts(self.issue.id)).get("sent", 0)
+        self.unrecorded.append(delivered - recorded)
+        await super().send(message, envelope_from, envelope_to)
+        self.delivered += 1
+
+
+async def test_a_message_goes_out_only_once_its_connections_last_one_is_recorded(
+    project: Path, database_url: str
+) -> None:
+    settings, store = await prepared(project, database_url)
+    async with store:
+        for n in range(200):
+            await subscribe(store, f"reader{n}@example.org")
+        issue = await issue_of(settings, store)
+        transport = LedgerWatchingOutbox(settings.outbox_dir, store, issue)
+        report = await IssueSender(
+            settings, store, FrozenClock(NOW), issue, transport, concurrency=4
+        ).run()
+    assert report.ledger == {"sent": 200}
+    assert len(transport.unrecorded) == 200
+    # When a message starts, each of the other three connections may have one delivered
+    # message whose outcome is still being written; its own last one is in the ledger.
+    assert max(transport.unrecorded) <= 3, transport.unrecorded
+
+
 async def test_unsubscribing_after_the_snapshot_skips_them(
     project: Path, database_url: str
 ) -> None:

@@ -7,10 +7,12 @@
 
 The sender waits for a connection's previous outcome to be stored before that connection
 sends its next message, so after a kill -9 the only messages sent but not recorded are those
-on the wire: one per connection. A transaction per message would be slow; instead the
+on the wire: one per connection. A transaction per message would cost too much; instead the
 recorder writes, in one transaction, every outcome that arrived while it was writing the
-previous ones. How many go together follows from the database's speed (roughly one per
-connection), and a connection rarely waits: it builds its next message meanwhile.
+previous ones, without waiting for more. So the groups grow by themselves when it matters:
+the busier the process (or the slower the database), the longer a write takes to come back
+and the more outcomes it finds waiting. A connection waits little: it builds its next
+message meanwhile. The writes go through syndicate.store.outcomes (a connection of its own).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from syndicate.store.deliveries import Outcome
+from syndicate.store.outcomes import Outcome
 
 
 class OutcomeRecorder:

@@ -1,24 +1,29 @@
 """Sending a digest issue: the ledger decides what is sent, the transport delivers it.
 
-    report = await send_issue(settings, store, clock, issue, transport)
+    report = await IssueSender(settings, store, clock, issue, transport).run()
 
 1. Snapshot: the issue's recipients (the active subscribers) become one pending row each,
    once per issue (store.snapshot_deliveries).
 2. Claim a batch of due rows (pending, deferred and due, or left "sending" by a sender that
    died) while the previous batch is being sent, so the pool never waits for the database.
 3. Each claimed row is personalised (the issue's shared body with the subscriber's name and
-   signed links filled in), built into an RFC 5322 message, optionally DKIM-signed, and
-   handed to the transport, `concurrency` at a time.
-4. Outcomes are recorded a batch at a time: sent; deferred with exponential backoff after a
-   transient failure (4xx, timeout, dropped connection) until `[mail] max_attempts`; failed
-   after a permanent one (5xx), which also counts towards the subscriber's bounces. When the
-   transport cannot send anything (server unreachable, AUTH or TLS failing, our sender
-   refused) the run stops and releases its rows untried: no address is blamed.
+   signed links filled in; a subscriber who chose categories gets the issue's own posts in
+   them, syndicate.digest.issue), built into an RFC 5322 message, optionally DKIM-signed,
+   and handed to the transport by one of `concurrency` workers, one per connection.
+4. Each outcome is recorded as it happens (syndicate.mail.recorder: the outcomes that arrive
+   while one transaction is written go together in the next): sent; deferred with
+   exponential backoff after a transient failure (4xx, timeout, dropped connection) until
+   `[mail] max_attempts`; failed after a permanent one (5xx), which also counts towards the
+   subscriber's bounces. When the transport cannot send anything (server unreachable, AUTH
+   or TLS failing, our sender refused) the run stops and releases its rows untried: no
+   address is blamed.
 
-What a crash costs: a row is marked sent when its batch is recorded, so after a kill -9 the
-messages of the batch in flight (at most `batch` of them, sent but not yet recorded) may go
-a second time; every other row is sent exactly once by the next run. Their Message-ID is the
-same, so receiving servers and clients that saw the first copy can drop the second.
+What a crash costs: a worker sends its next message only once the outcome of its previous
+one is stored, so after a kill -9 the only messages sent but not recorded are those on the
+wire at that moment, at most one per connection; they may go a second time, and every other
+row is sent exactly once by the next run. Their Message-ID is the same, so receiving servers
+and clients that saw the first copy can drop the second. Rows claimed but not yet sent are
+taken over by the next run at once (their owner is dead), or after the lease elsewhere.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from syndicate.mail.recorder import OutcomeRecorder
 from syndicate.mail.transport import Transport, open_transport
 from syndicate.models import ClaimedDelivery, DigestIssue
 from syndicate.store import Store
-from syndicate.store.deliveries import Outcome
+from syndicate.store.outcomes import Outcome, OutcomeWriter
 from syndicate.tokens import Tokens, signing_secret
 
 log = logging.getLogger(__name__)
@@ -188,7 +193,8 @@ class IssueSender:
         self.counts.total = sum(ledger.get(s, 0) for s in ("pending", "deferred", "sending"))
         self._progress()
         self._claiming = asyncio.ensure_future(self._claim())
-        recorder = OutcomeRecorder(self._record)
+        writer = self.store.outcome_writer(self.owner, self.settings.mail.bounce_limit)
+        recorder = OutcomeRecorder(lambda outcomes: writer.write(outcomes, self.clock.now()))
         workers = [asyncio.ensure_future(self._work(recorder)) for _ in range(self.concurrency)]
         try:
             await asyncio.gather(*workers)
@@ -198,7 +204,7 @@ class IssueSender:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            await asyncio.shield(self._finish(recorder))
+            await asyncio.shield(self._finish(recorder, writer))
         return SendReport(
             issue=self.issue,
             counts=self.counts,
@@ -251,7 +257,7 @@ class IssueSender:
             self._taken[claimed.id] = claimed
             return claimed
 
-    async def _finish(self, recorder: OutcomeRecorder) -> None:
+    async def _finish(self, recorder: OutcomeRecorder, writer: OutcomeWriter) -> None:
         """Release what was claimed and not delivered, and store every outcome."""
         unsent = [*self._taken.values(), *self._rows]
         self._taken.clear()
@@ -261,7 +267,10 @@ class IssueSender:
             unsent += await self._claiming
         for claimed in unsent:
             recorder.add(_release(claimed))
-        await recorder.close()
+        try:
+            await recorder.close()
+        finally:
+            await writer.close()
 
     async def _deliver(
         self, claimed: ClaimedDelivery, previous: asyncio.Future[None] | None
@@ -355,11 +364,6 @@ class IssueSender:
             content = await stored_content(self.settings, self.store, self.issue)
             self._made_of = content, copy_renderer(self.settings, content)
         return self._made_of
-
-    async def _record(self, outcomes: list[Outcome]) -> None:
-        await self.store.record_outcomes(
-            outcomes, self.owner, self.clock.now(), self.settings.mail.bounce_limit
-        )
 
     def _count(self, outcome: Outcome) -> None:
         counts = self.counts

@@ -1,0 +1,162 @@
+"""Recording what happened to claimed deliveries: the SQL, and a writer of its own for a sender.
+
+    writer = store.outcome_writer(owner, bounce_limit)
+    await writer.write(outcomes, now)      # one transaction
+    await writer.close()
+
+A sender records outcomes a few at a time, as they happen (syndicate.mail.recorder), so a
+transaction's own cost counts. Through the async engine every statement of it is a trip to
+aiosqlite's thread and back (on PostgreSQL a pool check-out with a ping, and a reset after),
+about six times the CPU of the same transaction on a plain connection run in a thread of its
+own: 4.1 against 0.7 ms on SQLite, measured on a busy two-core machine. So the writer holds
+one synchronous connection, used only by its one thread, and a transaction is one hop there
+and back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, bindparam, update
+
+from syndicate.store.engine import WRITE_OPTION, create_sync_engine
+from syndicate.store.tables import deliveries, subscribers
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one claimed delivery, to be recorded with others in one go."""
+
+    delivery_id: int
+    subscriber_id: int
+    status: str  # sent | deferred | failed | skipped | pending (released unsent)
+    message_id: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    bounced: bool = False  # a permanent refusal of the address: counts towards "bounced"
+
+
+def write_outcomes(
+    conn: Connection, outcomes: Sequence[Outcome], owner: str, now: datetime, bounce_limit: int
+) -> None:
+    """Record outcomes, in the caller's transaction.
+
+    Only rows still claimed by `owner` change: if this sender was presumed dead and its
+    rows were taken over, the new owner's record wins.
+    """
+    by_id = bindparam("b_id")
+    mine = and_(
+        deliveries.c.id == by_id,
+        deliveries.c.claimed_by == owner,
+        deliveries.c.status == "sending",
+    )
+    statement = (
+        update(deliveries)
+        .where(mine)
+        .values(
+            status=bindparam("b_status"),
+            message_id=bindparam("b_message_id"),
+            last_error=bindparam("b_error"),
+            next_attempt_at=bindparam("b_next"),
+            sent_at=bindparam("b_sent_at"),
+            # A released row was not tried: give its attempt back.
+            attempts=deliveries.c.attempts - bindparam("b_untried"),
+        )
+    )
+    sent = [outcome for outcome in outcomes if outcome.status == "sent"]
+    others = [outcome for outcome in outcomes if outcome.status != "sent"]
+    # Nearly every outcome is "sent": two plain values a row, the shared ones bound once
+    # (per-row datetimes cost more to bind than the UPDATE costs to run).
+    sent_statement = (
+        update(deliveries)
+        .where(mine)
+        .values(
+            status="sent",
+            message_id=bindparam("b_message_id"),
+            last_error=None,
+            next_attempt_at=None,
+            sent_at=now,
+        )
+    )
+    sent_params = [
+        {"b_id": outcome.delivery_id, "b_message_id": outcome.message_id} for outcome in sent
+    ]
+    params = [
+        {
+            "b_id": outcome.delivery_id,
+            "b_status": outcome.status,
+            "b_message_id": outcome.message_id,
+            "b_error": outcome.error,
+            "b_next": outcome.next_attempt_at,
+            "b_sent_at": now if outcome.status == "sent" else None,
+            "b_untried": 1 if outcome.status == "pending" else 0,
+        }
+        for outcome in others
+    ]
+    bounced = [outcome.subscriber_id for outcome in outcomes if outcome.bounced]
+    if sent_params:
+        conn.execute(sent_statement, sent_params)
+    if params:
+        conn.execute(statement, params)
+    if bounced:
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id.in_(bounced))
+            .values(bounce_count=subscribers.c.bounce_count + 1)
+        )
+        conn.execute(
+            update(subscribers)
+            .where(
+                subscribers.c.id.in_(bounced),
+                subscribers.c.status == "active",
+                subscribers.c.bounce_count >= bounce_limit,
+            )
+            .values(status="bounced")
+        )
+
+
+class OutcomeWriter:
+    """Writes one owner's outcomes on a connection of its own; see the module docstring.
+    Made by Store.outcome_writer(); close() it when done."""
+
+    def __init__(
+        self, url: str, owner: str, bounce_limit: int, sqlite_writer: asyncio.Lock | None
+    ) -> None:
+        self.owner = owner
+        self.bounce_limit = bounce_limit
+        # This process's SQLite writers queue here rather than in SQLite's busy handler.
+        self._sqlite_writer = sqlite_writer
+        self._engine = create_sync_engine(url)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="syndicate-outcomes")
+        self._conn: Connection | None = None  # opened, used and closed in `_thread` only
+
+    async def write(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+        """Record `outcomes` in one transaction."""
+        if not outcomes:
+            return
+        loop = asyncio.get_running_loop()
+        async with self._sqlite_writer or contextlib.nullcontext():
+            await loop.run_in_executor(self._thread, self._write, outcomes, now)
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._thread, self._close)
+        finally:
+            self._thread.shutdown(wait=False)
+
+    def _write(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+        if self._conn is None:
+            self._conn = self._engine.connect().execution_options(**{WRITE_OPTION: True})
+        with self._conn.begin():
+            write_outcomes(self._conn, outcomes, self.owner, now, self.bounce_limit)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._engine.dispose()

@@ -1,0 +1,98 @@
+"""Group commit of delivery outcomes (syndicate.mail.recorder).
+
+The write function is the recorder's interface to the store; here it is a function that
+notes each group and waits until the test lets it finish, so the order of events is set by
+the test, not by timing. The real store behind it is tested in test_mail_send.py and the
+process tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from syndicate.mail.recorder import OutcomeRecorder
+from syndicate.store.outcomes import Outcome
+
+
+class GatedWrites:
+    """A write function whose every call is noted and held until release()."""
+
+    def __init__(self, fail: BaseException | None = None) -> None:
+        self.groups: list[list[int]] = []
+        self.started = asyncio.Semaphore(0)  # one release per write that began
+        self._gates: list[asyncio.Event] = []
+        self.fail = fail
+
+    async def __call__(self, outcomes: list[Outcome]) -> None:
+        self.groups.append([outcome.delivery_id for outcome in outcomes])
+        gate = asyncio.Event()
+        self._gates.append(gate)
+        self.started.release()
+        await gate.wait()
+        if self.fail is not None:
+            raise self.fail
+
+    def release(self) -> None:
+        self._gates[len(self.groups) - 1].set()
+
+
+def outcome(delivery_id: int) -> Outcome:
+    return Outcome(delivery_id, delivery_id, "sent", message_id=f"<{delivery_id}@test>")
+
+
+async def test_outcomes_that_arrive_during_a_write_go_together_in_the_next() -> None:
+    writes = GatedWrites()
+    recorder = OutcomeRecorder(writes)
+    first = recorder.add(outcome(1))
+    await writes.started.acquire()  # writing [1]
+    second = recorder.add(outcome(2))
+    third = recorder.add(outcome(3))
+    assert second is third  # one transaction for both
+    assert not first.done()
+    writes.release()
+    await first
+    await writes.started.acquire()  # writing [2, 3]
+    assert not second.done()  # done only once stored
+    writes.release()
+    await second
+    fourth = recorder.add(outcome(4))
+    await writes.started.acquire()
+    writes.release()
+    await fourth
+    await recorder.close()
+    assert writes.groups == [[1], [2, 3], [4]]
+
+
+async def test_close_stores_what_is_left() -> None:
+    writes = GatedWrites()
+    recorder = OutcomeRecorder(writes)
+    futures = [recorder.add(outcome(n)) for n in range(1, 4)]
+    closing = asyncio.ensure_future(recorder.close())
+    await writes.started.acquire()
+    recorder.add(outcome(4))  # arrives while [1, 2, 3] are written: stored before close ends
+    writes.release()
+    await writes.started.acquire()
+    writes.release()
+    await closing
+    assert writes.groups == [[1, 2, 3], [4]]
+    assert all(future.done() and future.exception() is None for future in futures)
+
+
+async def test_a_failed_write_fails_its_outcomes_later_ones_and_close() -> None:
+    writes = GatedWrites(fail=OSError("disk I/O error"))
+    recorder = OutcomeRecorder(writes)
+    first = recorder.add(outcome(1))
+    await writes.started.acquire()
+    waiting = recorder.add(outcome(2))  # queued behind the write that will fail
+    writes.release()
+    with pytest.raises(OSError, match="disk I/O error"):
+        await first
+    with pytest.raises(OSError, match="disk I/O error"):
+        await waiting
+    with pytest.raises(OSError, match="disk I/O error"):
+        await recorder.add(outcome(3))
+    with pytest.raises(OSError, match="disk I/O error"):
+        await recorder.close()
+    assert writes.groups == [[1]]  # nothing is written after a failure

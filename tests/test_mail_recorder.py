@@ -2,8 +2,8 @@
 
 The write function is the recorder's interface to the store; here it is a function that
 notes each group and waits until the test lets it finish, so the order of events is set by
-the test, not by timing. The real store behind it is tested in test_mail_send.py and the
-process tests.
+the test, not by timing. The real store behind it is tested in test_store_deliveries.py,
+test_mail_send.py and the process tests.
 """
 
 from __future__ import annotations
@@ -42,33 +42,34 @@ def outcome(delivery_id: int) -> Outcome:
     return Outcome(delivery_id, delivery_id, "sent", message_id=f"<{delivery_id}@test>")
 
 
-async def test_outcomes_that_arrive_during_a_write_go_together_in_the_next() -> None:
+async def test_outcomes_are_written_together_when_one_of_them_is_waited_for() -> None:
     writes = GatedWrites()
     recorder = OutcomeRecorder(writes)
     first = recorder.add(outcome(1))
-    await writes.started.acquire()  # writing [1]
     second = recorder.add(outcome(2))
-    third = recorder.add(outcome(3))
-    assert second is third  # one transaction for both
-    assert not first.done()
-    writes.release()
-    await first
-    await writes.started.acquire()  # writing [2, 3]
-    assert not second.done()  # done only once stored
-    writes.release()
-    await second
+    assert first is second  # one transaction for both
+    waiting = asyncio.ensure_future(recorder.stored(first))
+    await writes.started.acquire()  # writing [1, 2], because someone waits for them
+    third = recorder.add(outcome(3))  # arrives during that write: goes in the next one
     fourth = recorder.add(outcome(4))
+    assert third is fourth and third is not first
+    assert not waiting.done()
+    writes.release()
+    await waiting
+    assert first.done() and not third.done()  # nobody waits for [3, 4] yet
+    waiting = asyncio.ensure_future(recorder.stored(fourth))
     await writes.started.acquire()
     writes.release()
-    await fourth
+    await waiting
+    await recorder.stored(first)  # stored already: returns at once
     await recorder.close()
-    assert writes.groups == [[1], [2, 3], [4]]
+    assert writes.groups == [[1, 2], [3, 4]]
 
 
 async def test_close_stores_what_is_left() -> None:
     writes = GatedWrites()
     recorder = OutcomeRecorder(writes)
-    futures = [recorder.add(outcome(n)) for n in range(1, 4)]
+    tickets = [recorder.add(outcome(n)) for n in range(1, 4)]
     closing = asyncio.ensure_future(recorder.close())
     await writes.started.acquire()
     recorder.add(outcome(4))  # arrives while [1, 2, 3] are written: stored before close ends
@@ -77,22 +78,23 @@ async def test_close_stores_what_is_left() -> None:
     writes.release()
     await closing
     assert writes.groups == [[1, 2, 3], [4]]
-    assert all(future.done() and future.exception() is None for future in futures)
+    assert all(ticket.done() and ticket.exception() is None for ticket in tickets)
 
 
 async def test_a_failed_write_fails_its_outcomes_later_ones_and_close() -> None:
     writes = GatedWrites(fail=OSError("disk I/O error"))
     recorder = OutcomeRecorder(writes)
     first = recorder.add(outcome(1))
+    waiting = asyncio.ensure_future(recorder.stored(first))
     await writes.started.acquire()
-    waiting = recorder.add(outcome(2))  # queued behind the write that will fail
+    queued = recorder.add(outcome(2))  # queued behind the write that will fail
     writes.release()
-    with pytest.raises(OSError, match="disk I/O error"):
-        await first
     with pytest.raises(OSError, match="disk I/O error"):
         await waiting
     with pytest.raises(OSError, match="disk I/O error"):
-        await recorder.add(outcome(3))
+        await recorder.stored(queued)
+    with pytest.raises(OSError, match="disk I/O error"):
+        await recorder.stored(recorder.add(outcome(3)))
     with pytest.raises(OSError, match="disk I/O error"):
         await recorder.close()
     assert writes.groups == [[1]]  # nothing is written after a failure

@@ -10,8 +10,8 @@
    signed links filled in; a subscriber who chose categories gets the issue's own posts in
    them, syndicate.digest.issue), built into an RFC 5322 message, optionally DKIM-signed,
    and handed to the transport by one of `concurrency` workers, one per connection.
-4. Each outcome is recorded as it happens (syndicate.mail.recorder: the outcomes that arrive
-   while one transaction is written go together in the next): sent; deferred with
+4. Each outcome is recorded as it happens (syndicate.mail.recorder: those that queue while
+   one transaction is written go together in the next): sent; deferred with
    exponential backoff after a transient failure (4xx, timeout, dropped connection) until
    `[mail] max_attempts`; failed after a permanent one (5xx), which also counts towards the
    subscriber's bounces. When the transport cannot send anything (server unreachable, AUTH
@@ -234,7 +234,7 @@ class IssueSender:
         The message after it is sent only once that outcome is stored (see _deliver)."""
         stored: asyncio.Future[None] | None = None
         while (claimed := await self._take()) is not None:
-            outcome = await self._deliver(claimed, stored)
+            outcome = await self._deliver(claimed, recorder, stored)
             stored = recorder.add(outcome)
             del self._taken[claimed.id]
             self._count(outcome)
@@ -273,11 +273,14 @@ class IssueSender:
             await writer.close()
 
     async def _deliver(
-        self, claimed: ClaimedDelivery, previous: asyncio.Future[None] | None
+        self,
+        claimed: ClaimedDelivery,
+        recorder: OutcomeRecorder,
+        previous: asyncio.Future[None] | None,
     ) -> Outcome:
-        """Build and send one message; `previous` (the outcome this connection recorded
-        last) must be stored before it goes: then a kill loses at most the message on the
-        wire. The message is built while that is being written."""
+        """Build and send one message. `previous` (the outcome this connection recorded
+        last) must be stored before it goes, so that a kill loses at most the message on
+        the wire: the message is built first, then that outcome's write is waited for."""
         subscriber = claimed.subscriber
         if subscriber.status != "active":
             return _outcome(claimed, "skipped", error=f"subscriber is {subscriber.status}")
@@ -298,7 +301,7 @@ class IssueSender:
         except ValueError as error:  # an address this builder cannot write
             return self._failed(claimed, f"{subscriber.email}: {error}", bounced=False)
         if previous is not None:
-            await previous
+            await recorder.stored(previous)
             if self._stopping():  # asked to stop while waiting: this one has not started
                 return _release(claimed)
         try:

@@ -41,6 +41,40 @@ class Outcome:
     bounced: bool = False  # a permanent refusal of the address: counts towards "bounced"
 
 
+# Built once: a sender records outcomes a few at a time, and building these statements cost
+# more than running them (SQLAlchemy reuses the compiled form of the same statement object).
+_MINE = and_(
+    deliveries.c.id == bindparam("b_id"),
+    deliveries.c.claimed_by == bindparam("b_owner"),
+    deliveries.c.status == "sending",
+)
+# Nearly every outcome is "sent": few values a row.
+_SENT = (
+    update(deliveries)
+    .where(_MINE)
+    .values(
+        status="sent",
+        message_id=bindparam("b_message_id"),
+        last_error=None,
+        next_attempt_at=None,
+        sent_at=bindparam("b_now"),
+    )
+)
+_OTHER = (
+    update(deliveries)
+    .where(_MINE)
+    .values(
+        status=bindparam("b_status"),
+        message_id=bindparam("b_message_id"),
+        last_error=bindparam("b_error"),
+        next_attempt_at=bindparam("b_next"),
+        sent_at=None,
+        # A released row was not tried: give its attempt back.
+        attempts=deliveries.c.attempts - bindparam("b_untried"),
+    )
+)
+
+
 def write_outcomes(
     conn: Connection, outcomes: Sequence[Outcome], owner: str, now: datetime, bounce_limit: int
 ) -> None:
@@ -49,60 +83,29 @@ def write_outcomes(
     Only rows still claimed by `owner` change: if this sender was presumed dead and its
     rows were taken over, the new owner's record wins.
     """
-    by_id = bindparam("b_id")
-    mine = and_(
-        deliveries.c.id == by_id,
-        deliveries.c.claimed_by == owner,
-        deliveries.c.status == "sending",
-    )
-    statement = (
-        update(deliveries)
-        .where(mine)
-        .values(
-            status=bindparam("b_status"),
-            message_id=bindparam("b_message_id"),
-            last_error=bindparam("b_error"),
-            next_attempt_at=bindparam("b_next"),
-            sent_at=bindparam("b_sent_at"),
-            # A released row was not tried: give its attempt back.
-            attempts=deliveries.c.attempts - bindparam("b_untried"),
-        )
-    )
-    sent = [outcome for outcome in outcomes if outcome.status == "sent"]
-    others = [outcome for outcome in outcomes if outcome.status != "sent"]
-    # Nearly every outcome is "sent": two plain values a row, the shared ones bound once
-    # (per-row datetimes cost more to bind than the UPDATE costs to run).
-    sent_statement = (
-        update(deliveries)
-        .where(mine)
-        .values(
-            status="sent",
-            message_id=bindparam("b_message_id"),
-            last_error=None,
-            next_attempt_at=None,
-            sent_at=now,
-        )
-    )
-    sent_params = [
-        {"b_id": outcome.delivery_id, "b_message_id": outcome.message_id} for outcome in sent
+    sent = [
+        {"b_id": o.delivery_id, "b_owner": owner, "b_message_id": o.message_id, "b_now": now}
+        for o in outcomes
+        if o.status == "sent"
     ]
-    params = [
+    others = [
         {
             "b_id": outcome.delivery_id,
+            "b_owner": owner,
             "b_status": outcome.status,
             "b_message_id": outcome.message_id,
             "b_error": outcome.error,
             "b_next": outcome.next_attempt_at,
-            "b_sent_at": now if outcome.status == "sent" else None,
             "b_untried": 1 if outcome.status == "pending" else 0,
         }
-        for outcome in others
+        for outcome in outcomes
+        if outcome.status != "sent"
     ]
     bounced = [outcome.subscriber_id for outcome in outcomes if outcome.bounced]
-    if sent_params:
-        conn.execute(sent_statement, sent_params)
-    if params:
-        conn.execute(statement, params)
+    if sent:
+        conn.execute(_SENT, sent)
+    if others:
+        conn.execute(_OTHER, others)
     if bounced:
         conn.execute(
             update(subscribers)
@@ -120,6 +123,16 @@ def write_outcomes(
         )
 
 
+# The usual group, all "sent", in plain SQL on the driver's connection: SQLAlchemy's own work
+# for an execute (finding the compiled statement, processing parameters, setting up a result)
+# cost more CPU than SQLite's, and the writer runs often. `{0}` is the driver's placeholder.
+_SENT_SQL = (
+    "UPDATE deliveries SET status = 'sent', message_id = {0}, last_error = NULL,"
+    " next_attempt_at = NULL, sent_at = {0}"
+    " WHERE id = {0} AND claimed_by = {0} AND status = 'sending'"
+)
+
+
 class OutcomeWriter:
     """Writes one owner's outcomes on a connection of its own; see the module docstring.
     Made by Store.outcome_writer(); close() it when done."""
@@ -132,6 +145,11 @@ class OutcomeWriter:
         # This process's SQLite writers queue here rather than in SQLite's busy handler.
         self._sqlite_writer = sqlite_writer
         self._engine = create_sync_engine(url)
+        dialect = self._engine.dialect
+        self._sqlite = dialect.name == "sqlite"
+        self._sent_sql = _SENT_SQL.format("?" if dialect.paramstyle == "qmark" else "%s")
+        # sent_at as SQLAlchemy would bind it (UTCDateTime: naive UTC on SQLite).
+        self._sent_at = deliveries.c.sent_at.type.bind_processor(dialect)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="syndicate-outcomes")
         self._conn: Connection | None = None  # opened, used and closed in `_thread` only
 
@@ -153,8 +171,33 @@ class OutcomeWriter:
     def _write(self, outcomes: Sequence[Outcome], now: datetime) -> None:
         if self._conn is None:
             self._conn = self._engine.connect().execution_options(**{WRITE_OPTION: True})
+        if all(outcome.status == "sent" for outcome in outcomes):
+            self._write_sent(outcomes, now)
+            return
         with self._conn.begin():
             write_outcomes(self._conn, outcomes, self.owner, now, self.bounce_limit)
+
+    def _write_sent(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+        """What write_outcomes does for "sent" outcomes, on the driver's connection."""
+        assert self._conn is not None
+        driver = self._conn.connection.dbapi_connection
+        assert driver is not None
+        sent_at = self._sent_at(now) if self._sent_at is not None else now
+        rows = [(o.message_id, sent_at, o.delivery_id, self.owner) for o in outcomes]
+        cursor = driver.cursor()
+        try:
+            if self._sqlite:  # the connection is in autocommit mode (syndicate.store.engine)
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.executemany(self._sent_sql, rows)
+            if self._sqlite:
+                cursor.execute("COMMIT")
+            else:
+                driver.commit()
+        except BaseException:
+            driver.rollback()
+            raise
+        finally:
+            cursor.close()
 
     def _close(self) -> None:
         if self._conn is not None:

@@ -98,3 +98,23 @@ async def test_a_failed_write_fails_its_outcomes_later_ones_and_close() -> None:
     with pytest.raises(OSError, match="disk I/O error"):
         await recorder.close()
     assert writes.groups == [[1]]  # nothing is written after a failure
+
+
+async def test_with_several_connections_a_write_takes_those_that_wait_together() -> None:
+    writes = GatedWrites()
+    recorder = OutcomeRecorder(writes, connections=2)
+    first = recorder.add(outcome(1))
+    recorder.add(outcome(2))
+    # Both connections wait: one write holds both, whether or not the loop is busy.
+    waiting = [asyncio.ensure_future(recorder.stored(first)) for _ in range(2)]
+    await writes.started.acquire()
+    writes.release()
+    await asyncio.gather(*waiting)
+    # One connection waits and the other never does: it is written all the same.
+    third = recorder.add(outcome(3))
+    alone = asyncio.ensure_future(recorder.stored(third))
+    await writes.started.acquire()
+    writes.release()
+    await alone
+    await recorder.close()
+    assert writes.groups == [[1, 2], [3]]

@@ -194,7 +194,10 @@ class IssueSender:
         self._progress()
         self._claiming = asyncio.ensure_future(self._claim())
         writer = self.store.outcome_writer(self.owner, self.settings.mail.bounce_limit)
-        recorder = OutcomeRecorder(lambda outcomes: writer.write(outcomes, self.clock.now()))
+        recorder = OutcomeRecorder(
+            lambda outcomes: writer.write(outcomes, self.clock.now()),
+            connections=self.concurrency,
+        )
         workers = [asyncio.ensure_future(self._work(recorder)) for _ in range(self.concurrency)]
         try:
             await asyncio.gather(*workers)

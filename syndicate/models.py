@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,9 @@ class DigestIssue:
     text: str
     created_at: datetime
     snapshot_at: datetime | None = None  # when its recipients went into the ledger
+    # What it is made of, as JSON (syndicate.digest.issue.IssueContent); None for an issue
+    # stored before revision 0007.
+    content: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from test_store_posts import post
 from syndicate.cli import cli
 from syndicate.models import SourceState
 from syndicate.store import Store, migrate
-from syndicate.store.deliveries import Outcome
 from syndicate.store.engine import safe_url
+from syndicate.store.outcomes import Outcome
 from syndicate.store.published import PublishedFile
 from syndicate.store.tables import metadata
 

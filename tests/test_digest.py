@@ -12,18 +12,28 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import update
+from test_mail_send import prepared as prepared_on
 
 from syndicate.cli import cli
 from syndicate.clock import FrozenClock
 from syndicate.config import load_settings
 from syndicate.config.settings import Settings
 from syndicate.digest import period as periods
-from syndicate.digest.build import build_issue, digest_context, for_categories
+from syndicate.digest.build import (
+    build_issue,
+    copy_renderer,
+    digest_context,
+    issue_content,
+    stored_content,
+)
+from syndicate.digest.render import DigestRenderer
 from syndicate.errors import UsageError
 from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import ingest
 from syndicate.models import Post
 from syndicate.store import Store
+from syndicate.store.tables import digest_issues
 
 NOW = datetime(2016, 1, 2, 12, 0, tzinfo=UTC)
 LONDON = ZoneInfo("Europe/London")
@@ -129,10 +139,75 @@ async def test_the_intro_is_markdown_without_raw_html(project: Path) -> None:
 async def test_categories_chosen_by_a_subscriber(project: Path) -> None:
     settings, store = await prepared(project)
     async with store:
-        context, _ = await digest_context(settings, store, periods.month("2015-09", LONDON))
-    policy = for_categories(context, frozenset({"policy"}), "category")
+        content = await issue_content(settings, store, periods.month("2015-09", LONDON))
+    policy = content.for_categories(frozenset({"policy"}))
     assert policy.posts and all("Policy" in p.categories for p in policy.posts)
-    assert for_categories(context, frozenset(), "category") == context
+    assert content.for_categories(frozenset()) == content.context
+
+
+async def test_an_issue_keeps_what_it_is_made_of(project: Path, database_url: str) -> None:
+    settings, store = await prepared_on(project, database_url)
+    digest = settings.digest.model_copy(update={"max_posts": 3})
+    settings = settings.model_copy(update={"digest": digest})
+    async with store:
+        built = await build_issue(settings, store, FrozenClock(NOW), "2015-09")
+        assert built.issue is not None
+        issue = await store.issue("2015-09")
+        assert issue is not None
+        kept = await stored_content(settings, store, issue)
+        now = await issue_content(settings, store, periods.month("2015-09", LONDON))
+    # What was rendered, as it was: posts, groups, the two left out and their categories.
+    assert kept.context == now.context
+    assert kept.post_ids == issue.post_ids == now.post_ids
+    assert kept.left_out == (("Rivers", "Policy"), ("Funding",))
+    assert kept.templates == DigestRenderer.read_sources(settings.templates_dir)
+    assert "email/digest.html.j2" in kept.templates and "email/style.css" in kept.templates
+    assert kept.subject == settings.digest.subject
+    # Rendered again from what it keeps, the whole issue is its stored copy.
+    again = copy_renderer(settings, kept).render(kept.context)
+    assert (again.subject, again.html, again.text) == (issue.subject, issue.html, issue.text)
+
+
+async def test_an_issue_stored_before_it_kept_its_content_uses_its_post_ids(
+    project: Path, database_url: str
+) -> None:
+    settings, store = await prepared_on(project, database_url)
+    digest = settings.digest.model_copy(update={"max_posts": 3})
+    settings = settings.model_copy(update={"digest": digest})
+    async with store:
+        built = await build_issue(settings, store, FrozenClock(NOW), "2015-09")
+        assert built.issue is not None
+        async with store.write() as conn:  # as revision 0007 leaves an older issue
+            await conn.execute(update(digest_issues).values(content=None))
+        issue = await store.issue("2015-09")
+        assert issue is not None and issue.content is None
+        september = await store.posts_between(
+            datetime(2015, 9, 1, tzinfo=UTC), datetime(2015, 10, 1, tzinfo=UTC)
+        )
+        newest = september[-1]
+        added = replace(
+            newest,
+            guid="added-later",
+            url="https://news.riverside-commons.example/added-later/",
+            title="Added later",
+            categories=("Policy",),
+            first_seen=NOW + timedelta(days=1),
+            content_hash="added",
+            id=None,
+        )
+        await store.upsert_posts(newest.source, [added], NOW + timedelta(days=1))
+        kept = await stored_content(settings, store, issue)
+    assert kept.post_ids == issue.post_ids
+    assert [post.title for post in kept.context.posts] == [
+        "Beavers on the upper Wend? Not yet, and here is why",
+        "Have your say on the drainage consultation before 9 October",
+        "Where we sample: map and grid references",
+    ]
+    # Left out: the two posts seen before it was built, not the one added since.
+    assert sorted(kept.left_out) == [("Funding",), ("Rivers", "Policy")]
+    assert kept.templates is None  # rendered with the templates of today
+    policy = kept.for_categories(frozenset({"POLICY"}))
+    assert (len(policy.posts), policy.more) == (2, 1)
 
 
 async def test_five_hundred_posts_respect_max_posts(project: Path) -> None:

@@ -7,7 +7,10 @@ from a real SMTP server (aiosmtpd on 127.0.0.1, tests/smtpserver.py) scripted to
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,6 +24,7 @@ from syndicate.cli import cli
 from syndicate.clock import FrozenClock
 from syndicate.config import Settings, load_settings
 from syndicate.digest.build import build_issue
+from syndicate.digest.render import RenderedDigest
 from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import ingest
 from syndicate.mail.outbox import OutboxTransport
@@ -146,6 +150,89 @@ async def test_categories_narrow_the_copy_or_skip_it(project: Path, database_url
     assert texts["partners@example.org"] != texts["all@example.org"]
 
 
+def preheader_of(message: EmailMessage) -> str:
+    """The hidden preview text of a message's HTML part."""
+    part = message.get_body(("html",))
+    assert part is not None
+    found = re.search(r'<div class="preheader"[^>]*>([^<]*?)(?:\u034f|&#847;)', part.get_content())
+    assert found is not None
+    return html.unescape(found[1])
+
+
+async def test_a_copy_for_some_categories_is_made_of_the_issue_as_built(
+    project: Path, database_url: str
+) -> None:
+    # September 2015 has five posts, newest first: "Beavers..." (Wildlife, Policy), "Have
+    # your say..." (Policy), "Where we sample..." (water-testing), then, over max_posts = 3,
+    # "River Wend health report 2015" (Rivers, Policy) and "Small grants..." (Funding).
+    settings, store = await prepared(project, database_url, "")
+    digest = settings.digest.model_copy(update={"max_posts": 3})
+    settings = settings.model_copy(update={"digest": digest})
+    async with store:
+        await subscribe(store, "all@example.org")
+        await subscribe(store, "policy@example.org", categories=["policy"])
+        await subscribe(store, "wildlife@example.org", categories=["Wildlife"])
+        await subscribe(store, "funding@example.org", categories=["Funding"])
+        built = await build_issue(settings, store, FrozenClock(NOW), "2015-09")
+        issue = built.issue
+        assert issue is not None
+        # After the issue was built: a post of it is edited, a new Policy post arrives, and
+        # the templates change. None of that is the issue.
+        september = await store.posts_between(
+            datetime(2015, 9, 1, tzinfo=UTC), datetime(2015, 10, 1, tzinfo=UTC)
+        )
+        have_your_say = next(p for p in september if p.title.startswith("Have your say"))
+        later = NOW + timedelta(days=1)
+        edited = replace(have_your_say, title="EDITED AFTER THE ISSUE", content_hash="edited")
+        added = replace(
+            have_your_say,
+            guid="added-after-the-issue",
+            url="https://news.riverside-commons.example/added-after-the-issue/",
+            title="ADDED AFTER THE ISSUE",
+            published=have_your_say.published + timedelta(hours=1),
+            content_hash="added",
+            id=None,
+        )
+        await store.upsert_posts(have_your_say.source, [edited, added], later)
+        template = project / "templates" / "email" / "digest.txt.j2"
+        template.write_text(template.read_text() + "TEMPLATE EDITED AFTER THE ISSUE\n")
+
+        report = await IssueSender(
+            settings, store, FrozenClock(later), issue, OutboxTransport(settings.outbox_dir)
+        ).run()
+    assert report.ledger == {"sent": 3, "skipped": 1}  # nothing for Funding in the issue
+    messages = {m["To"].addresses[0].addr_spec: m for m in outbox_messages(settings)}
+    texts = {address: text_of(message) for address, message in messages.items()}
+    for text in texts.values():
+        assert "EDITED AFTER THE ISSUE" not in text and "ADDED AFTER THE ISSUE" not in text
+        assert "TEMPLATE EDITED AFTER THE ISSUE" not in text
+
+    beavers = "Beavers on the upper Wend? Not yet, and here is why"
+    say = "Have your say on the drainage consultation before 9 October"
+    sample = "Where we sample: map and grid references"
+    whole = texts["all@example.org"]
+    assert beavers in whole and say in whole and sample in whole
+    assert "and 2 more posts on the archive page" in whole
+    # The whole-issue subscriber gets the stored copy: the same but for the personal links.
+    stored = RenderedDigest(issue.subject, issue.html, issue.text).text_copy()
+    personal = re.compile(rf"https://{DOMAIN}/(?:unsubscribe|preferences)/\S+")
+    assert personal.sub("../../", whole.replace("\r\n", "\n")) == stored
+
+    policy = texts["policy@example.org"]
+    assert beavers in policy and say in policy and sample not in policy
+    assert "and 1 more post on the archive page" in policy  # River Wend health report 2015
+    assert preheader_of(messages["policy@example.org"]) == (
+        f"2 posts from September 2015: {beavers}; {say}"
+    )
+
+    wildlife = texts["wildlife@example.org"]
+    assert beavers in wildlife and say not in wildlife
+    assert "more post" not in wildlife  # none of the posts left out is about Wildlife
+    assert preheader_of(messages["wildlife@example.org"]) == (
+        f"1 post from September 2015: {beavers}"
+    )
+
+
 async def test_a_stop_releases_what_was_not_sent_and_a_rerun_finishes(
     project: Path, database_url: str
 ) -> None:
@@ -179,6 +266,44 @@ async def test_a_stop_releases_what_was_not_sent_and_a_rerun_finishes(
         assert second.counts.sent == 30 - first.counts.sent
     recipients = Counter(m["To"].addresses[0].addr_spec for m in outbox_messages(settings))
     assert len(recipients) == 30 and set(recipients.values()) == {1}
+
+
+class LedgerWatchingOutbox(OutboxTransport):
+    """The outbox, noting at each message how many delivered ones the ledger does not yet
+    say are sent (what a kill -9 at that moment would send again)."""
+
+    def __init__(self, path: Path, store: Store, issue: DigestIssue) -> None:
+        super().__init__(path)
+        self.store = store
+        self.issue = issue
+        self.delivered = 0
+        self.unrecorded: list[int] = []
+
+    async def send(self, message: bytes, envelope_from: str, envelope_to: str) -> None:
+        delivered = self.delivered
+        recorded = (await self.store.delivery_counts(self.issue.id)).get("sent", 0)
+        self.unrecorded.append(delivered - recorded)
+        await super().send(message, envelope_from, envelope_to)
+        self.delivered += 1
+
+
+async def test_a_message_goes_out_only_once_its_connections_last_one_is_recorded(
+    project: Path, database_url: str
+) -> None:
+    settings, store = await prepared(project, database_url)
+    async with store:
+        for n in range(200):
+            await subscribe(store, f"reader{n}@example.org")
+        issue = await issue_of(settings, store)
+        transport = LedgerWatchingOutbox(settings.outbox_dir, store, issue)
+        report = await IssueSender(
+            settings, store, FrozenClock(NOW), issue, transport, concurrency=4
+        ).run()
+    assert report.ledger == {"sent": 200}
+    assert len(transport.unrecorded) == 200
+    # When a message starts, each of the other three connections may have one delivered
+    # message whose outcome is still being written; its own last one is in the ledger.
+    assert max(transport.unrecorded) <= 3, transport.unrecorded
 
 
 async def test_unsubscribing_after_the_snapshot_skips_them(

@@ -9,7 +9,7 @@ import pytest
 
 from syndicate.models import DigestIssue
 from syndicate.store import Store
-from syndicate.store.deliveries import Outcome
+from syndicate.store.outcomes import Outcome
 
 NOW = datetime(2015, 12, 1, 9, tzinfo=UTC)
 LONG_AGO = NOW - timedelta(days=1)
@@ -179,3 +179,36 @@ async def test_bounce_limit_marks_the_subscriber_bounced(store: Store, limit: in
         assert subscriber is not None
         statuses.append((subscriber.status, subscriber.bounce_count))
     assert statuses == [*[("active", n) for n in range(1, limit)], ("bounced", limit)]
+
+
+async def test_an_outcome_writer_records_on_a_connection_of_its_own(store: Store) -> None:
+    await make_subscribers(store, 3)
+    issue = await make_issue(store)
+    await store.snapshot_deliveries(issue.id, NOW)
+    rows = await claim(store, issue, "me")
+    writer = store.outcome_writer("me", bounce_limit=1)
+    try:
+        # Each write is a transaction of its own, visible to the store's other connections.
+        await writer.write([Outcome(rows[0].id, rows[0].subscriber.id, "sent", "<m0@x>")], NOW)
+        assert await store.delivery_counts(issue.id) == {"sent": 1, "sending": 2}
+        await writer.write(
+            [Outcome(rows[1].id, rows[1].subscriber.id, "failed", error="550", bounced=True)],
+            NOW,
+        )
+        # Meanwhile the store writes as usual (on SQLite, both queue for the one writer).
+        await asyncio.gather(
+            writer.write([Outcome(rows[2].id, rows[2].subscriber.id, "sent", "<m2@x>")], NOW),
+            make_subscribers(store, 5, status="unsubscribed"),
+        )
+    finally:
+        await writer.close()
+    assert await store.delivery_counts(issue.id) == {"sent": 2, "failed": 1}
+    bounced = await store.subscriber_by_email(rows[1].subscriber.email)
+    assert bounced is not None and bounced.status == "bounced"
+    # Only rows this owner holds change.
+    other = store.outcome_writer("someone-else", bounce_limit=1)
+    try:
+        await other.write([Outcome(rows[0].id, rows[0].subscriber.id, "pending")], NOW)
+    finally:
+        await other.close()
+    assert await store.delivery_counts(issue.id) == {"sent": 2, "failed": 1}

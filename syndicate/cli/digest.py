@@ -14,8 +14,7 @@ from syndicate.config import Settings
 from syndicate.digest.build import (
     BuildResult,
     build_issue,
-    digest_context,
-    for_categories,
+    issue_content,
     period_of,
     renderer_for,
 )
@@ -109,14 +108,12 @@ def preview(app: AppContext, key: str, kind: str, output: Path | None, email: st
     async def go() -> bytes:
         async with await Store.open(settings.database_url) as store:
             period = period_of(settings, key)
-            context, _ = await digest_context(settings, store, period)
+            content = await issue_content(settings, store, period)
             person = await store.subscriber_by_email(email) if email else None
             if email and person is None:
                 raise UsageError(f"no subscriber {email!r}")
-            if person is not None:
-                context = for_categories(
-                    context, frozenset(person.categories), settings.digest.group_by
-                )
+            categories = frozenset(person.categories) if person is not None else frozenset()
+            context = content.for_categories(categories)
             rendered = renderer_for(settings).render(context)
             if person is None:
                 html, text = rendered.web_copy(), rendered.text_copy()

@@ -1,10 +1,13 @@
 """Building a digest issue: the period's posts, the shared context, one stored row.
 
-    context = await digest_context(settings, store, period)   # what templates see
+    context, ids = await digest_context(settings, store, period)   # what templates see
     result = await build_issue(settings, store, clock, "2015-12")  # stored, once
+    content = await stored_content(settings, store, result.issue)  # what it is made of
 
 An issue is unique per period: building again returns the stored one, and two processes
-building at once end up with the same row.
+building at once end up with the same row. It keeps what it was made of (its posts as they
+were, the templates, syndicate.digest.issue), so that a copy for some categories rendered
+when it is sent is still the issue.
 """
 
 from __future__ import annotations
@@ -17,15 +20,8 @@ from markdown_it import MarkdownIt
 from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.digest import period as periods
-from syndicate.digest.context import (
-    DigestContext,
-    DigestGroup,
-    DigestPeriod,
-    DigestPost,
-    DigestSite,
-    DigestSubscriber,
-    DigestUrls,
-)
+from syndicate.digest.context import DigestContext, DigestPeriod, DigestPost, DigestSite, DigestUrls
+from syndicate.digest.issue import NEUTRAL_SUBSCRIBER, IssueContent, group, preheader
 from syndicate.digest.render import DigestRenderer, RenderedDigest
 from syndicate.ingest.sanitise import sanitise_html
 from syndicate.links import with_public_links
@@ -33,7 +29,7 @@ from syndicate.models import DigestIssue, Post
 from syndicate.publish.files import write_atomic
 from syndicate.store import Store
 
-NEUTRAL_SUBSCRIBER = DigestSubscriber(name="", email="", greeting="Hello,")
+__all__ = ["NEUTRAL_SUBSCRIBER", "group"]  # from syndicate.digest.issue, for bench/digest.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +49,43 @@ def period_of(settings: Settings, key: str) -> DigestPeriod:
     return periods.parse(key, settings.digest.period, settings.site.tz)
 
 
-async def digest_context(
-    settings: Settings, store: Store, period: DigestPeriod
-) -> tuple[DigestContext, list[int]]:
-    """The shared context of the period's digest, and the ids of the posts in it."""
+async def issue_content(settings: Settings, store: Store, period: DigestPeriod) -> IssueContent:
+    """The period's digest as it would be built now: the shared context and what an issue
+    keeps besides (see syndicate.digest.issue); `templates` is filled when it is stored."""
     posts = await store.posts_between(period.start, period.end)  # oldest first
     if settings.digest.order == "newest":
         posts.reverse()
-    chosen = posts[: settings.digest.max_posts]
+    max_posts = settings.digest.max_posts
+    return _content(settings, period, posts[:max_posts], posts[max_posts:])
+
+
+async def stored_content(settings: Settings, store: Store, issue: DigestIssue) -> IssueContent:
+    """What a stored issue is made of (its copies are rendered from this)."""
+    if issue.content is not None:
+        return IssueContent.from_json(issue.content, issue.post_ids)
+    # Stored before issues kept their content (revision 0007): its own posts as they are
+    # now, and as the ones left out the period's other posts seen before it was built.
+    period = period_of(settings, issue.period)
+    found = await store.posts_by_ids(issue.post_ids)
+    chosen = [found[post_id] for post_id in issue.post_ids if post_id in found]
+    left_out = [
+        post
+        for post in await store.posts_between(period.start, period.end)
+        if post.id not in found and post.first_seen <= issue.created_at
+    ]
+    return _content(settings, period, chosen, left_out)
+
+
+def copy_renderer(settings: Settings, content: IssueContent) -> DigestRenderer:
+    """A renderer of the issue's copies: the templates and subject it was built with."""
+    if content.templates is None or content.subject is None:
+        return renderer_for(settings)
+    return DigestRenderer(settings.templates_dir, content.subject, sources=content.templates)
+
+
+def _content(
+    settings: Settings, period: DigestPeriod, chosen: list[Post], left_out: list[Post]
+) -> IssueContent:
     titles = {s.name: s.title or s.name for s in settings.sources}
     items = [_digest_post(post, titles) for post in chosen]
     site = settings.site
@@ -82,32 +107,23 @@ async def digest_context(
         ),
         subscriber=NEUTRAL_SUBSCRIBER,
         intro_html=intro_html(settings, period.key),
-        more=len(posts) - len(chosen),
-        preheader=_preheader(items, period),
+        more=len(left_out),
+        preheader=preheader(items, period),
     )
-    return context, [post.id or 0 for post in chosen]
+    return IssueContent(
+        context=context,
+        post_ids=tuple(post.id or 0 for post in chosen),
+        left_out=tuple(post.categories for post in left_out),
+        group_by=settings.digest.group_by,
+    )
 
 
-def for_categories(
-    context: DigestContext, categories: frozenset[str], group_by: str
-) -> DigestContext:
-    """The digest of a subscriber who chose some categories: only their posts."""
-    wanted = {category.casefold() for category in categories}
-    if not wanted:
-        return context
-    items = tuple(p for p in context.posts if wanted & {c.casefold() for c in p.categories})
-    return replace(context, posts=items, groups=group(list(items), group_by))
-
-
-def group(items: list[DigestPost], group_by: str) -> tuple[DigestGroup, ...]:
-    """Groups in the order their first post appears; posts keep their order inside."""
-    if group_by == "none":
-        return (DigestGroup("", tuple(items)),) if items else ()
-    groups: dict[str, list[DigestPost]] = {}
-    for item in items:
-        key = (item.category or "Other") if group_by == "category" else item.source
-        groups.setdefault(key, []).append(item)
-    return tuple(DigestGroup(title, tuple(posts)) for title, posts in groups.items())
+async def digest_context(
+    settings: Settings, store: Store, period: DigestPeriod
+) -> tuple[DigestContext, list[int]]:
+    """The shared context of the period's digest, and the ids of the posts in it."""
+    content = await issue_content(settings, store, period)
+    return content.context, list(content.post_ids)
 
 
 def intro_html(settings: Settings, key: str) -> str:
@@ -126,15 +142,28 @@ async def build_issue(settings: Settings, store: Store, clock: Clock, key: str) 
     if existing is not None:
         _write_web_copy(settings, period.key, _stored(settings, existing), only_if_missing=True)
         return BuildResult(period, existing, False, len(existing.post_ids), 0)
-    context, ids = await digest_context(settings, store, period)
-    if not ids and settings.digest.skip_empty:
-        return BuildResult(period, None, False, 0, context.more)
-    rendered = renderer_for(settings).render(context)
+    content = await issue_content(settings, store, period)
+    if not content.post_ids and settings.digest.skip_empty:
+        return BuildResult(period, None, False, 0, content.context.more)
+    # The templates are read once and kept with the issue, so that the copies rendered
+    # when it is sent (for subscribers' categories) are made by the same ones.
+    content = replace(
+        content,
+        templates=DigestRenderer.read_sources(settings.templates_dir),
+        subject=settings.digest.subject,
+    )
+    rendered = copy_renderer(settings, content).render(content.context)
     issue, created = await store.create_issue(
-        period.key, rendered.subject, ids, rendered.html, rendered.text, clock.now()
+        period.key,
+        rendered.subject,
+        content.post_ids,
+        rendered.html,
+        rendered.text,
+        clock.now(),
+        content=content.to_json(),
     )
     _write_web_copy(settings, period.key, _stored(settings, issue), only_if_missing=not created)
-    return BuildResult(period, issue, created, len(issue.post_ids), context.more)
+    return BuildResult(period, issue, created, len(issue.post_ids), content.context.more)
 
 
 def web_copy_path(settings: Settings, key: str) -> Path:
@@ -172,10 +201,3 @@ def _digest_post(stored: Post, titles: dict[str, str]) -> DigestPost:
         reply_count=post.reply_count,
         categories=post.categories,
     )
-
-
-def _preheader(items: list[DigestPost], period: DigestPeriod) -> str:
-    if not items:
-        return f"No new posts in {period.label}."
-    titles = "; ".join(item.title for item in items[:3])
-    return f"{len(items)} posts from {period.label}: {titles}"[:150]

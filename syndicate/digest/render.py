@@ -27,6 +27,7 @@ web pages' (syndicate.templating).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import css_inline
-from jinja2 import FileSystemLoader, StrictUndefined, Template
+from jinja2 import BaseLoader, FileSystemLoader, FunctionLoader, StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from syndicate.digest.context import (
@@ -282,17 +283,41 @@ class DigestRenderer:
     """Renders digest issues from `<templates_dir>/email/` and the subject setting.
 
     Jinja reloads a template when its file changes and the stylesheet is read at each
-    render, so one renderer can live as long as the process.
+    render, so one renderer can live as long as the process. With `sources` (what
+    read_sources() returned when an issue was built) it renders those templates instead of
+    the files, so a copy rendered later looks like the issue; problems are still named by
+    the files' paths.
     """
 
-    def __init__(self, templates_dir: Path, subject_template: str) -> None:
+    def __init__(
+        self,
+        templates_dir: Path,
+        subject_template: str,
+        *,
+        sources: Mapping[str, str] | None = None,
+    ) -> None:
         # Absolute, so the filenames Jinja reports can be shown relative to the config dir.
         self.templates_dir = templates_dir.resolve()
         self.subject_template = subject_template
-        self.html_env = email_environment(self.templates_dir, autoescape=True)
+        self._sources = sources
+        self.html_env = email_environment(self.templates_dir, autoescape=True, sources=sources)
         # Text is not HTML: escaping would show "Fish &amp; Ships" to the reader.
-        self.text_env = email_environment(self.templates_dir, autoescape=False)
+        self.text_env = email_environment(self.templates_dir, autoescape=False, sources=sources)
         self._subject: Template | None = None
+
+    @staticmethod
+    def read_sources(templates_dir: Path) -> dict[str, str]:
+        """The email templates and stylesheet as they are now (path under `templates_dir` ->
+        text), for an issue to keep and render with. A file that cannot be read is left out:
+        rendering reports it if the digest uses it."""
+        folder = templates_dir / "email"
+        sources = {}
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file() and (path.suffix == ".j2" or path.name == "style.css"):
+                with contextlib.suppress(OSError, UnicodeDecodeError):
+                    name = path.relative_to(templates_dir).as_posix()
+                    sources[name] = path.read_text(encoding="utf-8")
+        return sources
 
     def render(self, context: DigestContext) -> RenderedDigest:
         """The shared parts of an issue, rendered once; raises TemplateProblem."""
@@ -345,7 +370,7 @@ class DigestRenderer:
 
     def _render_html(self, variables: Mapping[str, object]) -> str:
         html = render_template(self.html_env, self.templates_dir, HTML_TEMPLATE, variables)
-        html = inline_css(self.templates_dir, html)
+        html = inline_css(self.templates_dir, html, self._sources)
         self._check_markers(HTML_TEMPLATE, html)
         return html
 
@@ -426,12 +451,18 @@ def render_template(
         raise problem from exc
 
 
-def inline_css(templates_dir: Path, html: str) -> str:
-    """`html` with <templates>/email/style.css inlined (every email shares the stylesheet)."""
+def inline_css(templates_dir: Path, html: str, sources: Mapping[str, str] | None = None) -> str:
+    """`html` with <templates>/email/style.css inlined (every email shares the stylesheet),
+    read from `sources` (DigestRenderer.read_sources) when given."""
     path = templates_dir / STYLESHEET
     shown = display_path(str(path), templates_dir)
     try:
-        css = path.read_text(encoding="utf-8")
+        if sources is None:
+            css = path.read_text(encoding="utf-8")
+        elif STYLESHEET in sources:
+            css = sources[STYLESHEET]
+        else:
+            raise FileNotFoundError(STYLESHEET)
     except FileNotFoundError:
         raise TemplateProblem(shown, None, "stylesheet not found") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -449,10 +480,22 @@ def inline_css(templates_dir: Path, html: str) -> str:
         raise TemplateProblem(shown, None, f"cannot inline the stylesheet: {exc}") from exc
 
 
-def email_environment(templates_dir: Path, *, autoescape: bool) -> SandboxedEnvironment:
-    """The sandboxed Jinja environment every email template renders in (digest, confirm)."""
+def email_environment(
+    templates_dir: Path, *, autoescape: bool, sources: Mapping[str, str] | None = None
+) -> SandboxedEnvironment:
+    """The sandboxed Jinja environment every email template renders in (digest, confirm);
+    with `sources` (path -> text), templates come from there rather than the folder."""
+    loader: BaseLoader = FileSystemLoader(templates_dir, encoding="utf-8")
+    if sources is not None:
+        kept = dict(sources)
+
+        def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+            # The file's path as the filename: problems are named as for the files.
+            return (kept[name], str(templates_dir / name), lambda: True) if name in kept else None
+
+        loader = FunctionLoader(load)
     env = SandboxedEnvironment(
-        loader=FileSystemLoader(templates_dir, encoding="utf-8"),
+        loader=loader,
         autoescape=autoescape,
         # A misspelt variable must be an error an admin sees, not a silently empty line.
         undefined=StrictUndefined,

@@ -1,33 +1,40 @@
 """Sending a digest issue: the ledger decides what is sent, the transport delivers it.
 
-    report = await send_issue(settings, store, clock, issue, transport)
+    report = await IssueSender(settings, store, clock, issue, transport).run()
 
 1. Snapshot: the issue's recipients (the active subscribers) become one pending row each,
    once per issue (store.snapshot_deliveries).
 2. Claim a batch of due rows (pending, deferred and due, or left "sending" by a sender that
    died) while the previous batch is being sent, so the pool never waits for the database.
 3. Each claimed row is personalised (the issue's shared body with the subscriber's name and
-   signed links filled in), built into an RFC 5322 message, optionally DKIM-signed, and
-   handed to the transport, `concurrency` at a time.
-4. Outcomes are recorded a batch at a time: sent; deferred with exponential backoff after a
-   transient failure (4xx, timeout, dropped connection) until `[mail] max_attempts`; failed
-   after a permanent one (5xx), which also counts towards the subscriber's bounces. When the
-   transport cannot send anything (server unreachable, AUTH or TLS failing, our sender
-   refused) the run stops and releases its rows untried: no address is blamed.
+   signed links filled in; a subscriber who chose categories gets the issue's own posts in
+   them, syndicate.digest.issue), built into an RFC 5322 message, optionally DKIM-signed,
+   and handed to the transport by one of `concurrency` workers, one per connection.
+4. Each outcome is recorded as it happens (syndicate.mail.recorder: those that queue while
+   one transaction is written go together in the next): sent; deferred with
+   exponential backoff after a transient failure (4xx, timeout, dropped connection) until
+   `[mail] max_attempts`; failed after a permanent one (5xx), which also counts towards the
+   subscriber's bounces. When the transport cannot send anything (server unreachable, AUTH
+   or TLS failing, our sender refused) the run stops and releases its rows untried: no
+   address is blamed.
 
-What a crash costs: a row is marked sent when its batch is recorded, so after a kill -9 the
-messages of the batch in flight (at most `batch` of them, sent but not yet recorded) may go
-a second time; every other row is sent exactly once by the next run. Their Message-ID is the
-same, so receiving servers and clients that saw the first copy can drop the second.
+What a crash costs: a worker sends its next message only once the outcome of its previous
+one is stored, so after a kill -9 the only messages sent but not recorded are those on the
+wire at that moment, at most one per connection; they may go a second time, and every other
+row is sent exactly once by the next run. Their Message-ID is the same, so receiving servers
+and clients that saw the first copy can drop the second. Rows claimed but not yet sent are
+taken over by the next run at once (their owner is dead), or after the lease elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import socket
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,20 +44,22 @@ from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.digest.build import (
     build_issue,
+    copy_renderer,
     digest_context,
-    for_categories,
     period_of,
-    renderer_for,
+    stored_content,
 )
 from syndicate.digest.context import DigestSubscriber
-from syndicate.digest.render import RenderedDigest
+from syndicate.digest.issue import IssueContent
+from syndicate.digest.render import DigestRenderer, RenderedDigest
 from syndicate.errors import DeliveryError, TransportUnavailable
 from syndicate.mail.dkim import DkimSigner, dkim_signer_for
 from syndicate.mail.message import MessageFactory
+from syndicate.mail.recorder import OutcomeRecorder
 from syndicate.mail.transport import Transport, open_transport
 from syndicate.models import ClaimedDelivery, DigestIssue
 from syndicate.store import Store
-from syndicate.store.deliveries import Outcome
+from syndicate.store.outcomes import Outcome, OutcomeWriter
 from syndicate.tokens import Tokens, signing_secret
 
 log = logging.getLogger(__name__)
@@ -162,6 +171,13 @@ class IssueSender:
             )
         }
         self._copy_lock = asyncio.Lock()
+        # Claimed rows: not yet taken by a worker, taken and not yet delivered (by id), and
+        # the claim of the next batch.
+        self._rows: deque[ClaimedDelivery] = deque()
+        self._taken: dict[int, ClaimedDelivery] = {}
+        self._take_lock = asyncio.Lock()
+        self._claiming: asyncio.Future[list[ClaimedDelivery]]
+        self._made_of: tuple[IssueContent, DigestRenderer] | None = None
 
     async def run(self) -> SendReport:
         try:
@@ -176,25 +192,22 @@ class IssueSender:
         ledger = await self.store.delivery_counts(self.issue.id)
         self.counts.total = sum(ledger.get(s, 0) for s in ("pending", "deferred", "sending"))
         self._progress()
-        claiming = asyncio.ensure_future(self._claim())
-        recording: asyncio.Task[None] | None = None
+        self._claiming = asyncio.ensure_future(self._claim())
+        writer = self.store.outcome_writer(self.owner, self.settings.mail.bounce_limit)
+        recorder = OutcomeRecorder(
+            lambda outcomes: writer.write(outcomes, self.clock.now()),
+            connections=self.concurrency,
+        )
+        workers = [asyncio.ensure_future(self._work(recorder)) for _ in range(self.concurrency)]
         try:
-            while True:
-                batch = await claiming
-                if not batch:
-                    break
-                claiming = asyncio.ensure_future(self._claim())
-                outcomes = await self._send_batch(batch)
-                if recording is not None:
-                    await recording
-                recording = asyncio.ensure_future(self._record(outcomes))
+            await asyncio.gather(*workers)
         finally:
-            # Whatever happens, what was sent is recorded and what was claimed is released.
-            if recording is not None:
-                await recording
-            extra = await claiming if not claiming.cancelled() else []
-            if extra:
-                await self._record([_release(claimed) for claimed in extra])
+            # Whatever happens (a stop, a signal, an error), what was sent is recorded and
+            # what was claimed but not sent is released, so that nothing waits for the lease.
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.shield(self._finish(recorder, writer))
         return SendReport(
             issue=self.issue,
             counts=self.counts,
@@ -219,31 +232,58 @@ class IssueSender:
             dead_owners=dead_owners(owners, self.owner),
         )
 
-    async def _send_batch(self, batch: list[ClaimedDelivery]) -> list[Outcome]:
-        queue = iter(batch)
-        outcomes: list[Outcome] = []
+    async def _work(self, recorder: OutcomeRecorder) -> None:
+        """One connection's loop: take a row, deliver it, hand the outcome to the recorder.
+        The message after it is sent only once that outcome is stored (see _deliver)."""
+        stored: asyncio.Future[None] | None = None
+        while (claimed := await self._take()) is not None:
+            outcome = await self._deliver(claimed, recorder, stored)
+            stored = recorder.add(outcome)
+            del self._taken[claimed.id]
+            self._count(outcome)
 
-        async def worker() -> None:
-            for claimed in queue:  # shared iterator: each row goes to one worker
-                if self._stopping():
-                    outcomes.append(_release(claimed))
-                    continue
-                outcome = await self._deliver(claimed)
-                outcomes.append(outcome)
-                self._count(outcome)
+    async def _take(self) -> ClaimedDelivery | None:
+        """The next claimed row for a worker (None: stopping, or nothing left to send); the
+        next batch is claimed while this one is being sent, so workers never wait for it."""
+        async with self._take_lock:
+            if self._stopping():
+                return None
+            if not self._rows:
+                # Shielded: a claim whose result were lost would leave its rows "sending"
+                # until the lease runs out.
+                batch = await asyncio.shield(self._claiming)
+                if not batch:
+                    return None
+                self._rows.extend(batch)
+                self._claiming = asyncio.ensure_future(self._claim())
+            claimed = self._rows.popleft()
+            self._taken[claimed.id] = claimed
+            return claimed
 
+    async def _finish(self, recorder: OutcomeRecorder, writer: OutcomeWriter) -> None:
+        """Release what was claimed and not delivered, and store every outcome."""
+        unsent = [*self._taken.values(), *self._rows]
+        self._taken.clear()
+        self._rows.clear()
+        # A claim that failed holds nothing (a worker that waited for it raised its error).
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            unsent += await self._claiming
+        for claimed in unsent:
+            recorder.add(_release(claimed))
         try:
-            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(batch)))))
-        except BaseException:
-            # Cancelled (a signal) or broken: record what was done, release the rest, so
-            # that nothing waits for the lease.
-            done = {outcome.delivery_id for outcome in outcomes}
-            outcomes.extend(_release(claimed) for claimed in batch if claimed.id not in done)
-            await asyncio.shield(self._record(outcomes))
-            raise
-        return outcomes
+            await recorder.close()
+        finally:
+            await writer.close()
 
-    async def _deliver(self, claimed: ClaimedDelivery) -> Outcome:
+    async def _deliver(
+        self,
+        claimed: ClaimedDelivery,
+        recorder: OutcomeRecorder,
+        previous: asyncio.Future[None] | None,
+    ) -> Outcome:
+        """Build and send one message. `previous` (the outcome this connection recorded
+        last) must be stored before it goes, so that a kill loses at most the message on
+        the wire: the message is built first, then that outcome's write is waited for."""
         subscriber = claimed.subscriber
         if subscriber.status != "active":
             return _outcome(claimed, "skipped", error=f"subscriber is {subscriber.status}")
@@ -263,6 +303,10 @@ class IssueSender:
                 raw = self.signer.sign(raw)
         except ValueError as error:  # an address this builder cannot write
             return self._failed(claimed, f"{subscriber.email}: {error}", bounced=False)
+        if previous is not None:
+            await recorder.stored(previous)
+            if self._stopping():  # asked to stop while waiting: this one has not started
+                return _release(claimed)
         try:
             await self.transport.send(raw, self.envelope_from, subscriber.email)
         except TransportUnavailable as error:
@@ -303,25 +347,29 @@ class IssueSender:
         return _outcome(claimed, "failed", error=error, bounced=bounced)
 
     async def _copy_for(self, categories: tuple[str, ...]) -> RenderedDigest | None:
-        """The issue rendered for a choice of categories, once per distinct choice; None when
-        none of the issue's posts is in them."""
+        """The issue for a choice of categories, rendered once per distinct choice from what
+        the issue is made of (its posts as they were, its templates: a post edited or added
+        since does not show); None when none of its posts is in them."""
         key = frozenset(category.casefold() for category in categories)
         if key in self._copies:
             return self._copies[key]
         async with self._copy_lock:
             if key not in self._copies:
-                period = period_of(self.settings, self.issue.period)
-                context, _ = await digest_context(self.settings, self.store, period)
-                chosen = for_categories(context, key, self.settings.digest.group_by)
-                self._copies[key] = (
-                    renderer_for(self.settings).render(chosen) if chosen.posts else None
-                )
+                content, renderer = await self._content()
+                chosen = content.for_categories(key)
+                if not chosen.posts:
+                    self._copies[key] = None
+                elif content.is_whole(chosen):  # everything: the stored copy itself
+                    self._copies[key] = self._copies[frozenset()]
+                else:
+                    self._copies[key] = renderer.render(chosen)
         return self._copies[key]
 
-    async def _record(self, outcomes: list[Outcome]) -> None:
-        await self.store.record_outcomes(
-            outcomes, self.owner, self.clock.now(), self.settings.mail.bounce_limit
-        )
+    async def _content(self) -> tuple[IssueContent, DigestRenderer]:
+        if self._made_of is None:
+            content = await stored_content(self.settings, self.store, self.issue)
+            self._made_of = content, copy_renderer(self.settings, content)
+        return self._made_of
 
     def _count(self, outcome: Outcome) -> None:
         counts = self.counts

@@ -14,6 +14,7 @@ from syndicate.store.engine import WRITE_OPTION
 
 class Queries:
     engine: AsyncEngine
+    url: str
     # SQLite has one writer at a time. Queueing this process's writers here is much faster
     # than letting them spin in SQLite's busy handler, which sleeps up to 100 ms per retry;
     # other processes are still held off by the busy timeout.

@@ -15,28 +15,17 @@ lease has run out (an owner on another machine cannot be asked).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.models import ClaimedDelivery, Recipient
 from syndicate.store.base import Queries
+from syndicate.store.outcomes import Outcome, OutcomeWriter, write_outcomes
 from syndicate.store.tables import deliveries, digest_issues, subscribers
 
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What happened to one claimed delivery, to be recorded with others in one go."""
-
-    delivery_id: int
-    subscriber_id: int
-    status: str  # sent | deferred | failed | skipped | pending (released unsent)
-    message_id: str | None = None
-    error: str | None = None
-    next_attempt_at: datetime | None = None
-    bounced: bool = False  # a permanent refusal of the address: counts towards "bounced"
+__all__ = ["DeliveryQueries", "Outcome"]
 
 
 class DeliveryQueries(Queries):
@@ -157,83 +146,15 @@ class DeliveryQueries(Queries):
     async def record_outcomes(
         self, outcomes: Sequence[Outcome], owner: str, now: datetime, bounce_limit: int
     ) -> None:
-        """Record a batch of outcomes in one transaction.
+        """Record outcomes in one transaction (see write_outcomes)."""
+        if outcomes:
+            async with self.write() as conn:
+                await conn.run_sync(write_outcomes, outcomes, owner, now, bounce_limit)
 
-        Only rows still claimed by `owner` change: if this sender was presumed dead and its
-        rows were taken over, the new owner's record wins.
-        """
-        if not outcomes:
-            return
-        by_id = bindparam("b_id")
-        mine = and_(
-            deliveries.c.id == by_id,
-            deliveries.c.claimed_by == owner,
-            deliveries.c.status == "sending",
-        )
-        statement = (
-            update(deliveries)
-            .where(mine)
-            .values(
-                status=bindparam("b_status"),
-                message_id=bindparam("b_message_id"),
-                last_error=bindparam("b_error"),
-                next_attempt_at=bindparam("b_next"),
-                sent_at=bindparam("b_sent_at"),
-                # A released row was not tried: give its attempt back.
-                attempts=deliveries.c.attempts - bindparam("b_untried"),
-            )
-        )
-        sent = [outcome for outcome in outcomes if outcome.status == "sent"]
-        others = [outcome for outcome in outcomes if outcome.status != "sent"]
-        # Nearly every outcome is "sent": two plain values a row, the shared ones bound once
-        # (per-row datetimes cost more to bind than the UPDATE costs to run).
-        sent_statement = (
-            update(deliveries)
-            .where(mine)
-            .values(
-                status="sent",
-                message_id=bindparam("b_message_id"),
-                last_error=None,
-                next_attempt_at=None,
-                sent_at=now,
-            )
-        )
-        sent_params = [
-            {"b_id": outcome.delivery_id, "b_message_id": outcome.message_id} for outcome in sent
-        ]
-        params = [
-            {
-                "b_id": outcome.delivery_id,
-                "b_status": outcome.status,
-                "b_message_id": outcome.message_id,
-                "b_error": outcome.error,
-                "b_next": outcome.next_attempt_at,
-                "b_sent_at": now if outcome.status == "sent" else None,
-                "b_untried": 1 if outcome.status == "pending" else 0,
-            }
-            for outcome in others
-        ]
-        bounced = [outcome.subscriber_id for outcome in outcomes if outcome.bounced]
-        async with self.write() as conn:
-            if sent_params:
-                await conn.execute(sent_statement, sent_params)
-            if params:
-                await conn.execute(statement, params)
-            if bounced:
-                await conn.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id.in_(bounced))
-                    .values(bounce_count=subscribers.c.bounce_count + 1)
-                )
-                await conn.execute(
-                    update(subscribers)
-                    .where(
-                        subscribers.c.id.in_(bounced),
-                        subscribers.c.status == "active",
-                        subscribers.c.bounce_count >= bounce_limit,
-                    )
-                    .values(status="bounced")
-                )
+    def outcome_writer(self, owner: str, bounce_limit: int) -> OutcomeWriter:
+        """A writer of `owner`'s outcomes on a connection of its own, for a sender that
+        records them a few at a time (syndicate.store.outcomes); close() it when done."""
+        return OutcomeWriter(self.url, owner, bounce_limit, self._sqlite_writer)
 
     async def issues_with_due_deliveries(
         self, now: datetime, lease_expired_before: datetime

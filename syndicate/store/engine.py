@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, ExceptionContext, event
+from sqlalchemy import Connection, Engine, ExceptionContext, event
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -45,6 +46,19 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "handle_error", _damaged_sqlite(parsed.database))
         return engine
     return create_async_engine(parsed, pool_pre_ping=True)
+
+
+def create_sync_engine(url: str) -> Engine:
+    """A synchronous engine on the same database, for a connection that a thread of its own
+    uses (syndicate.store.outcomes); the schema is already migrated by the async one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa_create_engine(parsed.set(drivername="sqlite"))
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "handle_error", _damaged_sqlite(parsed.database))
+        return engine
+    return sa_create_engine(parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -29,10 +30,13 @@ class IssueQueries(Queries):
         html: str,
         text: str,
         now: datetime,
+        *,
+        content: Mapping[str, Any] | None = None,
     ) -> tuple[DigestIssue, bool]:
         """Store the period's issue; if another process stored it first, return that one.
 
-        The second value says whether this call created it.
+        The second value says whether this call created it. `content` is what the issue is
+        made of, as JSON (syndicate.digest.issue).
         """
         try:
             async with self.write() as conn:
@@ -44,6 +48,7 @@ class IssueQueries(Queries):
                         html=html,
                         text=text,
                         created_at=now,
+                        content=dict(content) if content is not None else None,
                     )
                 )
             created = True

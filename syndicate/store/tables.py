@@ -131,6 +131,9 @@ digest_issues = Table(
     # When its recipients were written into the ledger: once, so a later subscriber does
     # not get an old issue when a send is resumed.
     Column("snapshot_at", UTCDateTime),
+    # What the issue is made of (posts as they were, templates), as JSON, so that a copy for
+    # some categories is rendered from the issue itself (syndicate.digest.issue).
+    Column("content", JSON),
 )
 
 # The delivery ledger: one row per (issue, subscriber), whose status says what was sent.

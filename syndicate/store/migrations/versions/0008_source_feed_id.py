@@ -2,8 +2,8 @@
 entries' <source> carries.
 
 Revision ID: 0008
-Revises: 0005 (0007 once the branches adding 0006 and 0007 are merged)
-Create Date: 2026-12-10
+Revises: 0007
+Create Date: 2026-12-02
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

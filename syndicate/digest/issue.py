@@ -1,0 +1,194 @@
+"""What an issue is made of, kept with it so that every copy of it is the issue.
+
+    content = IssueContent(context, post_ids, left_out, group_by, templates, subject)
+    row_value = content.to_json()                         # stored in digest_issues.content
+    content = IssueContent.from_json(row_value, post_ids)  # at send time, days later
+    chosen = content.for_categories(frozenset({"policy"}))  # a subscriber's copy
+
+A subscriber who chose categories gets a copy of their own, rendered when the issue is sent.
+It must be the issue, not a new digest of the period: the posts as they were when the issue
+was built (a post edited or added since must not show), the editor's intro of that moment,
+the templates of that moment, and a preheader and an "N more" line that count its own posts.
+So the issue keeps the context it was rendered from, the categories of each post left out by
+`max_posts`, and the email templates; the stored HTML and text stay the whole issue's copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from syndicate.digest.context import (
+    DigestContext,
+    DigestGroup,
+    DigestPeriod,
+    DigestPost,
+    DigestSite,
+    DigestSubscriber,
+    DigestUrls,
+)
+
+FORMAT = 1  # of the stored JSON; a later change of shape bumps it
+
+NEUTRAL_SUBSCRIBER = DigestSubscriber(name="", email="", greeting="Hello,")
+
+
+@dataclass(frozen=True, slots=True)
+class IssueContent:
+    """An issue's content: what it was rendered from, and what its copies need besides."""
+
+    context: DigestContext  # the whole issue's, as rendered into its stored copy
+    post_ids: tuple[int, ...]  # the posts of `context.posts`, in the same order
+    left_out: tuple[tuple[str, ...], ...]  # the categories of each post over max_posts
+    group_by: str  # how `context.groups` were made
+    # The email templates (path under the templates folder -> source) and the subject
+    # setting the issue was rendered with; None: not kept (an issue built before they were).
+    templates: Mapping[str, str] | None = None
+    subject: str | None = None
+
+    def for_categories(self, categories: frozenset[str]) -> DigestContext:
+        """The issue for a subscriber who chose `categories` (any case): only its posts in
+        them, grouped as the issue is, with a preheader and an "N more" count of their own.
+        No categories: the whole issue."""
+        wanted = {category.casefold() for category in categories}
+        if not wanted:
+            return self.context
+        posts = tuple(post for post in self.context.posts if _in(post.categories, wanted))
+        return replace(
+            self.context,
+            posts=posts,
+            groups=group(list(posts), self.group_by),
+            more=sum(1 for left in self.left_out if _in(left, wanted)),
+            preheader=preheader(list(posts), self.context.period),
+        )
+
+    def is_whole(self, chosen: DigestContext) -> bool:
+        """Whether `chosen` (from for_categories) holds all of the issue: its stored copy."""
+        return len(chosen.posts) == len(self.context.posts) and chosen.more == self.context.more
+
+    def to_json(self) -> dict[str, Any]:
+        context = self.context
+        return {
+            "format": FORMAT,
+            "site": _fields(context.site),
+            "period": {
+                "key": context.period.key,
+                "label": context.period.label,
+                "start": context.period.start.isoformat(),
+                "end": context.period.end.isoformat(),
+            },
+            "urls": {
+                "view_in_browser": context.urls.view_in_browser,
+                "archive": context.urls.archive,
+                "feeds": context.urls.feeds,
+            },
+            "posts": [_post_json(post) for post in context.posts],
+            "intro_html": context.intro_html,
+            "more": context.more,
+            "preheader": context.preheader,
+            "left_out": [list(categories) for categories in self.left_out],
+            "group_by": self.group_by,
+            "templates": dict(self.templates) if self.templates is not None else None,
+            "subject": self.subject,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], post_ids: tuple[int, ...]) -> IssueContent:
+        """The content stored by to_json(); ValueError if it is not in a format known here."""
+        if data.get("format") != FORMAT:
+            raise ValueError(f"stored issue content in format {data.get('format')!r}")
+        period = data["period"]
+        posts = tuple(_post(item) for item in data["posts"])
+        group_by = data["group_by"]
+        context = DigestContext(
+            site=DigestSite(**data["site"]),
+            period=DigestPeriod(
+                period["key"],
+                period["label"],
+                datetime.fromisoformat(period["start"]),
+                datetime.fromisoformat(period["end"]),
+            ),
+            groups=group(list(posts), group_by),
+            posts=posts,
+            urls=DigestUrls(**data["urls"]),
+            subscriber=NEUTRAL_SUBSCRIBER,
+            intro_html=data["intro_html"],
+            more=data["more"],
+            preheader=data["preheader"],
+        )
+        return cls(
+            context=context,
+            post_ids=post_ids,
+            left_out=tuple(tuple(categories) for categories in data["left_out"]),
+            group_by=group_by,
+            templates=data["templates"],
+            subject=data["subject"],
+        )
+
+
+def group(items: list[DigestPost], group_by: str) -> tuple[DigestGroup, ...]:
+    """Groups in the order their first post appears; posts keep their order inside."""
+    if group_by == "none":
+        return (DigestGroup("", tuple(items)),) if items else ()
+    groups: dict[str, list[DigestPost]] = {}
+    for item in items:
+        key = (item.category or "Other") if group_by == "category" else item.source
+        groups.setdefault(key, []).append(item)
+    return tuple(DigestGroup(title, tuple(posts)) for title, posts in groups.items())
+
+
+def preheader(items: list[DigestPost], period: DigestPeriod) -> str:
+    """The hidden preview text: how many posts, and the first titles."""
+    if not items:
+        return f"No new posts in {period.label}."
+    titles = "; ".join(item.title for item in items[:3])
+    count = f"{len(items)} post" if len(items) == 1 else f"{len(items)} posts"
+    return f"{count} from {period.label}: {titles}"[:150]
+
+
+def _in(categories: tuple[str, ...], wanted: set[str]) -> bool:
+    return any(category.casefold() in wanted for category in categories)
+
+
+def _fields(site: DigestSite) -> dict[str, str]:
+    return {
+        "title": site.title,
+        "url": site.url,
+        "description": site.description,
+        "language": site.language,
+        "timezone": site.timezone,
+    }
+
+
+def _post_json(post: DigestPost) -> dict[str, Any]:
+    return {
+        "title": post.title,
+        "url": post.url,
+        "excerpt": post.excerpt,
+        "image": post.image,
+        "author": post.author,
+        "category": post.category,
+        "source": post.source,
+        "date": post.date.isoformat(),
+        "discussion_url": post.discussion_url,
+        "reply_count": post.reply_count,
+        "categories": list(post.categories),
+    }
+
+
+def _post(item: Mapping[str, Any]) -> DigestPost:
+    return DigestPost(
+        title=item["title"],
+        url=item["url"],
+        excerpt=item["excerpt"],
+        image=item["image"],
+        author=item["author"],
+        category=item["category"],
+        source=item["source"],
+        date=datetime.fromisoformat(item["date"]),
+        discussion_url=item["discussion_url"],
+        reply_count=item["reply_count"],
+        categories=tuple(item["categories"]),
+    )

@@ -21,7 +21,7 @@ would break those references, even deferred). So both tables are rebuilt togethe
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-10
+Create Date: 2026-12-02
 """
 
 from __future__ import annotations

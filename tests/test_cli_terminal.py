@@ -9,7 +9,9 @@ ESC [. Those are what the feed-server tests send; the subscriber's name carries 
 
 from __future__ import annotations
 
+import asyncio
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -20,7 +22,9 @@ from test_mail_send import drop_mail_section, smtp_config
 
 from syndicate.cli import cli
 from syndicate.cli.progress import send_progress
+from syndicate.config import load_settings
 from syndicate.mail.send import SendCounts
+from syndicate.store import Store
 from syndicate.terminal import printable
 
 MARKUP = "[link=http://evil.example/]click[/link] [bold red]alarm"
@@ -111,21 +115,39 @@ def test_what_a_feed_server_says_is_printed_literally(
 
 
 def test_a_name_from_outside_is_printed_literally(project: Path) -> None:
+    hostile = f"Ann \x1b]0;owned\x07{MARKUP}\x08X"
     people = project / "people.csv"
     people.write_text(
-        "email,name,categories\n"
-        f'ann@example.org,"Ann \x1b]0;owned\x07{MARKUP}\x08X",\n'
-        f"bad{CSI}@example.org,Bad,\n",
+        f'email,name,categories\nann@example.org,"{hostile}",\nbad{CSI}@example.org,Bad,\n',
         encoding="utf-8",
     )
     imported = invoke(project, "subscribers", "import", str(people))
-    assert imported.exit_code == 1  # the bad address is rejected, by line
-    assert imported.stderr.startswith("line 3: invalid address 'bad\\x9b@example.org'")
+    assert imported.exit_code == 1  # both lines are rejected, each by its number
+    rejected = imported.stderr.splitlines()
+    assert rejected[0] == "line 2: ann@example.org: the name contains control characters"
+    assert rejected[1].startswith("line 3: invalid address 'bad\\x9b@example.org'")
     assert_inert(imported.stderr)
+
+    # A row stored before names were checked (or written by hand) is still printed inert.
+    asyncio.run(store_legacy_row(project, "ann@example.org", hostile))
     listed = invoke(project, "subscribers", "list")
     assert listed.exit_code == 0
     assert squeezed(f"Ann \\x1b]0;owned\\x07{MARKUP}\\x08X") in unfolded(listed.stdout)
     assert_inert(listed.stdout)
+
+
+async def store_legacy_row(project: Path, address: str, name: str) -> None:
+    settings = load_settings(project / "config.toml")
+    async with await Store.open(settings.database_url) as store:
+        await store.insert_subscriber(
+            {
+                "email": address,
+                "name": name,
+                "status": "active",
+                "consent_source": "cli",
+                "consented_at": datetime(2015, 1, 1, tzinfo=UTC),
+            }
+        )
 
 
 def test_what_a_mail_server_says_is_printed_literally(

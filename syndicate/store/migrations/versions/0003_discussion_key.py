@@ -22,5 +22,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("posts") as batch:
-        batch.drop_column("discussion_key")
+    # In place (SQLite >= 3.35 can): a batch copy would drop the table, which fails while
+    # foreign keys are enforced and other rows refer to it.
+    op.drop_column("posts", "discussion_key")

@@ -26,5 +26,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_deliveries_status", "deliveries")
-    with op.batch_alter_table("digest_issues") as batch:
-        batch.drop_column("snapshot_at")
+    # In place (SQLite >= 3.35 can): a batch copy would drop the table, which fails while
+    # foreign keys are enforced and other rows refer to it.
+    op.drop_column("digest_issues", "snapshot_at")

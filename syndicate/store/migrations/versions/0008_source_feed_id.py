@@ -23,5 +23,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sources") as batch:
-        batch.drop_column("feed_id")
+    # In place (SQLite >= 3.35 can): a batch copy would drop the table, which fails while
+    # foreign keys are enforced and other rows refer to it.
+    op.drop_column("sources", "feed_id")

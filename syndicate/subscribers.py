@@ -22,6 +22,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,12 +34,16 @@ from email_validator import EmailNotValidError, validate_email
 
 from syndicate.clock import Clock
 from syndicate.config import Settings
-from syndicate.errors import UsageError
+from syndicate.digest.build import issue_web_url
+from syndicate.errors import SyndicateError, UsageError
 from syndicate.mail.confirm import send_confirmation
 from syndicate.mail.transport import Transport
+from syndicate.mail.welcome import send_welcome
 from syndicate.models import Subscriber
 from syndicate.store import Store
 from syndicate.tokens import TokenError, Tokens
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 SUPPRESSED = "suppressed: this address asked to be forgotten"
@@ -226,15 +231,92 @@ async def confirm(store: Store, tokens: Tokens, token: str, now: datetime) -> Su
     is not valid, has expired, or names a subscriber who is gone, unsubscribed or bounced
     raises InvalidLink and changes nothing: an old link must not resubscribe someone who left.
     """
+    subscriber, _ = await _confirm(store, tokens, token, now)
+    return subscriber
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    subscriber: Subscriber
+    newly: bool  # False: they had confirmed before (nothing changed, no welcome)
+    welcomed: bool  # the welcome email was handed to the transport
+
+
+async def confirm_subscription(
+    settings: Settings,
+    store: Store,
+    transport: Transport,
+    tokens: Tokens,
+    clock: Clock,
+    token: str,
+) -> Confirmed:
+    """`confirm`, then the welcome email (templates/email/welcome.*.j2) to whoever was
+    pending until now, unless `[digest] welcome = false`.
+
+    The confirmation stands whatever happens to the welcome: it is stored before the email
+    is built, and a failure to build or send it is logged (an error naming the subscriber
+    and why), not raised. InvalidLink as for `confirm`.
+    """
+    subscriber, newly = await _confirm(store, tokens, token, clock.now())
+    welcomed = False
+    if newly and settings.digest.welcome:
+        welcomed = await _welcome(settings, store, transport, tokens, clock, subscriber)
+    return Confirmed(subscriber, newly, welcomed)
+
+
+async def _welcome(
+    settings: Settings,
+    store: Store,
+    transport: Transport,
+    tokens: Tokens,
+    clock: Clock,
+    subscriber: Subscriber,
+) -> bool:
+    try:
+        period = await store.latest_sent_period()
+        latest = issue_web_url(settings, period) if period else None
+        await send_welcome(settings, subscriber, transport, tokens, clock, latest_issue=latest)
+    except SyndicateError as error:
+        log.error(
+            "subscriber %s is confirmed, but the welcome email could not be sent: %s",
+            subscriber.id,
+            error,
+            extra={"subscriber": subscriber.id},
+        )
+        return False
+    except Exception:
+        # Not a known failure (a bug, a template error of a kind not foreseen): still no
+        # reason to tell someone who just confirmed that it did not work.
+        log.exception(
+            "subscriber %s is confirmed, but the welcome email failed",
+            subscriber.id,
+            extra={"subscriber": subscriber.id},
+        )
+        return False
+    return True
+
+
+async def subscriber_to_confirm(tokens: Tokens, store: Store, token: str) -> Subscriber:
+    """Whom a confirmation link is for, pending or already active, without changing
+    anything (the page with the button); InvalidLink as `confirm` would raise it."""
+    subscriber = await _link_owner(tokens, store, "confirm", token)
+    if subscriber is None or subscriber.status not in ("pending", "active"):
+        raise InvalidLink(NO_LONGER_VALID)
+    return subscriber
+
+
+async def _confirm(
+    store: Store, tokens: Tokens, token: str, now: datetime
+) -> tuple[Subscriber, bool]:
     subscriber = await _link_owner(tokens, store, "confirm", token)
     if subscriber is None:
         raise InvalidLink(NO_LONGER_VALID)
     confirmed = await store.confirm_pending_subscriber(subscriber.id, now)
     if confirmed is not None:
-        return confirmed
+        return confirmed, True
     current = await store.subscriber_by_id(subscriber.id)
     if current is not None and current.status == "active":
-        return current
+        return current, False
     raise InvalidLink(NO_LONGER_VALID)
 
 

@@ -9,6 +9,7 @@ from syndicate.config import missing_secrets
 from syndicate.digest.build import renderer_for
 from syndicate.errors import TemplateError
 from syndicate.mail.confirm import ConfirmRenderer
+from syndicate.mail.welcome import WelcomeRenderer
 from syndicate.publish.pages import PageRenderer
 from syndicate.summary import describe
 
@@ -18,7 +19,7 @@ from syndicate.summary import describe
 def check(app: AppContext) -> None:
     """Validate the config file and print a short summary.
 
-    Also renders every email (digest and confirmation) and archive page template with
+    Also renders every email (digest, confirmation, welcome) and archive page template with
     sample data. Exits 0 when the config is usable, 2 with one line per problem when it is
     not (file, key path or template line, and what is wrong).
 
@@ -29,10 +30,13 @@ def check(app: AppContext) -> None:
     settings = app.settings
     pages = PageRenderer(settings.templates_dir, formats=settings.publish.formats)
     confirmation = ConfirmRenderer(settings.templates_dir)
+    welcome = WelcomeRenderer(settings.templates_dir)
     # dict.fromkeys: the digest's check compiles every email template, the confirmation
     # email's among them, so a syntax error there would otherwise be listed twice.
     problems = list(
-        dict.fromkeys(renderer_for(settings).check() + confirmation.check() + pages.check())
+        dict.fromkeys(
+            renderer_for(settings).check() + confirmation.check() + welcome.check() + pages.check()
+        )
     )
     if problems:
         raise TemplateError("\n".join(problems))

@@ -10,7 +10,7 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from syndicate.config.fields import (
     Address,
@@ -134,6 +134,9 @@ class DigestSettings(Section):
     group_by: Literal["category", "source", "none"] = "category"
     order: Literal["newest", "oldest"] = "newest"
     max_posts: int = Field(default=30, ge=1, le=1000)
+    # A welcome email once someone confirms (templates/email/welcome.*.j2). Strict: a
+    # quoted "false" is a mistake to report, not a truthy string.
+    welcome: StrictBool = True
 
 
 class SmtpSettings(Section):

@@ -83,6 +83,11 @@ def copy_renderer(settings: Settings, content: IssueContent) -> DigestRenderer:
     return DigestRenderer(settings.templates_dir, content.subject, sources=content.templates)
 
 
+def issue_web_url(settings: Settings, key: str) -> str:
+    """Where an issue's "view in browser" copy is published: <site>/feeds/digest/<key>.html."""
+    return f"{settings.site.url}/feeds/digest/{key}.html"
+
+
 def _content(
     settings: Settings, period: DigestPeriod, chosen: list[Post], left_out: list[Post]
 ) -> IssueContent:
@@ -101,7 +106,7 @@ def _content(
         groups=group(items, settings.digest.group_by),
         posts=tuple(items),
         urls=DigestUrls(
-            view_in_browser=f"{base}/digest/{period.key}.html",
+            view_in_browser=issue_web_url(settings, period.key),
             archive=archive,
             feeds=f"{base}/index.{settings.publish.formats[0]}",
         ),

@@ -123,6 +123,18 @@ def build_confirmation(
     PermanentDeliveryError for an address it cannot write (a non-ASCII mailbox name).
     """
     rendered = renderer(settings.templates_dir).render(variables(settings, subscriber, confirm_url))
+    fields = one_off_fields(settings, subscriber, rendered.subject, "confirm", clock=clock)
+    return alternative_message(fields, rendered.text, rendered.html)
+
+
+def one_off_fields(
+    settings: Settings, subscriber: Subscriber, subject: str, kind: str, *, clock: Clock
+) -> list[headers.HeaderField]:
+    """The headers of a one-off message to `subscriber` (the confirmation, the welcome),
+    each written by syndicate.mail.headers. `kind` names it in the Message-ID.
+
+    PermanentDeliveryError for an address it cannot write (a non-ASCII mailbox name).
+    """
     now = clock.now()
     if now.tzinfo is None:
         raise ValueError("Date: the clock must give an aware datetime")
@@ -135,9 +147,9 @@ def build_confirmation(
     fields = [
         headers.configured_mailbox("From", settings.digest.sender),
         to,
-        headers.text("Subject", rendered.subject),
+        headers.text("Subject", subject),
         headers.fixed("Date", format_datetime(now)),
-        headers.fixed("Message-ID", make_msgid("confirm", domain=site_domain(settings.site.url))),
+        headers.fixed("Message-ID", make_msgid(kind, domain=site_domain(settings.site.url))),
         *(
             [headers.configured_mailbox("Reply-To", settings.digest.reply_to)]
             if settings.digest.reply_to
@@ -146,7 +158,7 @@ def build_confirmation(
         # RFC 3834: no vacation replies or other automatic answers to this.
         headers.fixed("Auto-Submitted", "auto-generated"),
     ]
-    return alternative_message(fields, rendered.text, rendered.html)
+    return fields
 
 
 def variables(settings: Settings, subscriber: Subscriber, confirm_url: str) -> dict[str, object]:
@@ -180,7 +192,13 @@ def renderer(templates_dir: Path) -> ConfirmRenderer:
 
 
 class ConfirmRenderer:
-    """Renders the confirmation email from `<templates_dir>/email/confirm.*.j2`."""
+    """Renders the confirmation email from `<templates_dir>/email/confirm.*.j2`.
+
+    The welcome email (syndicate/mail/welcome.py) is rendered the same way from its own
+    templates and samples: a subclass that sets these four.
+    """
+
+    templates = TEMPLATES  # subject, text, HTML
 
     def __init__(self, templates_dir: Path) -> None:
         self.templates_dir = templates_dir.resolve()
@@ -190,24 +208,28 @@ class ConfirmRenderer:
 
     def render(self, variables: Mapping[str, object]) -> Confirmation:
         """The three parts; raises TemplateProblem."""
-        subject = render_template(self.text_env, self.templates_dir, SUBJECT_TEMPLATE, variables)
-        text = render_template(self.text_env, self.templates_dir, TEXT_TEMPLATE, variables)
+        subject_name, text_name, html_name = self.templates
+        subject = render_template(self.text_env, self.templates_dir, subject_name, variables)
+        text = render_template(self.text_env, self.templates_dir, text_name, variables)
         html = inline_css(
             self.templates_dir,
-            render_template(self.html_env, self.templates_dir, HTML_TEMPLATE, variables),
+            render_template(self.html_env, self.templates_dir, html_name, variables),
         )
         return Confirmation(subject=_one_line(subject), text=_tidy(text), html=html)
 
     def check(self) -> list[str]:
         """Render the templates with sample data: one "file:line: reason" per problem."""
         problems: list[str] = []
-        for sample in _samples():
+        for sample in self.samples():
             try:
                 self.render(sample)
             except TemplateProblem as problem:
                 if str(problem) not in problems:
                     problems.append(str(problem))
         return problems
+
+    def samples(self) -> list[dict[str, Any]]:
+        return _samples()
 
 
 def _one_line(value: str) -> str:

@@ -25,7 +25,7 @@ from syndicate.publish.atom import render_atom
 from syndicate.publish.document import ArchivePage, FeedDocument, MonthLink, SourceInfo
 from syndicate.publish.files import has_bytes, holds, prepare_folder, remove, write_atomic
 from syndicate.publish.jsonfeed import render_json
-from syndicate.publish.pages import PageRenderer
+from syndicate.publish.pages import PageRenderer, root_from
 from syndicate.publish.plan import FeedPlan, Plan, fingerprint_of, make_plan
 from syndicate.publish.rss import render_rss
 from syndicate.publish.websub import ping_hub
@@ -223,8 +223,14 @@ def _page_files(
     context: str,
 ) -> list[_File]:
     site = settings.site
+    # The pages link to each other and to the site relatively (publish.pages.root_from), so
+    # they work wherever they are served: on `[site] url`, or on the admin's 127.0.0.1:8080
+    # before that exists. Feeds keep `feeds_url`, absolute: they are read elsewhere.
+    # Every page here is in feeds/archive/.
+    page_site = root_from("/feeds/archive/")
+    page_feeds = f"{page_site}/feeds"
     months = tuple(
-        MonthLink(m.key, m.label, len(m.post_ids), f"{feeds_url}/archive/{m.key}.html")
+        MonthLink(m.key, m.label, len(m.post_ids), f"{page_feeds}/archive/{m.key}.html")
         for m in plan.months
     )
 
@@ -232,8 +238,8 @@ def _page_files(
         return ArchivePage(
             path=path,
             site_title=site.title,
-            site_url=site.url,
-            feeds_url=feeds_url,
+            site_url=page_site,
+            feeds_url=page_feeds,
             language=site.language,
             title=title,
             posts=posts,
@@ -246,7 +252,7 @@ def _page_files(
     files = [
         _File(
             "archive/index.html",
-            fingerprint_of(context, "index", months),
+            fingerprint_of(context, "index", months, page_site),
             lambda _: pages.render_archive_index(page("archive/index.html", "Archive")),
             (),
         )
@@ -265,14 +271,14 @@ def _page_files(
                     tuple(posts[i] for i in month.post_ids),
                     previous=older,
                     next=newer,
-                    atom_url=f"{feeds_url}/archive/{month.key}.atom",
+                    atom_url=f"{page_feeds}/archive/{month.key}.atom",
                 )
             )
 
         files.append(
             _File(
                 f"archive/{month.key}.html",
-                fingerprint_of(month_fingerprint, older, newer, "html"),
+                fingerprint_of(month_fingerprint, older, newer, "html", page_site),
                 build,
                 month.post_ids,
             )

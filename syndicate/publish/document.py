@@ -85,7 +85,7 @@ class ArchivePage:
 
     path: str  # "archive/2015-12.html" or "archive/index.html"
     site_title: str
-    site_url: str
+    site_url: str  # relative to the page ("../.."), like feeds_url: see build._page_files
     feeds_url: str
     language: str
     title: str  # "Archive for December 2015" / "Archive"

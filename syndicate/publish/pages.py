@@ -50,6 +50,17 @@ class FeedLink:
     url: str
 
 
+def root_from(path: str) -> str:
+    """The site's root as a URL relative to a page at `path` (a URL path on the site):
+    "/" and "/subscribe" give ".", "/confirm/<token>" "..", "/feeds/archive/2015-12.html"
+    "../..". Pages link with it (`{{ site_url }}/subscribe`), so they work on whatever
+    host and under whatever prefix they are served from: the public `[site] url`, or
+    http://127.0.0.1:8080/ on the admin's machine. Only dots: nothing from the request.
+    """
+    depth = path.count("/") - 1 if path.startswith("/") else path.count("/")
+    return "/".join([".."] * depth) if depth > 0 else "."
+
+
 class PageRenderer:
     """Renders web pages from the templates folder (settings.templates_dir).
 

@@ -58,6 +58,19 @@ class IssueQueries(Queries):
         assert issue is not None
         return issue, created
 
+    async def latest_sent_period(self) -> str | None:
+        """The period of the newest issue whose sending has begun (its recipients are in
+        the ledger), e.g. "2015-12"; None before the first."""
+        async with self.read() as conn:
+            return (  # type: ignore[no-any-return]
+                await conn.execute(
+                    select(digest_issues.c.period)
+                    .where(digest_issues.c.snapshot_at.is_not(None))
+                    .order_by(digest_issues.c.period.desc())
+                    .limit(1)
+                )
+            ).scalar()
+
     async def issues(self) -> list[DigestIssue]:
         async with self.read() as conn:
             rows = await conn.execute(select(digest_issues).order_by(digest_issues.c.period))

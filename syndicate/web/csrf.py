@@ -8,9 +8,18 @@ Two checks, both must pass:
 1. **Origin / Referer.** When the browser sends `Origin` (every current browser does on a
    POST) or, failing that, `Referer`, its scheme, host and port must be the site's
    (`[site] url`) or the request's own host (the app reached directly, e.g. on
-   127.0.0.1:8080 behind a proxy that rewrites nothing). `Origin: null` (sandboxed frames,
-   privacy redirects: a classic way round naive checks) is refused. This is what stops a
-   form on another site from posting here with the visitor's browser.
+   127.0.0.1:8080 behind a proxy that rewrites nothing). This is what stops a form on
+   another site from posting here with the visitor's browser.
+
+   `Origin: null` is what a browser sends when it will not say where a request came from:
+   from a page served with `Referrer-Policy: no-referrer` (a reverse proxy may add that to
+   every page), but also from a sandboxed frame or after a cross-site redirect, a classic
+   way round naive checks. So "null" alone proves nothing either way, and the browser's own
+   `Sec-Fetch-Site` decides: "same-origin" (Chromium sends exactly `Origin: null` with
+   `Sec-Fetch-Site: same-origin` for a form on a no-referrer page posting to its own site)
+   is accepted, anything else ("cross-site", "same-site", "none", or no header at all) is
+   refused. Scripts cannot set Sec-* headers, so a page elsewhere cannot fake it; a client
+   that is not a browser could, but it could as well send no Origin, which the token decides.
 2. **A signed, timestamped token in a hidden field.** It is stateless: an itsdangerous
    signature over a random nonce, keyed by the signing secret with its own salt
    ("syndicate-csrf", so it can never pass for an email link's token or the reverse), and
@@ -88,6 +97,11 @@ def _check_origin(request: Request) -> str | None:
         header = "Referer"
     if origin is None:
         return None  # neither sent (old client, stripped by a proxy): the token decides
+    if header == "Origin" and origin.strip() == "null":
+        fetch_site = request.headers.get("sec-fetch-site")
+        if fetch_site is not None and fetch_site.strip().lower() == "same-origin":
+            return None  # the browser vouches for it (see the module docstring)
+        return f"Origin 'null' is not this site (Sec-Fetch-Site {str(fetch_site)[:40]!r})"
     if _origin_of(origin) in _allowed_origins(request):
         return None
     return f"{header} {origin[:200]!r} is not this site"

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 # For every page reached through a signed link: the token in the URL is the key to someone's
 # subscription and must not leak to another site (Referer) or a shared cache.
-PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+# "same-origin", not "no-referrer": the URL goes only with requests to this very site (which
+# has the token anyway), never to another; and the page's own forms then post with a real
+# Origin header, which "no-referrer" would turn into "null" (see csrf.py).
+PRIVATE = {"Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 
 
 async def offered_categories(web: WebServices) -> list[str]:
@@ -48,6 +51,13 @@ async def linked_subscriber(request: Request, purpose: str) -> Subscriber:
     )
 
 
+def site_link(request: Request, purpose: str, subscriber: Subscriber) -> str:
+    """A freshly signed /<purpose>/<token> link, relative to the page being answered: the
+    visitor stays on the host they came on (emails carry the `[site] url` ones)."""
+    web = web_services(request)
+    return web.pages.link(request.url.path, f"/{purpose}/{web.tokens.sign(purpose, subscriber)}")
+
+
 def invalid_link_page(request: Request, error: InvalidLink) -> Response:
     """400 for a forged or outdated link, 410 for an expired one; nothing was changed."""
     if error.expired:
@@ -62,7 +72,11 @@ def invalid_link_page(request: Request, error: InvalidLink) -> Response:
             "Nothing has been changed. You can subscribe again from the form."
         )
     response = web_services(request).pages.message(
-        title, text, status=410 if error.expired else 400, link=("/subscribe", "Subscribe again")
+        title,
+        text,
+        path=request.url.path,
+        status=410 if error.expired else 400,
+        link=("/subscribe", "Subscribe again"),
     )
     response.headers.update(PRIVATE)
     return response

@@ -57,14 +57,17 @@ async def home(request: Request) -> Response:
         "description": settings.site.description,
         "posts": posts,
         "sources": source_links(settings, await web.store.source_states()),
-        "months": archive_months(settings, keys),
+        # Relative: the page works on whatever host serves it (publish.pages.root_from).
+        "months": archive_months(settings, keys, feeds_url="./feeds"),
         "categories": categories(keys),
         "csrf_token": csrf_token(request),
         "form": {},
     }
     # The page carries a fresh CSRF token: shared caches must not hand one visitor's copy
     # to everyone.
-    return web.pages.render(HOME_TEMPLATE, context, headers={"cache-control": "no-store"})
+    return web.pages.render(
+        HOME_TEMPLATE, context, path=request.url.path, headers={"cache-control": "no-store"}
+    )
 
 
 def source_links(settings: Settings, states: list[SourceState]) -> dict[str, SourceLink]:
@@ -78,14 +81,17 @@ def source_links(settings: Settings, states: list[SourceState]) -> dict[str, Sou
     return links
 
 
-def archive_months(settings: Settings, keys: list[PostKey]) -> list[Month]:
-    """Months with posts, newest first, in the site's time zone (as publish groups them)."""
+def archive_months(
+    settings: Settings, keys: list[PostKey], *, feeds_url: str | None = None
+) -> list[Month]:
+    """Months with posts, newest first, in the site's time zone (as publish groups them),
+    linked under `feeds_url` (default: the public `[site] url`'s /feeds)."""
     zone = settings.site.tz
     counts: dict[str, int] = {}
     for key in keys:
         month = key.published.astimezone(zone).strftime("%Y-%m")
         counts[month] = counts.get(month, 0) + 1
-    feeds_url = f"{settings.site.url}/feeds"
+    feeds_url = feeds_url or f"{settings.site.url}/feeds"
     return [
         Month(m, month_label(m), counts[m], f"{feeds_url}/archive/{m}.html")
         for m in sorted(counts, reverse=True)

@@ -31,6 +31,7 @@ from syndicate.web.forms import (
     offered_categories,
     public,
     sentence,
+    site_link,
     web_services,
 )
 
@@ -81,14 +82,15 @@ async def _unsubscribe_view(
         "title": "Unsubscribe",
         "subscriber": public(subscriber) if subscriber else None,
         "done": done,
-        # The button posts back to this very link (the token as it came, not a new one).
-        "action": f"{web.settings.site.url}/unsubscribe/{request.path_params['token']}",
+        # The button posts back to this very link (the token as it came, not a new one),
+        # on the host the page came from.
+        "action": web.pages.link(request.url.path, f"/unsubscribe/{request.path_params['token']}"),
         "subscribed": subscriber is not None and subscriber.status != "unsubscribed",
         "preferences": None,
     }
     if subscriber is not None and subscriber.status != "unsubscribed":
         context["preferences"] = await _preferences_form(request, subscriber, {})
-    return web.pages.render(UNSUBSCRIBE_PAGE, context, headers=PRIVATE)
+    return web.pages.render(UNSUBSCRIBE_PAGE, context, path=request.url.path, headers=PRIVATE)
 
 
 # -- preferences -------------------------------------------------------------------------
@@ -142,18 +144,17 @@ async def _preferences_view(
     saved: bool = False,
     status: int = 200,
 ) -> Response:
+    web = web_services(request)
     context: dict[str, Any] = {
         "title": "Your subscription",
         "subscriber": public(subscriber),
         "subscribed": subscriber.status != "unsubscribed",
         "saved": saved,
         "preferences": await _preferences_form(request, subscriber, values, error=error),
-        "unsubscribe_url": web_services(request).tokens.link(
-            web_services(request).settings.site.url, "unsubscribe", subscriber
-        ),
+        "unsubscribe_url": site_link(request, "unsubscribe", subscriber),
     }
-    return web_services(request).pages.render(
-        PREFERENCES_PAGE, context, status=status, headers=PRIVATE
+    return web.pages.render(
+        PREFERENCES_PAGE, context, path=request.url.path, status=status, headers=PRIVATE
     )
 
 
@@ -169,7 +170,7 @@ async def _preferences_form(
     extra = [c for c in subscriber.categories if c.casefold() not in known]
     chosen = values["categories"] if values else list(subscriber.categories)
     return {
-        "action": web.tokens.link(web.settings.site.url, "preferences", subscriber),
+        "action": site_link(request, "preferences", subscriber),
         "csrf_token": csrf_token(request),
         "categories": [*offered, *extra],
         "chosen": {c.casefold() for c in chosen},

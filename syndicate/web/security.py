@@ -127,7 +127,10 @@ def error_response(scope: Scope, status: int) -> Response:
     services = getattr(state, "services", None)
     if services is None:
         return plain_error(status)
-    response: Response = services.pages.error_page(status)
+    path = scope.get("path")
+    response: Response = services.pages.error_page(
+        status, path=path if isinstance(path, str) else "/"
+    )
     return response
 
 

@@ -14,6 +14,12 @@ Every connection goes through a ConnectionGuard (syndicate/web/connections.py): 
 `[web] request_timeout` seconds to send its request, at most `[web] max_connections` are
 open, and accept() failing for want of file descriptors is one log line, not a traceback per
 attempt. `[web] keepalive_timeout` is uvicorn's own.
+
+Each request is one access line (uvicorn's, logger "uvicorn.access", at INFO) unless
+`access_log=False` (`--no-access-log`): syndicate's logging (syndicate/logs.py) stops other
+libraries at WARNING, so the access logger is set to INFO here. The signed token in a
+/confirm/, /unsubscribe/ or /preferences/ path is the key to someone's subscription; the
+line shows "..." instead, since logs are kept and shipped further than the database.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -40,6 +47,31 @@ from syndicate.web.connections import (
 )
 
 log = logging.getLogger(__name__)
+ACCESS_LOGGER = "uvicorn.access"
+# The paths that carry a signed link's token: /confirm/<token> and the like.
+_TOKEN_PATH = re.compile(r"^(/(?:confirm|unsubscribe|preferences)/)[^/?#\s]+")
+
+
+class HideTokens(logging.Filter):
+    """Writes uvicorn's access line with the token of a signed link left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn logs '%s - "%s %s HTTP/%s" %d' with (client, method, path, version, status).
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            hidden = _TOKEN_PATH.sub(r"\1...", args[2])
+            record.args = (*args[:2], hidden, *args[3:])
+        return True
+
+
+def _access_log(enabled: bool) -> None:
+    access = logging.getLogger(ACCESS_LOGGER)
+    if not enabled:
+        return  # uvicorn.Config took it off (no handlers, no propagation)
+    access.setLevel(logging.INFO)
+    access.propagate = True  # an earlier serve(access_log=False) in this process cut it off
+    if not any(isinstance(f, HideTokens) for f in access.filters):
+        access.addFilter(HideTokens())
 
 
 class ServeError(SyndicateError):
@@ -86,6 +118,7 @@ async def serve(
             forwarded_allow_ips="127.0.0.1",
             timeout_graceful_shutdown=graceful_timeout,
         )
+        _access_log(access_log)
         server = _Server(config, own_signals=stop is None)
         stack.enter_context(guard.quiet_accept_errors(asyncio.get_running_loop()))
         watcher = asyncio.create_task(_exit_on(stop, server)) if stop is not None else None

@@ -2,7 +2,8 @@
 
     GET  /subscribe                 the form on a page of its own (the home page has it too)
     POST /subscribe                 email, name, categories, csrf_token -> "check your email"
-    GET  /confirm/<token>           double opt-in: makes the pending subscriber active
+    GET  /confirm/<token>           double opt-in: a page with a Confirm button; changes nothing
+    POST /confirm/<token>           the button: makes the pending subscriber active, welcomes
     GET  /unsubscribe/<token>       a page with an Unsubscribe button; changes nothing
     POST /unsubscribe/<token>       RFC 8058 one-click (List-Unsubscribe=One-Click): 200
     GET  /preferences/<token>       name and categories
@@ -16,11 +17,12 @@ gets a different answer (400, the form again with the error). It is rate-limited
 address (SUBSCRIBE_LIMIT per SUBSCRIBE_WINDOW, in memory: see ratelimit.py) because each
 post may send an email to whatever address was typed; and CSRF-protected (csrf.py).
 
-`GET /confirm/<token>` changes state on a GET, because the link in the email is all a person
-has. The accepted trade-off: a mail scanner that prefetches links confirms the subscription,
-which still needs someone to have asked for it from the form (the email only goes out then).
-
-Unsubscribing is the opposite: a GET never changes anything (preferences.py says why).
+Confirming takes a click, like unsubscribing: mail scanners open the links in an email, and
+a GET that confirmed would subscribe an address whose owner never wanted it. So the link in
+the email (unchanged) shows a button; its POST confirms, then sends the welcome email
+(subscribers.confirm_subscription; a failed welcome is logged, the confirmation stands). The
+POST is CSRF-checked like the other forms: the signed link says whose subscription it is,
+the form token and Origin that a person pressed the button on this site's page.
 Shared pieces (the bad-link page, form values, the categories offered) are in forms.py.
 """
 
@@ -36,6 +38,7 @@ from starlette.routing import BaseRoute, Route
 
 from syndicate import subscribers
 from syndicate.errors import SyndicateError
+from syndicate.models import Subscriber
 from syndicate.subscribers import InvalidLink, InvalidName, RejectedAddress
 from syndicate.tokens import LIFETIMES
 from syndicate.web.csrf import check_csrf, csrf_token
@@ -44,7 +47,9 @@ from syndicate.web.forms import (
     form_values,
     invalid_link_page,
     offered_categories,
+    public,
     sentence,
+    site_link,
     web_services,
 )
 from syndicate.web.preferences import (
@@ -63,6 +68,7 @@ SUBSCRIBE_LIMIT = 5
 SUBSCRIBE_WINDOW = timedelta(minutes=10)
 
 SUBSCRIBE_PAGE = "web/subscribe.html.j2"
+CONFIRM_PAGE = "web/confirm.html.j2"
 _LIMITER_KEY = "subscription.limiter"
 
 
@@ -70,7 +76,8 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/subscribe", subscribe_page, methods=["GET"]),
         Route("/subscribe", subscribe, methods=["POST"]),
-        Route("/confirm/{token}", confirm, methods=["GET"]),
+        Route("/confirm/{token}", confirm_page, methods=["GET"]),
+        Route("/confirm/{token}", confirm, methods=["POST"]),
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
         Route("/preferences/{token}", preferences_page, methods=["GET"]),
@@ -94,6 +101,7 @@ async def subscribe(request: Request) -> Response:
             "Too many attempts",
             "This form was sent too often from your network. Please wait a few minutes and "
             "try again.",
+            path=request.url.path,
             status=429,
             link=("/subscribe", "Back to the form"),
         )
@@ -143,24 +151,74 @@ async def subscribe(request: Request) -> Response:
         f"If the address can be subscribed, an email with a confirmation link is on its way. "
         f"Open the link within {days} days to start receiving the digest. Nothing arrived? "
         "Look in your spam folder, or fill in the form again for a new link.",
+        path=request.url.path,
         link=("/", "Back to the home page"),
     )
 
 
-async def confirm(request: Request) -> Response:
+async def confirm_page(request: Request) -> Response:
+    """The button; never changes anything (link scanners GET this)."""
     web = web_services(request)
     try:
-        subscriber = await subscribers.confirm(
-            web.store, web.tokens, request.path_params["token"], web.clock.now()
+        subscriber = await subscribers.subscriber_to_confirm(
+            web.tokens, web.store, request.path_params["token"]
         )
     except InvalidLink as error:
         return invalid_link_page(request, error)
-    preferences = web.tokens.link(web.settings.site.url, "preferences", subscriber)
+    if subscriber.status == "active":
+        return _subscribed_page(request, subscriber)
+    return _confirm_view(request, subscriber)
+
+
+async def confirm(request: Request) -> Response:
+    web = web_services(request)
+    token = request.path_params["token"]
+    try:
+        pending = await subscribers.subscriber_to_confirm(web.tokens, web.store, token)
+    except InvalidLink as error:
+        return invalid_link_page(request, error)
+    form = await request.form()
+    problem = check_csrf(request, form)
+    if problem:
+        log.warning("confirm refused: %s", problem)
+        error = "This page had expired or did not come from this site. Press the button again."
+        return _confirm_view(request, pending, error=error, status=403)
+    try:
+        confirmed = await subscribers.confirm_subscription(
+            web.settings, web.store, web.transport, web.tokens, web.clock, token
+        )
+    except InvalidLink as error:
+        return invalid_link_page(request, error)
+    if confirmed.newly:
+        log.info("subscriber %s confirmed on the web", confirmed.subscriber.id)
+    return _subscribed_page(request, confirmed.subscriber)
+
+
+def _confirm_view(
+    request: Request, subscriber: Subscriber, *, error: str | None = None, status: int = 200
+) -> Response:
+    web = web_services(request)
+    context = {
+        "title": "Confirm your subscription",
+        "subscriber": public(subscriber),
+        # The button posts back to this very link, on the host the page came from.
+        "action": web.pages.link(request.url.path, f"/confirm/{request.path_params['token']}"),
+        "csrf_token": csrf_token(request),
+        "error": error,
+    }
+    return web.pages.render(
+        CONFIRM_PAGE, context, path=request.url.path, status=status, headers=PRIVATE
+    )
+
+
+def _subscribed_page(request: Request, subscriber: Subscriber) -> Response:
+    web = web_services(request)
     response = web.pages.message(
         "You are subscribed",
         f"Thank you for confirming. The next {web.settings.site.title} digest will come to "
         f"{subscriber.email}.",
-        link=(preferences, "Choose your categories"),
+        path=request.url.path,
+        link=(site_link(request, "preferences", subscriber), "Choose your categories"),
     )
     response.headers.update(PRIVATE)
     return response
@@ -191,4 +249,4 @@ async def _form_page(
         "categories": await offered_categories(web),
         "form": {**values, "error": error} if values or error else {},
     }
-    return web.pages.render(SUBSCRIBE_PAGE, context, status=status)
+    return web.pages.render(SUBSCRIBE_PAGE, context, path=request.url.path, status=status)

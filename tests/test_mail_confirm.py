@@ -376,7 +376,7 @@ def test_cli_add_sends_one_confirmation_and_confirm_takes_its_url(
 
     result = run(project, "confirm", url)
     assert result.exit_code == 0, result.output
-    assert result.stdout == "confirmed ann@example.org: active\n"
+    assert result.stdout == "confirmed ann@example.org: active; welcome sent (outbox var/outbox)\n"
     token = url.rsplit("/", 1)[1]
     assert (
         run(project, "confirm", token).stdout == "ann@example.org was already confirmed: active\n"
@@ -389,7 +389,11 @@ def test_cli_add_sends_one_confirmation_and_confirm_takes_its_url(
     assert run(project, "add", "bob@example.org", "--confirmed").stdout == (
         "added bob@example.org: active\n"
     )
-    assert len(outbox_messages(settings)) == 1
+    subjects = [m["Subject"] for m in outbox_messages(settings)]
+    assert sorted(subjects) == [
+        "Confirm your subscription to Riverside Commons News",
+        "Welcome to Riverside Commons News",
+    ]
 
 
 def test_cli_confirm_refuses_a_bad_link_in_one_line(

@@ -3,11 +3,12 @@
 A name like `=?utf-8?q?Eve=0D=0ABcc:_x@evil.example?=` used to reach the mail as a real
 `Bcc:` header: the `email` package decodes the encoded-words it is given, then writes the
 decoded text as it is. Each hostile name below goes through every message we send today, the
-confirmation (`subscribers add --name`, the web subscribe form) and the digest (MessageFactory,
-`digest send`), into the Maildir outbox and to a real SMTP server (aiosmtpd,
-tests/smtpserver.py). The bytes are parsed back with `email` (policy.default) and must hold
-exactly the headers we write, no Bcc, one Content-Type, one multipart/alternative of text then
-HTML, and a To whose display name decodes to the literal name typed.
+confirmation (`subscribers add --name`, the web subscribe form), the welcome (the web confirm
+button) and the digest (MessageFactory, `digest send`), into the Maildir outbox and to a real
+SMTP server (aiosmtpd, tests/smtpserver.py). The bytes are parsed back with `email`
+(policy.default) and must hold exactly the headers we write, no Bcc, one Content-Type, one
+multipart/alternative of text then HTML, and a To whose display name decodes to the literal
+name typed.
 
 Display names are read as RFC 2047 section 6.2 says, adjacent encoded-words joined without the
 white space between them. Python 3.11's address parser keeps that space (CPython gh-128110,
@@ -47,8 +48,10 @@ from syndicate.mail.headers import HeaderError, HeaderField
 from syndicate.mail.outbox import OutboxTransport
 from syndicate.mail.send import send_period
 from syndicate.mail.transport import Transport
+from syndicate.mail.welcome import build_welcome
 from syndicate.models import Subscriber
 from syndicate.store import Store
+from syndicate.tokens import Tokens
 
 SITE = "https://news.riverside-commons.example"  # [site] url of the bundled config.toml
 DOMAIN = "news.riverside-commons.example"
@@ -374,6 +377,14 @@ def test_the_confirmation_s_configured_values_are_literal(project: Path) -> None
     assert display_name(message, "Reply-To") == sender_name
     assert message["Subject"] == f"Confirm your subscription to {EVIL}"
 
+    raw = build_welcome(
+        settings, subscriber(EVIL), Tokens(SECRET), clock=FrozenClock(NOW), latest_issue=None
+    )
+    message = check(raw, names, "eve@example.org", EVIL)
+    assert display_name(message, "From") == sender_name
+    assert display_name(message, "Reply-To") == sender_name
+    assert message["Subject"] == f"Welcome to {EVIL}"
+
 
 def test_a_preview_file_is_written_the_same_way(project: Path) -> None:
     config = project / "config.toml"
@@ -407,6 +418,43 @@ def test_the_confirmation_shows_any_name_literally(project: Path, name: str, sho
     message = check(raw, CONFIRMATION, "eve@example.org", shown)
     text = message.get_body(("plain",))
     assert text is not None and "\nBcc:" not in text.get_content()
+
+
+# --- the welcome -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "shown"), NAMES)
+def test_the_welcome_shows_any_name_literally(project: Path, name: str, shown: str) -> None:
+    settings = load_settings(project / "config.toml")
+    raw = build_welcome(
+        settings,
+        subscriber(name),
+        Tokens(SECRET),
+        clock=FrozenClock(NOW),
+        latest_issue=f"{SITE}/feeds/digest/{PERIOD}.html",
+    )
+    message = check(raw, CONFIRMATION, "eve@example.org", shown)
+    text = message.get_body(("plain",))
+    assert text is not None and "\nBcc:" not in text.get_content()
+
+
+async def test_the_web_confirm_button_welcomes_every_name_cleanly(
+    web_settings: Settings,
+) -> None:
+    """Each name through the form, then the confirmation link's button: the welcome email
+    holds exactly our headers and the name as typed."""
+    await subscribe_all(web_settings, OutboxTransport(web_settings.outbox_dir))
+    transport = Recording(OutboxTransport(web_settings.outbox_dir))
+    async for web in open_web(web_settings, transport):
+        for address, _, _ in taken():
+            found = await web.subscriber(address)
+            assert found is not None
+            response = await web.confirm(web.link("confirm", found))
+            assert response.status_code == 200, response.text
+    assert [to for _, to in transport.sent] == [address for address, _, _ in taken()]
+    for (raw, _), (address, _, shown) in zip(transport.sent, taken(), strict=True):
+        message = check(raw, CONFIRMATION, address, shown)
+        assert message["Subject"] == "Welcome to Riverside Commons News"
 
 
 def test_cli_add_stores_names_as_typed_and_confirms_them_cleanly(

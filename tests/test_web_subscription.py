@@ -162,9 +162,7 @@ async def test_subscribe_sends_a_confirmation_and_its_link_activates(web: Web) -
     assert (again.status_code, await web.status("ann@example.org")) == (200, "active")
     assert "You are subscribed" in again.text
     assert "<button" not in again.text
-    pressed = await web.client.post(
-        confirm_link(message), data={"csrf_token": await web.csrf()}
-    )
+    pressed = await web.client.post(confirm_link(message), data={"csrf_token": await web.csrf()})
     assert (pressed.status_code, await web.status("ann@example.org")) == (200, "active")
     subjects = [m["Subject"] for m in outbox_messages(web.settings)]
     assert sorted(subjects) == [

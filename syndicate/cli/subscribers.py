@@ -127,19 +127,36 @@ def confirm(app: AppContext, link: str) -> None:
 
     For when the subscriber cannot open it (or an admin checks the flow): paste the whole
     URL from the message in the outbox, or just the token after /confirm/. An expired link
-    cannot be confirmed: add the address again to send a new one.
+    cannot be confirmed: add the address again to send a new one. Once confirmed, they get
+    the welcome email (unless [digest] welcome = false), as when they press the button.
 
     \b
     Example:
       syndicate subscribers confirm https://news.example.org/confirm/MQ.Zk1a2b.x9Q...
     """
-    tokens = Tokens(signing_secret(app.settings))
-    now = app.clock.now()
-    subscriber = _with_store(app, lambda store: service.confirm(store, tokens, _token(link), now))
-    if subscriber.confirmed_at == now:
-        click.echo(f"confirmed {subscriber.email}: active")
-    else:
+    settings = app.settings
+    tokens = Tokens(signing_secret(settings))
+
+    async def work(store: Store) -> service.Confirmed:
+        transport = open_transport(settings)
+        try:
+            return await service.confirm_subscription(
+                settings, store, transport, tokens, app.clock, _token(link)
+            )
+        finally:
+            await transport.close()
+
+    confirmed = _with_store(app, work)
+    subscriber = confirmed.subscriber
+    if not confirmed.newly:
         click.echo(f"{subscriber.email} was already confirmed: {subscriber.status}")
+        return
+    welcome = ""
+    if confirmed.welcomed:
+        welcome = f"; welcome sent {_via(settings)}"
+    elif settings.digest.welcome:
+        welcome = "; the welcome email could not be sent (the log says why)"
+    click.echo(f"confirmed {subscriber.email}: active{welcome}")
 
 
 def _token(link: str) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -23,6 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 from test_web_connections import set_web
+from test_worker_process import Process
 from webclient import WEB_NOW, web_client
 
 from syndicate.clock import FrozenClock
@@ -144,10 +147,14 @@ class Serving:
 
 
 @contextlib.contextmanager
-def syndicate_serve(settings: Settings, host: str = "127.0.0.1") -> Iterator[Serving]:
+def syndicate_serve(
+    settings: Settings, host: str = "127.0.0.1", *, access_log: bool = False
+) -> Iterator[Serving]:
     """`syndicate serve` on `settings`, as a real process on a free port of `host`."""
     port = free_port()
-    options = ["--host", host, "--port", str(port), "--no-access-log"]
+    options = ["--host", host, "--port", str(port)]
+    if not access_log:
+        options.append("--no-access-log")
     env = {**os.environ, "SYNDICATE_SECRET": "serve-test-secret"}
     process = subprocess.Popen(
         [sys.executable, "-m", "syndicate", "--config", str(settings.path), "serve", *options],
@@ -191,6 +198,63 @@ def test_syndicate_serve_serves_the_home_page_and_feeds_with_304s(served: str) -
         )
         assert since.status_code == 304
         assert client.get("/healthz").json()["status"] == "ok"
+
+
+# uvicorn's line through syndicate's log format: 'INFO    uvicorn.access: 127.0.0.1:5555 -
+# "GET / HTTP/1.1" 200'.
+ACCESS_LINE = re.compile(
+    r' INFO +uvicorn\.access: 127\.0\.0\.1:\d+ - "(\w+) (\S+) HTTP/1\.1" (\d+)$'
+)
+TOKEN = "MQ.aGVsbG8.c2VjcmV0LXRva2VuLXRoYXQtbXVzdC1ub3QtbGVhaw"
+
+
+def requests_logged(log: str) -> list[tuple[str, str, int]]:
+    found = (ACCESS_LINE.search(line) for line in log.splitlines())
+    return [(m.group(1), m.group(2), int(m.group(3))) for m in found if m]
+
+
+def visit(url: str) -> None:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        assert client.get("/").status_code == 200
+        assert client.get("/feeds/index.atom").status_code == 200
+        assert client.get("/no/such/page?q=1").status_code == 404
+        assert client.get(f"/preferences/{TOKEN}").status_code == 400
+        assert client.post(f"/unsubscribe/{TOKEN}").status_code == 400
+
+
+VISITED = [
+    ("GET", "/", 200),
+    ("GET", "/feeds/index.atom", 200),
+    ("GET", "/no/such/page?q=1", 404),
+    ("GET", "/preferences/...", 400),  # the token of a signed link is not logged
+    ("POST", "/unsubscribe/...", 400),
+]
+
+
+def test_syndicate_serve_logs_one_line_per_request_by_default(web_site: Site) -> None:
+    with syndicate_serve(web_site[0], access_log=True) as serving:
+        visit(serving.url)
+    assert requests_logged(serving.log) == VISITED, serving.log
+    assert TOKEN not in serving.log
+    with syndicate_serve(web_site[0], access_log=False) as quiet:
+        visit(quiet.url)
+    assert requests_logged(quiet.log) == []
+
+
+@pytest.mark.timeout(90)
+async def test_syndicate_run_logs_one_line_per_request_by_default(project: Path) -> None:
+    worker = await Process.start(project / "config.toml", "run", "--port", "0")
+    try:
+        url = (await worker.line(r"^web: (http://\S+)")).group(1)
+        await worker.line(r"published to .*feeds: \d+ written")
+        await asyncio.to_thread(visit, url.rstrip("/"))
+        worker.signal(signal.SIGTERM)
+        assert await worker.wait(within=20) == 0, "\n".join(worker.errors)
+    finally:
+        await worker.kill()
+    log = "\n".join(worker.errors)
+    assert [r for r in requests_logged(log) if r[1] != "/healthz"] == VISITED, log
+    assert TOKEN not in log
 
 
 def serve_failing(settings: Settings) -> subprocess.CompletedProcess[str]:

@@ -248,9 +248,20 @@ async def test_a_failed_confirmation_email_is_not_revealed(settings: Settings) -
         ({"csrf_token": "forged.token.value"}, {}),
         ("valid", {"Origin": "https://evil.example"}),
         ("valid", {"Origin": "null"}),  # sandboxed frames send this: not our site
+        # A sandboxed frame or a redirect from elsewhere, as a browser says it.
+        ("valid", {"Origin": "null", "Sec-Fetch-Site": "cross-site"}),
+        ("valid", {"Origin": "null", "Sec-Fetch-Site": "same-site"}),
         ("valid", {"Referer": "http://news.riverside-commons.example/"}),  # http is not https
     ],
-    ids=["missing", "forged", "other-origin", "null-origin", "other-scheme-referer"],
+    ids=[
+        "missing",
+        "forged",
+        "other-origin",
+        "null-origin",
+        "null-origin-cross-site",
+        "null-origin-same-site",
+        "other-scheme-referer",
+    ],
 )
 async def test_a_forged_form_is_refused_and_changes_nothing(
     web: Web, fields: dict[str, str] | str, headers: dict[str, str]
@@ -361,6 +372,71 @@ async def test_a_forged_link_changes_nothing(web: Web, purpose: str) -> None:
     assert await web.status("ann@example.org") == "pending"
 
 
+async def test_opening_the_confirmation_link_changes_nothing(web: Web) -> None:
+    # Mail scanners open links: only the button (a POST from the page) confirms.
+    await web.subscribe("ann@example.org")
+    [message] = outbox_messages(web.settings)
+    path = confirm_link(message)
+    for method in ("GET", "GET", "HEAD"):
+        response = await web.client.request(method, path)
+        assert response.status_code == 200
+    page = await web.client.get(path)
+    assert "ann@example.org" in page.text
+    assert f'<form class="form" method="post" action="..{path}">' in page.text
+    assert ">Confirm my subscription</button>" in page.text
+    assert page.headers["referrer-policy"] == "same-origin"
+    assert "no-store" in page.headers["cache-control"]
+    assert await web.status("ann@example.org") == "pending"
+    assert len(outbox_messages(web.settings)) == 1  # no welcome either
+
+
+@pytest.mark.parametrize(
+    ("fields", "headers"),
+    [
+        ({}, {}),  # a bare POST, as a scanner or a one-click client would send
+        ({"csrf_token": "forged.token.value"}, {}),
+        ("valid", {"Origin": "https://evil.example"}),
+        ("valid", {"Origin": "null", "Sec-Fetch-Site": "cross-site"}),
+    ],
+    ids=["bare", "forged", "other-origin", "null-origin-cross-site"],
+)
+async def test_a_confirm_post_not_from_the_page_is_refused(
+    web: Web, fields: dict[str, str] | str, headers: dict[str, str]
+) -> None:
+    await web.subscribe("ann@example.org")
+    [message] = outbox_messages(web.settings)
+    data = {"csrf_token": await web.csrf()} if fields == "valid" else fields
+    response = await web.client.post(confirm_link(message), data=data, headers=headers)
+    assert response.status_code == 403
+    assert "Press the button again" in response.text
+    assert ">Confirm my subscription</button>" in response.text  # a fresh form
+    assert await web.status("ann@example.org") == "pending"
+    assert len(outbox_messages(web.settings)) == 1
+
+
+async def test_the_confirm_button_works_with_what_chromium_sends(web: Web) -> None:
+    await web.subscribe("ann@example.org")
+    [message] = outbox_messages(web.settings)
+    response = await web.client.post(
+        confirm_link(message),
+        data={"csrf_token": await web.csrf()},
+        headers=CHROMIUM_FROM_A_NO_REFERRER_PAGE,
+    )
+    assert response.status_code == 200
+    assert await web.status("ann@example.org") == "active"
+
+
+async def test_a_failed_welcome_still_confirms(settings: Settings) -> None:
+    async for web in open_web(settings, OutboxTransport(settings.outbox_dir)):
+        await web.subscribe("ann@example.org")
+        [message] = outbox_messages(web.settings)
+    async for web in open_web(settings, FailingTransport()):
+        response = await web.confirm(confirm_link(message))
+        assert response.status_code == 200
+        assert "You are subscribed" in response.text
+        assert await web.status("ann@example.org") == "active"
+
+
 # -- unsubscribe -------------------------------------------------------------------------
 
 
@@ -468,6 +544,62 @@ async def test_preferences_need_the_form_s_csrf_token(web: Web) -> None:
     assert response.status_code == 403
     after = await web.subscriber("ann@example.org")
     assert after is not None and (after.name, after.categories) == ("Ann", ("Rivers",))
+
+
+# What Chromium (156, measured) sends when a form on a page served with
+# `Referrer-Policy: no-referrer` posts to its own site: Origin "null", no Referer, and the
+# fetch metadata saying it is same-origin. Every save of the preferences page was refused so.
+CHROMIUM_FROM_A_NO_REFERRER_PAGE = {
+    "Origin": "null",
+    "Sec-Fetch-Site": "same-origin",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-User": "?1",
+    "Sec-Fetch-Dest": "document",
+}
+# ... and from a page served with `Referrer-Policy: same-origin` (what they are served with
+# now): the real Origin, and the page's full URL, token included, as Referer: to itself only.
+CHROMIUM_FROM_A_SAME_ORIGIN_PAGE = {
+    "Origin": SITE,
+    "Sec-Fetch-Site": "same-origin",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-User": "?1",
+    "Sec-Fetch-Dest": "document",
+}
+
+
+@pytest.mark.parametrize(
+    "browser",
+    [CHROMIUM_FROM_A_NO_REFERRER_PAGE, CHROMIUM_FROM_A_SAME_ORIGIN_PAGE],
+    ids=["no-referrer-page", "same-origin-page"],
+)
+async def test_preferences_save_twice_with_what_chromium_sends(
+    web: Web, browser: dict[str, str]
+) -> None:
+    subscriber = await active(web, name="Ann", categories=["Rivers"])
+    path = web.link("preferences", subscriber)
+    page = await web.client.get(path)
+    # The token in the URL goes with requests to this site only, never to another one.
+    assert page.headers["referrer-policy"] == "same-origin"
+    for name in ("Ann Lee", "Ann B. Lee"):
+        form = await web.client.get(path)
+        action = html.unescape(
+            re.search(r'class="form preferences" method="post" action="([^"]+)"', form.text).group(
+                1
+            )
+        )  # type: ignore[union-attr]
+        target = httpx.URL(SITE + path).join(action)
+        headers = dict(browser)
+        if browser["Origin"] != "null":
+            headers["Referer"] = str(httpx.URL(SITE + path))
+        saved = await web.client.post(
+            target,
+            data={"csrf_token": await web.csrf(path), "name": name, "categories": ["Wildlife"]},
+            headers=headers,
+        )
+        assert saved.status_code == 200, saved.text
+        assert "Your preferences are saved" in saved.text
+        after = await web.subscriber("ann@example.org")
+        assert after is not None and (after.name, after.categories) == (name, ("Wildlife",))
 
 
 async def test_saving_preferences_does_not_resubscribe(web: Web) -> None:

@@ -40,6 +40,11 @@ def test_check_on_the_bundled_config(project: Path) -> None:
             'config.toml: digest.schedule: invalid cron expression "61 * * * *"',
         ),
         (
+            '[site]\ntitle = "T"\nurl = "https://e.org"\n[digest]\nschedule = "0 9 31 2 *"\n',
+            'config.toml: digest.schedule: "0 9 31 2 *" never fires '
+            "(day of month 31 does not occur in month 2)",
+        ),
+        (
             '[site]\ntitle = "T"\nurl = "https://e.org"\n[web]\nprot = 80\n',
             'config.toml: web.prot: unknown key; did you mean "port"?',
         ),

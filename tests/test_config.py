@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from syndicate.config import config_path, load_settings, missing_secrets
 from syndicate.config.fields import parse_duration, parse_size
 from syndicate.errors import ConfigError
+from syndicate.summary import describe
 
 MINIMAL = '[site]\ntitle = "T"\nurl = "https://example.org/"\n'
 
@@ -79,6 +80,24 @@ def test_bad_cron_expression(tmp_path: Path) -> None:
     assert line.startswith(
         f'{tmp_path / "config.toml"}: digest.schedule: invalid cron expression "61 * * * *"'
     )
+
+
+def test_a_schedule_that_never_fires_is_an_error(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, MINIMAL + '[digest]\nschedule = "0 9 31 2 *"\n')
+    assert line == (
+        f'{tmp_path / "config.toml"}: digest.schedule: "0 9 31 2 *" never fires '
+        "(day of month 31 does not occur in month 2)"
+    )
+
+
+def test_a_schedule_with_both_days_fires_on_either(tmp_path: Path) -> None:
+    text = MINIMAL + '[digest]\nschedule = "0 9 1 * mon"\n'
+    settings = load_settings(write(tmp_path, text))
+    rows = dict(describe(settings, datetime(2026, 12, 1, 10, tzinfo=UTC)))  # a Tuesday
+    # The next Monday, not the next 1st that is a Monday (February 2027).
+    assert rows["digest"] == '"0 9 1 * mon" every month, next 2026-12-07 09:00 UTC'
+    rows = dict(describe(settings, datetime(2026, 12, 28, 10, tzinfo=UTC)))  # a Monday
+    assert rows["digest"] == '"0 9 1 * mon" every month, next 2027-01-01 09:00 UTC'
 
 
 @pytest.mark.parametrize(

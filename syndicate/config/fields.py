@@ -93,12 +93,14 @@ def parse_size(value: object) -> int:
 
 def check_cron(value: object) -> str:
     """A five-field crontab expression (days of the week the crontab way: 0 or 7 is Sunday)."""
-    from syndicate.cron import cron_trigger
+    from syndicate.cron import NeverFires, cron_trigger
 
     if not isinstance(value, str):
         raise ValueError(f"not a cron expression: {value!r}")
     try:
         cron_trigger(value, timezone="UTC")
+    except NeverFires as error:
+        raise ValueError(f'"{value}" never fires ({error})') from None
     except ValueError as error:
         raise ValueError(f'invalid cron expression "{value}" ({error})') from None
     return value

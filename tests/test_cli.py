@@ -102,6 +102,21 @@ def test_bad_config_is_one_line_and_exit_2(
     assert "Traceback" not in result.output
 
 
+def test_check_names_a_misspelt_template_field_as_the_template_sees_it(project: Path) -> None:
+    path = project / "templates" / "email" / "digest.html.j2"
+    text = path.read_text()
+    assert '">{{ post.title }}</a>' in text
+    path.write_text(text.replace('">{{ post.title }}</a>', '">{{ post.titel }}</a>', 1))
+    line = 1 + next(n for n, row in enumerate(path.read_text().splitlines()) if "titel" in row)
+    result = invoke("--config", str(project / "config.toml"), "check")
+    assert result.exit_code == 2
+    [error] = result.stderr.splitlines()
+    assert error.startswith(
+        f'error: templates/email/digest.html.j2:{line}: a post has no field "titel"; '
+        'did you mean "title"? (a post has title, url, '
+    )
+
+
 def test_config_from_environment(
     project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

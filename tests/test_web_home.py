@@ -181,6 +181,26 @@ async def test_a_broken_template_gives_a_plain_500_and_logs_where(
     assert "templates/web/home.html.j2:3: 'no_such_thing' is undefined" in caplog.text
 
 
+async def test_a_misspelt_field_is_logged_as_the_template_sees_it(
+    web_site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings, store = web_site
+    home = settings.templates_dir / "web" / "home.html.j2"
+    home.write_text(
+        '{% extends "web/base.html.j2" %}\n'
+        "{% block content %}\n{% for post in posts %}\n{{ post.titel }}\n{% endfor %}\n"
+        "{% endblock %}\n"
+    )
+    caplog.set_level(logging.ERROR)
+    async with web_client(create_app(settings, store=store)) as client:
+        response = await client.get("/")
+    assert response.status_code == 500
+    assert 'templates/web/home.html.j2:4: a post has no field "titel"; did you mean "title"?' in (
+        caplog.text
+    )
+    assert "syndicate.models" not in caplog.text and "has no attribute" not in caplog.text
+
+
 async def test_a_broken_message_template_falls_back_to_plain_text(web_site: Site) -> None:
     settings, store = web_site
     (settings.templates_dir / "web" / "message.html.j2").write_text("{{ broken(")

@@ -45,6 +45,11 @@ def test_check_on_the_bundled_config(project: Path) -> None:
             "(day of month 31 does not occur in month 2)",
         ),
         (
+            '[site]\ntitle = "T"\nurl = "https://e.org"\n[mail]\ntransport = "smpt"\n',
+            "config.toml: mail.transport: Input should be 'outbox' or 'smtp' (got 'smpt'); "
+            'did you mean "smtp"?',
+        ),
+        (
             '[site]\ntitle = "T"\nurl = "https://e.org"\n[web]\nprot = 80\n',
             'config.toml: web.prot: unknown key; did you mean "port"?',
         ),

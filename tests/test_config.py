@@ -130,6 +130,48 @@ def test_unknown_key_is_reported_with_a_suggestion(tmp_path: Path) -> None:
     assert line.endswith('digest.schedul: unknown key; did you mean "schedule"?')
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            '[mail]\ntransport = "smpt"\n',
+            "mail.transport: Input should be 'outbox' or 'smtp' (got 'smpt'); "
+            'did you mean "smtp"?',
+        ),
+        (
+            '[mail]\ntransport = "SMTP"\n',
+            "mail.transport: Input should be 'outbox' or 'smtp' (got 'SMTP'); "
+            'did you mean "smtp"?',
+        ),
+        (
+            '[mail.smtp]\ntls = "starttl"\n',
+            "mail.smtp.tls: Input should be 'starttls', 'implicit' or 'none' (got 'starttl'); "
+            'did you mean "starttls"?',
+        ),
+        (
+            '[publish]\nformats = ["rss", "atmo"]\n',
+            "publish.formats[1]: Input should be 'rss', 'atom' or 'json' (got 'atmo'); "
+            'did you mean "atom"?',
+        ),
+        (
+            '[[sources]]\nname = "a"\nurl = "https://e.org/f"\nforum = "discorse"\n',
+            "sources[0].forum: Input should be 'feed', 'template', 'discourse' or 'none' "
+            "(got 'discorse'); did you mean \"discourse\"?",
+        ),
+        # Nothing close: the choices alone.
+        (
+            '[mail]\ntransport = "pigeon"\n',
+            "mail.transport: Input should be 'outbox' or 'smtp' (got 'pigeon')",
+        ),
+        ("[mail]\ntransport = 5\n", "mail.transport: Input should be 'outbox' or 'smtp' (got 5)"),
+    ],
+)
+def test_a_word_one_typo_from_a_choice_gets_a_suggestion(
+    tmp_path: Path, text: str, line: str
+) -> None:
+    assert problems(tmp_path, MINIMAL + text) == [f"{tmp_path / 'config.toml'}: {line}"]
+
+
 def test_unknown_section_is_reported(tmp_path: Path) -> None:
     [line] = problems(tmp_path, MINIMAL + "[publsh]\nitems = 5\n")
     assert line.endswith('publsh: unknown key; did you mean "publish"?')

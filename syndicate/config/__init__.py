@@ -150,6 +150,8 @@ def _describe(error: ValidationError) -> list[str]:
             message = item["msg"].removeprefix("Value error, ")
             if kind != "value_error" and "input" in item and not isinstance(item["input"], dict):
                 message += f" (got {item['input']!r})"
+            if kind == "literal_error":
+                message += _choice_suggestion(loc, item.get("input"))
         line = f"{key}: {message}" if key else message
         lines.append(line.replace("\r", "\\r").replace("\n", "\\n"))  # one problem, one line
     return lines
@@ -169,17 +171,46 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
 
 def _suggestion(loc: tuple[int | str, ...]) -> str:
     """'; did you mean "schedule"?' for a key that is one typo away from a real one."""
-    model: type[BaseModel] | None = Settings
-    for part in loc[:-1]:
-        if isinstance(part, int) or model is None:
-            continue
-        field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
-        model = _model_in(field.annotation) if field else None
+    model = _model_at(loc[:-1])
     if model is None:
         return ""
     names = [f.alias or name for name, f in model.model_fields.items() if name != "path"]
     close = difflib.get_close_matches(str(loc[-1]), names, n=1)
     return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def _choice_suggestion(loc: tuple[int | str, ...], value: object) -> str:
+    """'; did you mean "smtp"?' for a value one typo (or a letter's case) away from one of
+    the choices of a key that takes a fixed set of words (mail.transport = "smpt")."""
+    keys = [part for part in loc if isinstance(part, str)]
+    model = _model_at(tuple(keys[:-1]))
+    if model is None or not isinstance(value, str) or not keys:
+        return ""
+    field = next((f for name, f in model.model_fields.items() if keys[-1] in (name, f.alias)), None)
+    choices = [str(choice) for choice in _literals_in(field.annotation)] if field else []
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(value.lower(), list(by_lower), n=1)
+    return f'; did you mean "{by_lower[close[0]]}"?' if close else ""
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The settings model that holds the keys under `loc` (list indexes skipped)."""
+    model: type[BaseModel] | None = Settings
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
+        model = _model_in(field.annotation) if field else None
+    return model
+
+
+def _literals_in(annotation: object) -> list[object]:
+    """The choices of a Literal, also inside `X | None` or `list[X]`."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return list(typing.get_args(annotation))
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        return [choice for arg in typing.get_args(annotation) for choice in _literals_in(arg)]
+    return []
 
 
 def _model_in(annotation: object) -> type[BaseModel] | None:

@@ -90,14 +90,22 @@ def test_a_schedule_that_never_fires_is_an_error(tmp_path: Path) -> None:
     )
 
 
-def test_a_schedule_with_both_days_fires_on_either(tmp_path: Path) -> None:
-    text = MINIMAL + '[digest]\nschedule = "0 9 1 * mon"\n'
-    settings = load_settings(write(tmp_path, text))
-    rows = dict(describe(settings, datetime(2026, 12, 1, 10, tzinfo=UTC)))  # a Tuesday
-    # The next Monday, not the next 1st that is a Monday (February 2027).
-    assert rows["digest"] == '"0 9 1 * mon" every month, next 2026-12-07 09:00 UTC'
-    rows = dict(describe(settings, datetime(2026, 12, 28, 10, tzinfo=UTC)))  # a Monday
-    assert rows["digest"] == '"0 9 1 * mon" every month, next 2027-01-01 09:00 UTC'
+def test_check_says_when_the_next_digest_goes_out(tmp_path: Path) -> None:
+    def next_line(schedule: str, now: datetime) -> str:
+        text = MINIMAL + f'[digest]\nschedule = "{schedule}"\n'
+        return dict(describe(load_settings(write(tmp_path, text)), now))["digest"]
+
+    # Day of month or day of week: January's goes out on Monday 1 February, not the 5th.
+    assert next_line("0 9 5 * mon", datetime(2027, 1, 20, 12, tzinfo=UTC)) == (
+        '"0 9 5 * mon" every month, next 2027-02-01 09:00 UTC'
+    )
+    # Firing more often than months end: the next digest, not the next Monday (Dec 7).
+    assert next_line("0 9 1 * mon", datetime(2026, 12, 1, 10, tzinfo=UTC)) == (
+        '"0 9 1 * mon" every month, next 2027-01-01 09:00 UTC'
+    )
+    assert next_line("0 9 1 * *", datetime(2026, 12, 1, 8, tzinfo=UTC)) == (
+        '"0 9 1 * *" every month, next 2026-12-01 09:00 UTC'
+    )
 
 
 @pytest.mark.parametrize(

@@ -35,12 +35,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from syndicate import subscribers
+from syndicate.categories import UnknownCategory, pick
 from syndicate.errors import SyndicateError
 from syndicate.subscribers import InvalidLink, InvalidName, RejectedAddress
 from syndicate.tokens import LIFETIMES
 from syndicate.web.csrf import check_csrf, csrf_token
 from syndicate.web.forms import (
     PRIVATE,
+    UNKNOWN_CATEGORY,
     form_values,
     invalid_link_page,
     offered_categories,
@@ -117,8 +119,10 @@ async def subscribe(request: Request) -> Response:
         name = subscribers.clean_name(values["name"])
     except InvalidName as error:
         return await _form_page(request, values, error=sentence(str(error)), status=400)
-    offered = {c.casefold() for c in await offered_categories(web)}
-    chosen = [c for c in values["categories"] if c.casefold() in offered]
+    try:
+        chosen = pick(values["categories"], await offered_categories(web))
+    except UnknownCategory:
+        return await _form_page(request, values, error=UNKNOWN_CATEGORY, status=400)
     try:
         await subscribers.subscribe(
             web.settings,

@@ -12,7 +12,8 @@ Privacy first. POST /subscribe answers with the same page, byte for byte, whethe
 address was new, pending, active, unsubscribed or forgotten, and whether the confirmation
 email could be sent (a failure is logged; the subscriber stays pending and can simply
 subscribe again): the form must not tell anyone who is on the list. Only a malformed address
-gets a different answer (400, the form again with the error). It is rate-limited per client
+or name, or a category the site does not offer (syndicate/categories.py), gets a different
+answer (400, the form again with the error), whoever the address is. It is rate-limited per client
 address (SUBSCRIBE_LIMIT per SUBSCRIBE_WINDOW, in memory: see ratelimit.py) because each
 post may send an email to whatever address was typed; and CSRF-protected (csrf.py).
 

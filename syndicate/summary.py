@@ -41,6 +41,7 @@ def describe(settings: Settings, now: datetime) -> list[tuple[str, str]]:
         ("site", f"{settings.site.title} <{settings.site.url}> ({settings.site.timezone})"),
         ("database", safe_url(settings.database_url)),
         ("sources", f"{len(settings.sources)}: {sources}" if sources else "none configured"),
+        ("categories", _categories(settings)),
         ("forum", settings.forum.strategy),
         (
             "feeds",
@@ -55,3 +56,10 @@ def describe(settings: Settings, now: datetime) -> list[tuple[str, str]]:
         ("mail", transport),
         ("web", f"http://{settings.web.host}:{settings.web.port}/"),
     ]
+
+
+def _categories(settings: Settings) -> str:
+    listed = settings.site.categories
+    if listed is None:
+        return "every category a source names or a post has ([site] categories not set)"
+    return f"{len(listed)}: {', '.join(listed)}" if listed else "none offered"

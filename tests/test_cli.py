@@ -24,7 +24,11 @@ def test_check_on_the_bundled_config(project: Path) -> None:
     result = invoke("--config", str(project / "config.toml"), "check")
     assert result.exit_code == 0, result.output
     assert f"{project / 'config.toml'}: OK" in result.stdout
-    assert "sources   3: riverside-news, wetland-alliance, field-notes" in result.stdout
+    assert "sources    3: riverside-news, wetland-alliance, field-notes" in result.stdout
+    assert (
+        "categories 8: Rivers, Wildlife, Gardens, Volunteering, Events, Policy, Partners, "
+        "Field notes\n" in result.stdout
+    )
     assert '"0 9 1 * *" every month, next ' in result.stdout
 
 

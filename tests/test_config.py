@@ -42,6 +42,12 @@ def test_bundled_config_is_valid(project: Path) -> None:
     assert settings.mail.transport == "outbox"
     assert settings.database_url == f"sqlite:///{project / 'var' / 'syndicate.db'}"
     assert settings.publish_dir == project / "feeds"
+    # The bundled feeds' categories, and the sources' own: never a lower-case feed tag.
+    assert settings.site.categories == [
+        "Rivers", "Wildlife", "Gardens", "Volunteering", "Events", "Policy", "Partners",
+        "Field notes",
+    ]  # fmt: skip
+    assert {s.category for s in settings.sources} <= {None, *settings.site.categories}
 
 
 def test_defaults_fill_in_a_minimal_config(tmp_path: Path) -> None:
@@ -220,6 +226,76 @@ def test_duplicate_source_names(tmp_path: Path) -> None:
     )
     [line] = problems(tmp_path, text)
     assert line.endswith("sources[1].name: duplicate source name 'a' (also sources[0])")
+
+
+def test_site_categories_and_their_tags(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        'url = "https://example.org/"\n',
+        'url = "https://example.org/"\ncategories = [" Rivers ", "Field notes"]\n',
+    ) + (
+        '[categories.rivers]\ntags = ["drought", "Flood resilience"]\n'
+        '[categories."Field notes"]\ntags = []\n'
+        '[[sources]]\nname = "a"\nurl = "https://e.org/1"\ncategory = "drought"\n'
+    )
+    settings = load_settings(write(tmp_path, text))
+    assert settings.site.categories == ["Rivers", "Field notes"]
+    assert settings.categories["rivers"].tags == ["drought", "Flood resilience"]
+    # Left out: None, which means every category a source names or a post has.
+    assert load_settings(write(tmp_path, MINIMAL)).site.categories is None
+
+
+def test_site_category_mistakes_name_the_key(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        'url = "https://example.org/"\n',
+        'url = "https://example.org/"\ncategories = ["Rivers", "Field notes", "field-notes"]\n',
+    ) + (
+        '[categories.Rivres]\ntags = ["drought"]\n'
+        '[categories.Rivers]\ntag = ["flows"]\n'
+        '[[sources]]\nname = "a"\nurl = "https://e.org/1"\ncategory = "Field note"\n'
+    )
+    lines = problems(tmp_path, text)
+    choices = '("Rivers", "Field notes", "field-notes")'
+    assert [line.removeprefix(f"{tmp_path / 'config.toml'}: ") for line in lines] == [
+        'categories.Rivers.tag: unknown key; did you mean "tags"?',
+    ]
+    lines = problems(tmp_path, text.replace("tag = ", "tags = "))
+    assert [line.removeprefix(f"{tmp_path / 'config.toml'}: ") for line in lines] == [
+        "site.categories[2]: 'field-notes' is the same category as 'Field notes' (names are "
+        "compared ignoring case and punctuation)",
+        f"categories.Rivres: 'Rivres' is not in [site] categories {choices}; "
+        'did you mean "Rivers"?',
+        f"sources[0].category: 'Field note' is not in [site] categories {choices} nor a tag "
+        'of a [categories.<name>] table; did you mean "Field notes"?',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('[""]', "site.categories[0]: not a category name: ''"),
+        ('["Rivers\\nBcc: x"]', "site.categories[0]: a category name cannot contain control"),
+        ('["Riv\\u202eers"]', "site.categories[0]: a category name cannot contain control"),
+        (f'["{"x" * 101}"]', "site.categories[0]: a category name is at most 100 characters"),
+        ('"Rivers"', "site.categories: Input should be a valid list"),
+    ],
+)
+def test_a_category_name_that_cannot_be_shown_is_refused(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    text = MINIMAL.replace(
+        'url = "https://example.org/"\n', f'url = "https://example.org/"\ncategories = {value}\n'
+    )
+    [line] = problems(tmp_path, text)
+    assert message in line
+    assert "\n" not in line
+
+
+def test_category_tables_need_site_categories(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, MINIMAL + '[categories.Rivers]\ntags = ["drought"]\n')
+    assert line.endswith(
+        "categories.Rivers: a table for a category that [site] categories does not list "
+        "(add the key `categories = [...]` to [site])"
+    )
 
 
 def test_url_template_rejects_unknown_placeholders(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def due_time(settings: Settings, period: DigestPeriod) -> datetime:
     """When the digest of `period` is due: the schedule's first time at or after its end."""
     trigger = cron_trigger(settings.digest.schedule, settings.site.tz)
     fire = trigger.get_next_fire_time(None, period.end)
-    assert fire is not None  # a cron schedule always fires again
+    assert fire is not None  # config refuses a schedule that never fires (syndicate.cron)
     return fire
 
 

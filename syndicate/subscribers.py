@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
 
+from syndicate.categories import UnknownCategory, pick
 from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.digest.build import issue_web_url
@@ -384,9 +385,18 @@ async def update_preferences(
 
 
 async def import_csv(
-    store: Store, path: Path, now: datetime, *, confirmed: bool = False
+    store: Store,
+    path: Path,
+    now: datetime,
+    *,
+    confirmed: bool = False,
+    offered: Sequence[str] | None = None,
 ) -> ImportResult:
     """Import a CSV file with the header `email,name,categories` (categories split on ";").
+
+    With `offered` (the site's categories: syndicate.categories), a line naming any other
+    category is rejected, naming the choices; the others are spelled as `offered` spells
+    them. None: categories are taken as written.
 
     Only `email` is required. A known address gets the file's value of each column the file
     has, including an empty one (no name; no categories: every post), and keeps what the file
@@ -437,12 +447,18 @@ async def import_csv(
         except InvalidName as error:
             result.rejects.append((line, f"{address}: {error}"))
             continue
-        seen[address] = line
         categories = (
             normalise_categories(values["categories"].split(";"))
             if "categories" in values
             else None
         )
+        if categories is not None and offered is not None:
+            try:
+                categories = pick(categories, offered)
+            except UnknownCategory as error:
+                result.rejects.append((line, f"{address}: {error}"))
+                continue
+        seen[address] = line
         existing = await store.subscriber_by_email(address)
         if existing is None:
             try:

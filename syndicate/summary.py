@@ -11,24 +11,26 @@ from syndicate.digest.context import DigestPeriod
 from syndicate.store.engine import safe_url
 
 
-def next_digest_time(settings: Settings, now: datetime) -> datetime | None:
-    """When [digest] schedule next fires, in the site's time zone."""
-    trigger = cron_trigger(settings.digest.schedule, settings.site.tz)
-    return trigger.get_next_fire_time(None, now.astimezone(settings.site.tz))
-
-
 def next_digest(settings: Settings, now: datetime) -> tuple[datetime, DigestPeriod] | None:
-    """When the schedule next fires (site time zone) and the period whose issue it sends."""
-    fire = next_digest_time(settings, now)
-    if fire is None:
-        return None
-    return fire, periods.just_ended(fire, settings.digest.period, settings.site.tz)
+    """When the next digest goes out (site time zone) and the period it is for: the first
+    schedule time after a period's end that is still ahead. A schedule that fires more often
+    than periods end ("0 9 1 * mon" for months: the 1st and every Monday) also fires in
+    between, but then there is nothing new to send."""
+    kind, tz = settings.digest.period, settings.site.tz
+    trigger = cron_trigger(settings.digest.schedule, tz)
+    for period in (periods.just_ended(now, kind, tz), periods.containing(now, kind, tz)):
+        fire = trigger.get_next_fire_time(None, period.end)
+        if fire is None:
+            return None
+        if fire > now:
+            return fire.astimezone(tz), period
+    return None
 
 
 def describe(settings: Settings, now: datetime) -> list[tuple[str, str]]:
     """(label, value) rows describing what this config will do."""
     sources = ", ".join(s.name + ("" if s.enabled else " (disabled)") for s in settings.sources)
-    next_digest = next_digest_time(settings, now)
+    upcoming = next_digest(settings, now)
     smtp = settings.mail.smtp
     transport = (
         f"outbox {settings.outbox_dir}"
@@ -39,6 +41,7 @@ def describe(settings: Settings, now: datetime) -> list[tuple[str, str]]:
         ("site", f"{settings.site.title} <{settings.site.url}> ({settings.site.timezone})"),
         ("database", safe_url(settings.database_url)),
         ("sources", f"{len(settings.sources)}: {sources}" if sources else "none configured"),
+        ("categories", _categories(settings)),
         ("forum", settings.forum.strategy),
         (
             "feeds",
@@ -48,8 +51,15 @@ def describe(settings: Settings, now: datetime) -> list[tuple[str, str]]:
         (
             "digest",
             f'"{settings.digest.schedule}" every {settings.digest.period}, next '
-            + (next_digest.strftime("%Y-%m-%d %H:%M %Z") if next_digest else "never"),
+            + (upcoming[0].strftime("%Y-%m-%d %H:%M %Z") if upcoming else "never"),
         ),
         ("mail", transport),
         ("web", f"http://{settings.web.host}:{settings.web.port}/"),
     ]
+
+
+def _categories(settings: Settings) -> str:
+    listed = settings.site.categories
+    if listed is None:
+        return "every category a source names or a post has ([site] categories not set)"
+    return f"{len(listed)}: {', '.join(listed)}" if listed else "none offered"

@@ -3,19 +3,24 @@
 Admins edit these templates, and they make mistakes. A mistake must reach them as one line,
 "templates/web/archive.html.j2:12: 'post' is undefined", never as a traceback through
 Jinja's internals: `template_problem()` turns Jinja's exceptions into that TemplateProblem.
-The `date` and `isodate` filters live here too, so a web page and an email show the same
-post on the same day.
+`FieldUndefined` words a misspelt field the way the template sees it ("a post has no field
+"titel""), not as Jinja would, by Python class. The `date` and `isodate` filters live here
+too, so a web page and an email show the same post on the same day.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import fields, is_dataclass
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from zoneinfo import ZoneInfo
 
 from jinja2 import (
+    StrictUndefined,
     TemplateError,
     TemplateNotFound,
     TemplateRuntimeError,
@@ -24,6 +29,7 @@ from jinja2 import (
     pass_context,
 )
 from jinja2.runtime import Context
+from jinja2.utils import missing
 
 from syndicate.errors import TemplateError as SyndicateTemplateError
 
@@ -61,6 +67,87 @@ class TemplateProblem(SyndicateTemplateError, ValueError):
         self.reason = reason
         where = f"{template}:{line}" if line is not None else template
         super().__init__(f"{where}: {reason}")
+
+
+# Leading words of context classes that say which renderer they belong to, not what they
+# are: a DigestPost and a ConfirmSite are "a post" and "a site" to a template.
+_RENDERER_PREFIXES = ("Digest", "Confirm")
+_MAX_LISTED = 30
+_PLAIN_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "a true/false value"),
+    (str, "a text"),
+    (int | float, "a number"),
+    (datetime | date, "a date"),
+    (list | tuple, "a list"),
+)
+
+
+class FieldUndefined(StrictUndefined):
+    """StrictUndefined whose message for a missing field names the object as the template
+    sees it and what it does have: `a post has no field "titel"; did you mean "title"?
+    (a post has title, url, ...)`, rather than Jinja's `'syndicate.digest.context.DigestPost
+    object' has no attribute 'titel'`. Other messages (an undefined variable, a sandbox
+    refusal) are Jinja's own."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        owner, name = self._undefined_obj, self._undefined_name
+        if self._undefined_hint or owner is missing:
+            return str(super()._undefined_message)
+        return missing_field(owner, name)
+
+
+def missing_field(owner: object, name: object) -> str:
+    """Why `owner.<name>` (or `owner[name]`) is undefined, in the template's terms."""
+    kind, has = _kind(owner)
+    if not isinstance(name, str):  # posts[3] of a shorter list
+        return f"{kind} {has} no element {name!r}"
+    names = _field_names(owner)
+    if names is None:
+        return f'{kind} {has} no field "{name}"'
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f'; did you mean "{close[0]}"?' if close else ""
+    shown = names[:_MAX_LISTED]
+    listed = ", ".join(shown) if names else "no fields"
+    if len(names) > len(shown):  # a mapping of every source, say: the line stays readable
+        listed += f" and {len(names) - len(shown)} more"
+    return f'{kind} {has} no field "{name}"{hint} ({kind} {has} {listed})'
+
+
+def _kind(owner: object) -> tuple[str, str]:
+    """The object as a template author would call it, and the verb that goes with it:
+    ("a post", "has") for a DigestPost, ("an archive page", "has") for an ArchivePage,
+    ("the urls", "have") for DigestUrls, ("a text", "has") for a str."""
+    if isinstance(owner, Mapping):
+        return "a mapping", "has"
+    for types, kind in _PLAIN_KINDS:
+        if isinstance(owner, types):
+            return kind, "has"
+    words = re.findall(r"[A-Z]+[a-z0-9]*|[a-z0-9]+", type(owner).__name__)
+    if len(words) > 1 and words[0] in _RENDERER_PREFIXES:
+        words = words[1:]
+    noun = " ".join(word.lower() for word in words) or "value"
+    if noun.endswith("s") and not noun.endswith("ss"):
+        return f"the {noun}", "have"
+    return ("an " if noun[0] in "aeiou" else "a ") + noun, "has"
+
+
+def _field_names(owner: object) -> list[str] | None:
+    """What a template can read on `owner`: a dataclass's fields and properties, a mapping's
+    keys; None for anything else (its attributes are Python's, not ours to list)."""
+    if isinstance(owner, Mapping):
+        return [str(key) for key in owner if not str(key).startswith("_")]
+    if not is_dataclass(owner) or isinstance(owner, type):
+        return None
+    names = [f.name for f in fields(owner)]
+    names += [
+        attribute
+        for attribute, value in vars(type(owner)).items()
+        if isinstance(value, property) and attribute not in names
+    ]
+    return [n for n in names if not n.startswith("_")]
 
 
 def template_problem(exc: Exception, templates_dir: Path, name: str) -> TemplateProblem | None:

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 
 from syndicate.clock import Clock
 from syndicate.config import Settings, SourceSettings
@@ -69,7 +69,7 @@ class _Switch:
     changes: list[str] = field(default_factory=list)  # for the admin, a line each
     dropped: list[str] = field(default_factory=list)  # sources no longer polled
     polls: dict[str, datetime] = field(default_factory=dict)  # new or changed: next poll
-    digest: CronTrigger | None = None  # the new schedule's trigger, when it changed
+    digest: BaseTrigger | None = None  # the new schedule's trigger, when it changed
     poller: Poller | None = None  # for new [ingest] settings
 
 

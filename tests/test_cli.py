@@ -24,7 +24,11 @@ def test_check_on_the_bundled_config(project: Path) -> None:
     result = invoke("--config", str(project / "config.toml"), "check")
     assert result.exit_code == 0, result.output
     assert f"{project / 'config.toml'}: OK" in result.stdout
-    assert "sources   3: riverside-news, wetland-alliance, field-notes" in result.stdout
+    assert "sources    3: riverside-news, wetland-alliance, field-notes" in result.stdout
+    assert (
+        "categories 8: Rivers, Wildlife, Gardens, Volunteering, Events, Policy, Partners, "
+        "Field notes\n" in result.stdout
+    )
     assert '"0 9 1 * *" every month, next ' in result.stdout
 
 
@@ -38,6 +42,16 @@ def test_check_on_the_bundled_config(project: Path) -> None:
         (
             '[site]\ntitle = "T"\nurl = "https://e.org"\n[digest]\nschedule = "61 * * * *"\n',
             'config.toml: digest.schedule: invalid cron expression "61 * * * *"',
+        ),
+        (
+            '[site]\ntitle = "T"\nurl = "https://e.org"\n[digest]\nschedule = "0 9 31 2 *"\n',
+            'config.toml: digest.schedule: "0 9 31 2 *" never fires '
+            "(day of month 31 does not occur in month 2)",
+        ),
+        (
+            '[site]\ntitle = "T"\nurl = "https://e.org"\n[mail]\ntransport = "smpt"\n',
+            "config.toml: mail.transport: Input should be 'outbox' or 'smtp' (got 'smpt'); "
+            'did you mean "smtp"?',
         ),
         (
             '[site]\ntitle = "T"\nurl = "https://e.org"\n[web]\nprot = 80\n',
@@ -95,6 +109,21 @@ def test_bad_config_is_one_line_and_exit_2(
     assert result.stderr.splitlines()[0].startswith(expected)
     assert len(result.stderr.splitlines()) == 1
     assert "Traceback" not in result.output
+
+
+def test_check_names_a_misspelt_template_field_as_the_template_sees_it(project: Path) -> None:
+    path = project / "templates" / "email" / "digest.html.j2"
+    text = path.read_text()
+    assert '">{{ post.title }}</a>' in text
+    path.write_text(text.replace('">{{ post.title }}</a>', '">{{ post.titel }}</a>', 1))
+    line = 1 + next(n for n, row in enumerate(path.read_text().splitlines()) if "titel" in row)
+    result = invoke("--config", str(project / "config.toml"), "check")
+    assert result.exit_code == 2
+    [error] = result.stderr.splitlines()
+    assert error.startswith(
+        f'error: templates/email/digest.html.j2:{line}: a post has no field "titel"; '
+        'did you mean "title"? (a post has title, url, '
+    )
 
 
 def test_config_from_environment(

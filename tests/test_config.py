@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from syndicate.config import config_path, load_settings, missing_secrets
 from syndicate.config.fields import parse_duration, parse_size
 from syndicate.errors import ConfigError
+from syndicate.summary import describe
 
 MINIMAL = '[site]\ntitle = "T"\nurl = "https://example.org/"\n'
 
@@ -41,6 +42,12 @@ def test_bundled_config_is_valid(project: Path) -> None:
     assert settings.mail.transport == "outbox"
     assert settings.database_url == f"sqlite:///{project / 'var' / 'syndicate.db'}"
     assert settings.publish_dir == project / "feeds"
+    # The bundled feeds' categories, and the sources' own: never a lower-case feed tag.
+    assert settings.site.categories == [
+        "Rivers", "Wildlife", "Gardens", "Volunteering", "Events", "Policy", "Partners",
+        "Field notes",
+    ]  # fmt: skip
+    assert {s.category for s in settings.sources} <= {None, *settings.site.categories}
 
 
 def test_defaults_fill_in_a_minimal_config(tmp_path: Path) -> None:
@@ -81,6 +88,32 @@ def test_bad_cron_expression(tmp_path: Path) -> None:
     )
 
 
+def test_a_schedule_that_never_fires_is_an_error(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, MINIMAL + '[digest]\nschedule = "0 9 31 2 *"\n')
+    assert line == (
+        f'{tmp_path / "config.toml"}: digest.schedule: "0 9 31 2 *" never fires '
+        "(day of month 31 does not occur in month 2)"
+    )
+
+
+def test_check_says_when_the_next_digest_goes_out(tmp_path: Path) -> None:
+    def next_line(schedule: str, now: datetime) -> str:
+        text = MINIMAL + f'[digest]\nschedule = "{schedule}"\n'
+        return dict(describe(load_settings(write(tmp_path, text)), now))["digest"]
+
+    # Day of month or day of week: January's goes out on Monday 1 February, not the 5th.
+    assert next_line("0 9 5 * mon", datetime(2027, 1, 20, 12, tzinfo=UTC)) == (
+        '"0 9 5 * mon" every month, next 2027-02-01 09:00 UTC'
+    )
+    # Firing more often than months end: the next digest, not the next Monday (Dec 7).
+    assert next_line("0 9 1 * mon", datetime(2026, 12, 1, 10, tzinfo=UTC)) == (
+        '"0 9 1 * mon" every month, next 2027-01-01 09:00 UTC'
+    )
+    assert next_line("0 9 1 * *", datetime(2026, 12, 1, 8, tzinfo=UTC)) == (
+        '"0 9 1 * *" every month, next 2026-12-01 09:00 UTC'
+    )
+
+
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
@@ -109,6 +142,48 @@ def test_a_sender_named_in_plain_unicode_is_accepted(tmp_path: Path) -> None:
 def test_unknown_key_is_reported_with_a_suggestion(tmp_path: Path) -> None:
     [line] = problems(tmp_path, MINIMAL + '[digest]\nschedul = "0 9 1 * *"\n')
     assert line.endswith('digest.schedul: unknown key; did you mean "schedule"?')
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            '[mail]\ntransport = "smpt"\n',
+            "mail.transport: Input should be 'outbox' or 'smtp' (got 'smpt'); "
+            'did you mean "smtp"?',
+        ),
+        (
+            '[mail]\ntransport = "SMTP"\n',
+            "mail.transport: Input should be 'outbox' or 'smtp' (got 'SMTP'); "
+            'did you mean "smtp"?',
+        ),
+        (
+            '[mail.smtp]\ntls = "starttl"\n',
+            "mail.smtp.tls: Input should be 'starttls', 'implicit' or 'none' (got 'starttl'); "
+            'did you mean "starttls"?',
+        ),
+        (
+            '[publish]\nformats = ["rss", "atmo"]\n',
+            "publish.formats[1]: Input should be 'rss', 'atom' or 'json' (got 'atmo'); "
+            'did you mean "atom"?',
+        ),
+        (
+            '[[sources]]\nname = "a"\nurl = "https://e.org/f"\nforum = "discorse"\n',
+            "sources[0].forum: Input should be 'feed', 'template', 'discourse' or 'none' "
+            "(got 'discorse'); did you mean \"discourse\"?",
+        ),
+        # Nothing close: the choices alone.
+        (
+            '[mail]\ntransport = "pigeon"\n',
+            "mail.transport: Input should be 'outbox' or 'smtp' (got 'pigeon')",
+        ),
+        ("[mail]\ntransport = 5\n", "mail.transport: Input should be 'outbox' or 'smtp' (got 5)"),
+    ],
+)
+def test_a_word_one_typo_from_a_choice_gets_a_suggestion(
+    tmp_path: Path, text: str, line: str
+) -> None:
+    assert problems(tmp_path, MINIMAL + text) == [f"{tmp_path / 'config.toml'}: {line}"]
 
 
 def test_unknown_section_is_reported(tmp_path: Path) -> None:
@@ -151,6 +226,76 @@ def test_duplicate_source_names(tmp_path: Path) -> None:
     )
     [line] = problems(tmp_path, text)
     assert line.endswith("sources[1].name: duplicate source name 'a' (also sources[0])")
+
+
+def test_site_categories_and_their_tags(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        'url = "https://example.org/"\n',
+        'url = "https://example.org/"\ncategories = [" Rivers ", "Field notes"]\n',
+    ) + (
+        '[categories.rivers]\ntags = ["drought", "Flood resilience"]\n'
+        '[categories."Field notes"]\ntags = []\n'
+        '[[sources]]\nname = "a"\nurl = "https://e.org/1"\ncategory = "drought"\n'
+    )
+    settings = load_settings(write(tmp_path, text))
+    assert settings.site.categories == ["Rivers", "Field notes"]
+    assert settings.categories["rivers"].tags == ["drought", "Flood resilience"]
+    # Left out: None, which means every category a source names or a post has.
+    assert load_settings(write(tmp_path, MINIMAL)).site.categories is None
+
+
+def test_site_category_mistakes_name_the_key(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        'url = "https://example.org/"\n',
+        'url = "https://example.org/"\ncategories = ["Rivers", "Field notes", "field-notes"]\n',
+    ) + (
+        '[categories.Rivres]\ntags = ["drought"]\n'
+        '[categories.Rivers]\ntag = ["flows"]\n'
+        '[[sources]]\nname = "a"\nurl = "https://e.org/1"\ncategory = "Field note"\n'
+    )
+    lines = problems(tmp_path, text)
+    choices = '("Rivers", "Field notes", "field-notes")'
+    assert [line.removeprefix(f"{tmp_path / 'config.toml'}: ") for line in lines] == [
+        'categories.Rivers.tag: unknown key; did you mean "tags"?',
+    ]
+    lines = problems(tmp_path, text.replace("tag = ", "tags = "))
+    assert [line.removeprefix(f"{tmp_path / 'config.toml'}: ") for line in lines] == [
+        "site.categories[2]: 'field-notes' is the same category as 'Field notes' (names are "
+        "compared ignoring case and punctuation)",
+        f"categories.Rivres: 'Rivres' is not in [site] categories {choices}; "
+        'did you mean "Rivers"?',
+        f"sources[0].category: 'Field note' is not in [site] categories {choices} nor a tag "
+        'of a [categories.<name>] table; did you mean "Field notes"?',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('[""]', "site.categories[0]: not a category name: ''"),
+        ('["Rivers\\nBcc: x"]', "site.categories[0]: a category name cannot contain control"),
+        ('["Riv\\u202eers"]', "site.categories[0]: a category name cannot contain control"),
+        (f'["{"x" * 101}"]', "site.categories[0]: a category name is at most 100 characters"),
+        ('"Rivers"', "site.categories: Input should be a valid list"),
+    ],
+)
+def test_a_category_name_that_cannot_be_shown_is_refused(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    text = MINIMAL.replace(
+        'url = "https://example.org/"\n', f'url = "https://example.org/"\ncategories = {value}\n'
+    )
+    [line] = problems(tmp_path, text)
+    assert message in line
+    assert "\n" not in line
+
+
+def test_category_tables_need_site_categories(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, MINIMAL + '[categories.Rivers]\ntags = ["drought"]\n')
+    assert line.endswith(
+        "categories.Rivers: a table for a category that [site] categories does not list "
+        "(add the key `categories = [...]` to [site])"
+    )
 
 
 def test_url_template_rejects_unknown_placeholders(tmp_path: Path) -> None:

@@ -141,8 +141,36 @@ async def test_categories_chosen_by_a_subscriber(project: Path) -> None:
     async with store:
         content = await issue_content(settings, store, periods.month("2015-09", LONDON))
     policy = content.for_categories(frozenset({"policy"}))
-    assert policy.posts and all("Policy" in p.categories for p in policy.posts)
+    assert policy.posts and all("Policy" in p.site_categories for p in policy.posts)
     assert content.for_categories(frozenset()) == content.context
+
+
+async def test_a_subscribers_site_category_takes_the_posts_mapped_to_it(project: Path) -> None:
+    # September and October 2015 of the bundled examples, with its [site] categories.
+    settings, store = await prepared(project)
+    async with store:
+        content = await issue_content(settings, store, periods.month("2015-08", LONDON))
+        october = await issue_content(settings, store, periods.month("2015-10", LONDON))
+    titles = [post.title for post in content.context.posts]
+    dry = "Dry August: flows at their lowest in our records"
+    assert dry in titles
+    # "drought" and "flows" are tags of [categories.Rivers]; the post's source is "Field
+    # notes"; none of its own tags is named "Rivers".
+    rivers = [post.title for post in content.for_categories(frozenset({"rivers"})).posts]
+    assert dry in rivers
+    assert dry in [p.title for p in content.for_categories(frozenset({"Field notes"})).posts]
+    assert dry not in [p.title for p in content.for_categories(frozenset({"Gardens"})).posts]
+    # A choice made before the site listed its categories (a feed's own tag) still works.
+    assert [p.title for p in content.for_categories(frozenset({"DROUGHT"})).posts] == [dry]
+    # Every post of a partner's feed is in "Partners", whatever its tags.
+    partners = october.for_categories(frozenset({"partners"})).posts
+    assert partners and {post.source for post in partners} == {"Wetland Alliance (partner)"}
+    assert len(partners) == sum(
+        1 for post in october.context.posts if post.source == "Wetland Alliance (partner)"
+    )
+    # The digest groups posts by their first site category, never by a feed's tag.
+    groups = {group.title for group in content.context.groups}
+    assert groups <= {*(settings.site.categories or ()), "Other"}
 
 
 async def test_an_issue_keeps_what_it_is_made_of(project: Path, database_url: str) -> None:
@@ -159,7 +187,8 @@ async def test_an_issue_keeps_what_it_is_made_of(project: Path, database_url: st
     # What was rendered, as it was: posts, groups, the two left out and their categories.
     assert kept.context == now.context
     assert kept.post_ids == issue.post_ids == now.post_ids
-    assert kept.left_out == (("Rivers", "Policy"), ("Funding",))
+    # Their site categories, then their own: "Funding" is a Policy tag, and a Partners post.
+    assert kept.left_out == (("Rivers", "Policy"), ("Policy", "Partners", "Funding"))
     assert kept.templates == DigestRenderer.read_sources(settings.templates_dir)
     assert "email/digest.html.j2" in kept.templates and "email/style.css" in kept.templates
     assert kept.subject == settings.digest.subject
@@ -204,10 +233,10 @@ async def test_an_issue_stored_before_it_kept_its_content_uses_its_post_ids(
         "Where we sample: map and grid references",
     ]
     # Left out: the two posts seen before it was built, not the one added since.
-    assert sorted(kept.left_out) == [("Funding",), ("Rivers", "Policy")]
+    assert sorted(kept.left_out) == [("Policy", "Partners", "Funding"), ("Rivers", "Policy")]
     assert kept.templates is None  # rendered with the templates of today
     policy = kept.for_categories(frozenset({"POLICY"}))
-    assert (len(policy.posts), policy.more) == (2, 1)
+    assert (len(policy.posts), policy.more) == (2, 2)  # both left out are in Policy
 
 
 async def test_five_hundred_posts_respect_max_posts(project: Path) -> None:

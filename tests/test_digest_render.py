@@ -609,7 +609,77 @@ def test_an_undefined_variable_names_file_and_line(tmp_path: Path) -> None:
     assert re.fullmatch(
         r"templates/email/base\.html\.j2:\d+: 'site_title' is undefined", html_problem
     )
-    assert re.fullmatch(r"templates/email/digest\.txt\.j2:\d+: .*'link'", text_problem)
+    assert re.fullmatch(
+        r'templates/email/digest\.txt\.j2:\d+: a post has no field "link" \(a post has title, '
+        r"url, .*\)",
+        text_problem,
+    )
+
+
+def line_of(templates: Path, name: str, text: str) -> int:
+    """The number of the first line of template `name` that holds `text`."""
+    lines = (templates / name).read_text().splitlines()
+    return 1 + next(number for number, line in enumerate(lines) if text in line)
+
+
+POST_FIELDS = (
+    "title, url, excerpt, image, author, category, source, date, discussion_url, "
+    "reply_count, categories"
+)
+
+
+def test_a_misspelt_field_names_what_the_template_sees(tmp_path: Path) -> None:
+    # Not "'syndicate.digest.context.DigestPost object' has no attribute 'titel'".
+    templates = copy_templates(tmp_path)
+    edit(templates, "email/digest.html.j2", '">{{ post.title }}</a>', '">{{ post.titel }}</a>')
+    edit(templates, "email/digest.txt.j2", "{{ period.label }}", "{{ period.lable }}")
+    html_line = line_of(templates, "email/digest.html.j2", "post.titel")
+    text_line = line_of(templates, "email/digest.txt.j2", "period.lable")
+    assert DigestRenderer(templates, SUBJECT).check() == [
+        f'templates/email/digest.html.j2:{html_line}: a post has no field "titel"; '
+        f'did you mean "title"? (a post has {POST_FIELDS})',
+        f'templates/email/digest.txt.j2:{text_line}: a period has no field "lable"; '
+        'did you mean "label"? (a period has key, label, start, end)',
+    ]
+    with pytest.raises(TemplateProblem) as caught:
+        DigestRenderer(templates, SUBJECT).render(context())
+    assert (caught.value.template, caught.value.line) == (
+        "templates/email/digest.html.j2",
+        html_line,
+    )
+    assert "DigestPost" not in str(caught.value) and "syndicate." not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        (
+            "site.ttle",
+            'a site has no field "ttle"; did you mean "title"? '
+            "(a site has title, url, description, language, timezone)",
+        ),
+        (
+            "urls.archiv",
+            'the urls have no field "archiv"; did you mean "archive"? (the urls have '
+            "view_in_browser, archive, feeds, unsubscribe, preferences)",
+        ),
+        ("site.title.size", 'a text has no field "size"'),
+        ("period.start.yeer", 'a date has no field "yeer"'),
+        ("posts[99]", "a list has no element 99"),
+        ("more.count", 'a number has no field "count"'),
+        ("posts.first", 'a list has no field "first"'),
+        ("site['nom']", 'a site has no field "nom"'),
+        ("nothing", "'nothing' is undefined"),  # Jinja's own words, already clear
+    ],
+)
+def test_every_kind_of_missing_field_is_named_plainly(
+    tmp_path: Path, expression: str, reason: str
+) -> None:
+    templates = copy_templates(tmp_path)
+    edit(templates, "email/digest.txt.j2", "{{ period.label }}", f"{{{{ {expression} }}}}")
+    line = line_of(templates, "email/digest.txt.j2", expression)
+    [problem] = DigestRenderer(templates, SUBJECT).check()
+    assert problem.startswith(f"templates/email/digest.txt.j2:{line}: {reason}")
 
 
 def test_a_broken_file_the_digest_does_not_use_is_reported(tmp_path: Path) -> None:

@@ -443,6 +443,21 @@ def test_the_shipped_templates_pass_the_check() -> None:
     assert ConfirmRenderer(REPO / "templates").check() == []
 
 
+def test_a_misspelt_field_names_what_the_template_sees(project: Path) -> None:
+    path = project / "templates" / "email" / "confirm.txt.j2"
+    path.write_text(
+        path.read_text().replace("Hello {{ subscriber.name }}", "Hi {{ subscriber.nmae }}")
+    )
+    line = 1 + next(n for n, text in enumerate(path.read_text().splitlines()) if "nmae" in text)
+    problem = (
+        f'templates/email/confirm.txt.j2:{line}: a subscriber has no field "nmae"; did you mean '
+        '"name"? (a subscriber has name, email, categories, source)'
+    )
+    assert ConfirmRenderer(project / "templates").check() == [problem]
+    result = CliRunner().invoke(cli, ["--config", str(project / "config.toml"), "check"])
+    assert (result.exit_code, result.stderr) == (2, f"error: {problem}\n")
+
+
 def test_a_template_mistake_names_file_and_line(project: Path) -> None:
     templates = project / "templates"
     path = templates / "email" / "confirm.txt.j2"

@@ -220,7 +220,9 @@ async def test_a_copy_for_some_categories_is_made_of_the_issue_as_built(
 
     policy = texts["policy@example.org"]
     assert beavers in policy and say in policy and sample not in policy
-    assert "and 1 more post on the archive page" in policy  # River Wend health report 2015
+    # River Wend health report 2015, and Small grants: its tag "Funding" is one of
+    # [categories.Policy] tags in the bundled config.
+    assert "and 2 more posts on the archive page" in policy
     assert preheader_of(messages["policy@example.org"]) == (
         f"2 posts from September 2015: {beavers}; {say}"
     )

@@ -135,13 +135,50 @@ async def test_a_changed_post_rewrites_only_its_documents(project: Path) -> None
     assert "archive/2015-06.atom" not in report.written
 
 
+async def test_a_feed_per_site_category_with_the_posts_mapped_to_it(project: Path) -> None:
+    settings, store = await ingested(project)
+    feeds = project / "feeds" / "category"
+    async with store:
+        report = await publish(settings, store, FrozenClock(NOW))
+        keys = await store.post_keys()
+        rivers = json.loads((feeds / "rivers.json").read_bytes())
+        partners = json.loads((feeds / "partners.json").read_bytes())
+        assert not (feeds / "drought.json").exists()
+        # Without [site] categories (a config written before it): a feed per category a
+        # post has, as before, and one for each source's category.
+        legacy = settings.model_copy(
+            update={"site": settings.site.model_copy(update={"categories": None})}
+        )
+        before = await publish(legacy, store, FrozenClock(NOW))
+    slugs = {p.split("/")[1].rsplit(".", 1)[0] for p in report.written if "category/" in p}
+    assert slugs == {
+        "rivers", "wildlife", "gardens", "volunteering", "events", "policy", "partners",
+        "field-notes",
+    }  # fmt: skip
+    titles = {item["title"] for item in rivers["items"]}
+    # Tagged "flows" and "drought" in Field Notes, "Water quality" by the partner: Rivers tags.
+    assert "Dry August: flows at their lowest in our records" in titles
+    assert "Lowfield brook: investigation update" in titles
+    assert rivers["title"] == "Riverside Commons News: Rivers"
+    assert len(partners["items"]) == sum(1 for key in keys if key.source == "wetland-alliance")
+
+    tag_feeds = {p.split("/")[1].rsplit(".", 1)[0] for p in before.written if "category/" in p}
+    assert {"drought", "flood-resilience", "water-testing"} <= tag_feeds
+    assert not [path for path in before.removed if path.startswith("category/")]
+    assert (feeds / "drought.json").exists() and (feeds / "partners.json").exists()
+
+
 async def test_documents_of_a_removed_source_are_removed(project: Path) -> None:
     settings, store = await ingested(project)
     async with store:
         await publish(settings, store, FrozenClock(NOW))
         fewer = settings.model_copy(update={"sources": settings.sources[:2]})
         report = await publish(fewer, store, FrozenClock(NOW))
+    # "Field notes" held the posts its source put in it: with the source gone, it has none.
     assert sorted(report.removed) == [
+        "category/field-notes.atom",
+        "category/field-notes.json",
+        "category/field-notes.rss",
         "source/field-notes.atom",
         "source/field-notes.json",
         "source/field-notes.rss",

@@ -448,8 +448,12 @@ def test_undefined_variable_names_file_and_line(tmp_path: Path) -> None:
         },
     )
     error = problem(renderer)
-    assert str(error).startswith("templates/web/archive.html.j2:5: ")
-    assert "titel" in str(error)
+    # What the template calls it, not "'syndicate.models.Post object' has no attribute".
+    assert str(error).startswith(
+        'templates/web/archive.html.j2:5: a post has no field "titel"; did you mean "title"? '
+        "(a post has source, guid, url, title, published, "
+    )
+    assert str(error).endswith(", reply_count, forum_checked_at, id)")
 
 
 def test_undefined_top_level_variable(tmp_path: Path) -> None:

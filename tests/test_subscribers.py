@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from sqlalchemy import select
 
 from syndicate import subscribers as service
 from syndicate.cli import cli
+from syndicate.config import load_settings
 from syndicate.errors import UsageError
 from syndicate.store import Store
 from syndicate.store.tables import subscribers, suppressions
@@ -346,7 +348,7 @@ def run(project: Path, *args: str) -> click.testing.Result:
 
 
 def test_cli_add_list_remove(project: Path) -> None:
-    result = run(project, "add", "Ann@Example.org", "--name", "Ann", "--category", "News")
+    result = run(project, "add", "Ann@Example.org", "--name", "Ann", "--category", "rivers")
     assert result.exit_code == 0, result.output
     assert result.stdout == (
         "added ann@example.org: pending; confirmation sent to ann@example.org (outbox var/outbox)\n"
@@ -360,6 +362,7 @@ def test_cli_add_list_remove(project: Path) -> None:
     result = run(project, "list")
     assert result.exit_code == 0, result.output
     assert "ann@example.org" in result.stdout and "bob@example.org" in result.stdout
+    assert "Rivers" in result.stdout  # spelled as [site] categories spells it
     assert "2 subscribers" in result.stdout
     result = run(project, "list", "--status", "active")
     assert "bob@example.org" in result.stdout and "ann@example.org" not in result.stdout
@@ -396,17 +399,71 @@ def test_cli_add_refuses_a_name_the_web_form_would(project: Path) -> None:
 def test_cli_import_reports_rejects_and_exits_1(project: Path) -> None:
     path = write_csv(
         project / "members.csv",
-        "email,name,categories\na@example.org,A,News\nbroken,B,\nc@example.org,C,\n",
+        "email,name,categories\na@example.org,A,Rivers\nbroken,B,\nc@example.org,C,\n",
     )
     result = run(project, "import", str(path))
     assert result.exit_code == 1
     assert result.stdout == "imported 2, updated 0, unchanged 0, rejected 1\n"
     assert result.stderr.startswith("line 3: invalid address 'broken'")
 
-    write_csv(path, "email,name,categories\na@example.org,A,News\nc@example.org,C,\n")
+    write_csv(path, "email,name,categories\na@example.org,A,Rivers\nc@example.org,C,\n")
     result = run(project, "import", str(path))
     assert result.exit_code == 0, result.output
     assert result.stdout == "imported 0, updated 0, unchanged 2, rejected 0\n"
+
+
+def test_cli_add_refuses_a_category_the_site_does_not_offer(project: Path) -> None:
+    result = run(project, "add", "ann@example.org", "--category", "Rivers", "--category", "News")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: unknown category 'News'; choose from: Rivers, Wildlife, Gardens, Volunteering, "
+        "Events, Policy, Partners, Field notes\n"
+    )
+    # A feed tag is not a choice: it belongs to a category ([categories.Rivers] has it).
+    result = run(project, "add", "ann@example.org", "--category", "drought")
+    assert result.exit_code == 2 and "unknown category 'drought'" in result.stderr
+    assert run(project, "list").stdout.endswith("0 subscribers\n")
+
+    result = run(project, "add", "ann@example.org", "--category", "field NOTES", "--confirmed")
+    assert result.exit_code == 0, result.output
+    assert "Field notes" in run(project, "list").stdout
+
+
+def test_cli_help_names_only_categories_of_the_bundled_config(project: Path) -> None:
+    offered = set(load_settings(project / "config.toml").site.categories or ())
+    shown = "".join(run(project, *args, "--help").stdout for args in ((), ("add",), ("import",)))
+    examples = [line for line in shown.splitlines() if "syndicate subscribers" in line]
+    named = [
+        a or b
+        for line in examples
+        for a, b in re.findall(r'--category (?:"([^"]+)"|([^\s"]+))', line)
+    ]
+    rows = re.findall(r"^\s+\S+@example\.org,[^,]*,(.*)$", shown, re.MULTILINE)
+    named += [name for row in rows for name in row.split(";") if name]
+    assert "Rivers" in named and "Field notes" in named
+    assert set(named) <= offered
+
+
+def test_cli_import_rejects_a_line_with_a_category_the_site_does_not_offer(
+    project: Path,
+) -> None:
+    path = write_csv(
+        project / "members.csv",
+        "email,name,categories\n"
+        "a@example.org,A,rivers;Field Notes\n"
+        "b@example.org,B,Rivers;News\n"
+        'c@example.org,C,"Evil\x1b[2J"\n',
+    )
+    result = run(project, "import", str(path))
+    assert result.exit_code == 1
+    assert result.stdout == "imported 1, updated 0, unchanged 0, rejected 2\n"
+    choices = "Rivers, Wildlife, Gardens, Volunteering, Events, Policy, Partners, Field notes"
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"line 3: b@example.org: unknown category 'News'; choose from: {choices}"
+    assert lines[1].startswith("line 4: c@example.org: unknown category 'Evil")
+    assert "\x1b" not in result.stderr  # the file's bytes never reach the terminal raw
+    listed = run(project, "list").stdout
+    assert "Rivers, Field notes" in listed and "b@example.org" not in listed
 
 
 def test_cli_export_and_forget(project: Path) -> None:

@@ -86,9 +86,12 @@ async def test_home_links_the_feeds_the_archive_and_includes_the_form(
     assert "news.riverside-commons.example/feeds" not in page
     assert 'href="https://news.riverside-commons.example"' not in page
     assert re.search(r'name="csrf_token" value="[^"]{20,}"', page)
-    # The posts' categories to choose from, once each whatever their case.
-    assert 'value="Volunteering"' in page
-    assert 'value="Wildlife"' in page and 'value="wildlife"' not in page
+    # The site's categories to choose from ([site] categories), not every feed tag.
+    offered = re.findall(r'name="categories"\s+value="([^"]*)"', page)
+    assert offered == [
+        "Rivers", "Wildlife", "Gardens", "Volunteering", "Events", "Policy", "Partners",
+        "Field notes",
+    ]  # fmt: skip
 
 
 async def test_a_hostile_post_title_is_escaped(web: httpx.AsyncClient, web_site: Site) -> None:
@@ -184,6 +187,26 @@ async def test_a_broken_template_gives_a_plain_500_and_logs_where(
         assert leak not in response.text
     assert_security_headers(response)
     assert "templates/web/home.html.j2:3: 'no_such_thing' is undefined" in caplog.text
+
+
+async def test_a_misspelt_field_is_logged_as_the_template_sees_it(
+    web_site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings, store = web_site
+    home = settings.templates_dir / "web" / "home.html.j2"
+    home.write_text(
+        '{% extends "web/base.html.j2" %}\n'
+        "{% block content %}\n{% for post in posts %}\n{{ post.titel }}\n{% endfor %}\n"
+        "{% endblock %}\n"
+    )
+    caplog.set_level(logging.ERROR)
+    async with web_client(create_app(settings, store=store)) as client:
+        response = await client.get("/")
+    assert response.status_code == 500
+    assert 'templates/web/home.html.j2:4: a post has no field "titel"; did you mean "title"?' in (
+        caplog.text
+    )
+    assert "syndicate.models" not in caplog.text and "has no attribute" not in caplog.text
 
 
 async def test_a_broken_message_template_falls_back_to_plain_text(web_site: Site) -> None:

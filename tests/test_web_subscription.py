@@ -221,11 +221,48 @@ async def test_a_name_with_a_line_break_is_refused(web: Web) -> None:
     assert await web.store.count_subscribers() == 0
 
 
-async def test_a_category_the_site_does_not_offer_is_dropped(web: Web) -> None:
-    response = await web.subscribe("ann@example.org", categories=["Rivers", "Made up"])
+BUNDLED_CATEGORIES = [
+    "Rivers", "Wildlife", "Gardens", "Volunteering", "Events", "Policy", "Partners", "Field notes",
+]  # fmt: skip
+CHECKBOX = re.compile(r'name="categories"\s+value="([^"]*)"')
+
+
+async def test_the_forms_offer_the_site_s_categories_not_every_tag(web: Web) -> None:
+    subscriber = await active(web)
+    for path in ("/", "/subscribe", web.link("preferences", subscriber)):
+        page = await web.client.get(path)
+        assert CHECKBOX.findall(page.text) == BUNDLED_CATEGORIES, path
+    unsubscribe = await web.client.get(web.link("unsubscribe", subscriber))
+    assert CHECKBOX.findall(unsubscribe.text) == BUNDLED_CATEGORIES
+
+
+async def test_a_category_the_site_does_not_offer_is_refused(web: Web) -> None:
+    for chosen in (["Rivers", "Made up"], ["drought"], ["Rivers\r\nBcc: x@example.org"]):
+        response = await web.subscribe("ann@example.org", categories=chosen)
+        assert response.status_code == 400, chosen
+        assert "Please choose among the categories listed." in response.text
+        assert CHECKBOX.findall(response.text) == BUNDLED_CATEGORIES  # the form again
+    assert await web.store.count_subscribers() == 0
+    assert outbox_messages(web.settings) == []
+
+    # Any case: stored as the site spells it.
+    response = await web.subscribe("ann@example.org", categories=["rivers", "FIELD NOTES"])
     assert response.status_code == 200
     subscriber = await web.subscriber("ann@example.org")
-    assert subscriber is not None and subscriber.categories == ("Rivers",)
+    assert subscriber is not None and subscriber.categories == ("Rivers", "Field notes")
+
+
+async def test_category_names_are_escaped_on_the_form(settings: Settings) -> None:
+    site = settings.site.model_copy(update={"categories": ['Rivers & "<Streams>"']})
+    hostile = settings.model_copy(update={"site": site, "categories": {}})
+    async for web in open_web(hostile, OutboxTransport(settings.outbox_dir)):
+        page = await web.client.get("/subscribe")
+        assert 'value="Rivers &amp; &#34;&lt;Streams&gt;&#34;"' in page.text
+        assert "<Streams>" not in page.text
+        response = await web.subscribe("ann@example.org", categories=['Rivers & "<Streams>"'])
+        assert response.status_code == 200
+        subscriber = await web.subscriber("ann@example.org")
+        assert subscriber is not None and subscriber.categories == ('Rivers & "<Streams>"',)
 
 
 async def test_a_failed_confirmation_email_is_not_revealed(settings: Settings) -> None:
@@ -535,6 +572,26 @@ async def test_preferences_show_and_change_name_and_categories(web: Web) -> None
     after = await web.subscriber("ann@example.org")
     assert after is not None
     assert (after.name, after.categories, after.status) == ("Ann Lee", ("Wildlife",), "active")
+
+
+async def test_preferences_refuse_a_category_the_site_does_not_offer(web: Web) -> None:
+    subscriber = await active(web, name="Ann", categories=["Rivers", "drought"])
+    path = web.link("preferences", subscriber)
+    token = await web.csrf(path)
+    refused = await web.client.post(
+        path, data={"csrf_token": token, "name": "Ann", "categories": ["Rivers", "Made up"]}
+    )
+    assert refused.status_code == 400
+    assert "Please choose among the categories listed." in refused.text
+    after = await web.subscriber("ann@example.org")
+    assert after is not None and after.categories == ("Rivers", "drought")
+    # A category chosen before the site listed its own may be kept, or dropped.
+    kept = await web.client.post(
+        path, data={"csrf_token": token, "name": "Ann", "categories": ["drought", "wildlife"]}
+    )
+    assert kept.status_code == 200
+    after = await web.subscriber("ann@example.org")
+    assert after is not None and after.categories == ("drought", "Wildlife")
 
 
 async def test_preferences_need_the_form_s_csrf_token(web: Web) -> None:

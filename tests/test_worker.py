@@ -15,8 +15,9 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -70,6 +71,17 @@ def next_run(worker: Worker, job: str) -> datetime:
     found = worker.scheduler.get_job(job)
     assert found is not None, f"no job {job}"
     return found.next_run_time
+
+
+def first_day_at_seven(tz: ZoneInfo, wanted: Callable[[date], bool]) -> datetime:
+    """07:00 (in `tz`) on the first day from today that is `wanted`, not yet past."""
+    now = datetime.now(tz)
+    day = now.date()
+    while True:
+        moment = datetime(day.year, day.month, day.day, 7, tzinfo=tz)
+        if wanted(day) and moment > now:
+            return moment
+        day += timedelta(days=1)
 
 
 def without_source(config: Path, name: str) -> None:
@@ -183,6 +195,19 @@ async def test_a_reload_adds_drops_and_reschedules_and_a_bad_config_changes_noth
         assert events[-1].startswith("config.toml changed: not reloaded, 1 problem(s)")
         assert worker.settings is reloaded
         assert worker.scheduler.get_job("poll:partner") is not None
+
+        # A schedule that never fires is a config error: nothing changes.
+        fixed = config.read_text().replace('every = "soon"', 'every = "1h"')
+        config.write_text(fixed.replace('schedule = "0 7 2 * *"', 'schedule = "0 7 31 2 *"'))
+        assert not await watcher.reload("config.toml changed")
+        assert 'digest.schedule: "0 7 31 2 *" never fires' in caplog.text
+        assert next_run(worker, "digest").astimezone(settings.site.tz).day == 2
+        # Both days given: the 2nd or a Friday, whichever comes first (cron's OR).
+        config.write_text(fixed.replace('schedule = "0 7 2 * *"', 'schedule = "0 7 2 * fri"'))
+        assert await watcher.reload("config.toml changed")
+        assert next_run(worker, "digest") == first_day_at_seven(
+            settings.site.tz, lambda day: day.day == 2 or day.weekday() == 4
+        )
 
 
 @contextmanager

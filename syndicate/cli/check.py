@@ -42,6 +42,6 @@ def check(app: AppContext) -> None:
         raise TemplateError("\n".join(problems))
     click.echo(f"{app.config_file}: OK")
     for label, value in describe(settings, app.clock.now()):
-        click.echo(f"  {label:<9} {value}")
+        click.echo(f"  {label:<10} {value}")
     for warning in missing_secrets(settings):
         click.echo(f"warning: {app.config_file}: {warning}", err=True)

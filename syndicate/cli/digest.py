@@ -18,7 +18,7 @@ from syndicate.digest.build import (
     period_of,
     renderer_for,
 )
-from syndicate.digest.context import DigestSubscriber
+from syndicate.digest.context import DigestPeriod, DigestSubscriber
 from syndicate.errors import UsageError
 from syndicate.mail import headers
 from syndicate.mail.message import alternative_message
@@ -29,14 +29,36 @@ from syndicate.tokens import Tokens, signing_secret
 
 T = TypeVar("T")
 
-period_option = click.option(
-    "--month",
-    "--week",
-    "key",
-    required=True,
-    metavar="PERIOD",
-    help="The period: YYYY-MM for a month, YYYY-Www for a week.",
-)
+F = TypeVar("F", bound=Callable[..., object])
+_EXAMPLES = {"month": ("--month", "2015-12"), "week": ("--week", "2015-W49")}
+
+
+def period_options(command: F) -> F:
+    """--month and --week: which one a command takes follows [digest] period."""
+    command = click.option(
+        "--week", metavar="YYYY-Www", help="The ISO week, when [digest] period is week."
+    )(command)
+    return click.option(
+        "--month", metavar="YYYY-MM", help="The month, when [digest] period is month."
+    )(command)
+
+
+def chosen_period(settings: Settings, month: str | None, week: str | None) -> DigestPeriod:
+    """The period the options name, checked before any work starts, so a mistake is one
+    line naming the option (exit 2) rather than something found with a progress bar drawn."""
+    kind = settings.digest.period
+    wanted, example = _EXAMPLES[kind]
+    given = {"--month": month, "--week": week}
+    for option, value in given.items():
+        if option != wanted and value is not None:
+            raise UsageError(f'{option}: [digest] period is "{kind}"; use {wanted} {example}')
+    value = given[wanted]
+    if value is None:
+        raise UsageError(f"{wanted} is required, e.g. {wanted} {example}")
+    try:
+        return period_of(settings, value)
+    except UsageError as error:
+        raise UsageError(f"{wanted}: {error}") from None
 
 
 @cli.group()
@@ -45,9 +67,9 @@ def digest() -> None:
 
 
 @digest.command()
-@period_option
+@period_options
 @pass_app
-def build(app: AppContext, key: str) -> None:
+def build(app: AppContext, month: str | None, week: str | None) -> None:
     """Build and store the digest issue of a period (once; again returns the same issue).
 
     Also writes its "view in browser" copy to feeds/digest/PERIOD.html.
@@ -57,6 +79,7 @@ def build(app: AppContext, key: str) -> None:
       syndicate digest build --month 2015-12
     """
     settings = app.settings
+    key = chosen_period(settings, month, week).key
 
     async def go() -> BuildResult:
         async with await Store.open(settings.database_url) as store:
@@ -74,7 +97,7 @@ def build(app: AppContext, key: str) -> None:
 
 
 @digest.command()
-@period_option
+@period_options
 @click.option(
     "--format",
     "kind",
@@ -96,7 +119,14 @@ def build(app: AppContext, key: str) -> None:
     help="Personalise for this subscriber (name, categories, links).",
 )
 @pass_app
-def preview(app: AppContext, key: str, kind: str, output: Path | None, email: str | None) -> None:
+def preview(
+    app: AppContext,
+    month: str | None,
+    week: str | None,
+    kind: str,
+    output: Path | None,
+    email: str | None,
+) -> None:
     """Render a period's digest without storing or sending anything.
 
     \b
@@ -104,10 +134,10 @@ def preview(app: AppContext, key: str, kind: str, output: Path | None, email: st
       syndicate digest preview --month 2015-12 --format text
     """
     settings = app.settings
+    period = chosen_period(settings, month, week)
 
     async def go() -> bytes:
         async with await Store.open(settings.database_url) as store:
-            period = period_of(settings, key)
             content = await issue_content(settings, store, period)
             person = await store.subscriber_by_email(email) if email else None
             if email and person is None:
@@ -149,12 +179,12 @@ def _eml(settings: Settings, subject: str, html: str, text: str, to: str | None)
 
 
 @digest.command()
-@period_option
+@period_options
 @click.option(
     "--dry-run", is_flag=True, help="Say what would be sent; store, render and send nothing."
 )
 @pass_app
-def send(app: AppContext, key: str, dry_run: bool) -> None:
+def send(app: AppContext, month: str | None, week: str | None, dry_run: bool) -> None:
     """Build the period's issue if needed and send it to every active subscriber.
 
     Each subscriber gets one copy: the delivery ledger records what was sent, so running
@@ -168,6 +198,7 @@ def send(app: AppContext, key: str, dry_run: bool) -> None:
       syndicate digest send --month 2015-12
     """
     settings = app.settings
+    key = chosen_period(settings, month, week).key
     if dry_run:
         plan = run_async(_with_store(settings, lambda store: plan_period(settings, store, key)))
         state = "built" if plan.issue else "not built yet"

@@ -12,6 +12,7 @@ import click
 from rich.table import Table
 
 from syndicate import subscribers as service
+from syndicate.categories import offered_categories, pick
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
 from syndicate.config import Settings
 from syndicate.errors import DeliveryError
@@ -41,7 +42,7 @@ def subscribers() -> None:
 
     \b
     Example:
-      syndicate subscribers add ann@example.org --name Ann --category News
+      syndicate subscribers add ann@example.org --name Ann --category Rivers
     """
 
 
@@ -58,7 +59,7 @@ def subscribers() -> None:
     "categories",
     multiple=True,
     metavar="C",
-    help="Only posts in this category (repeatable; default: all posts).",
+    help="Only posts in this category, one of the site's (repeatable; default: all posts).",
 )
 @click.option(
     "--confirmed",
@@ -76,19 +77,22 @@ def add(
     address again sends a new link; an active one is left alone. With --confirmed the
     subscriber is active at once and nothing is sent. The email goes through [mail]
     transport: with the outbox, it is a file in the Maildir. If it cannot be handed over,
-    the subscriber stays pending and the exit status is 1.
+    the subscriber stays pending and the exit status is 1. A category must be one of the
+    site's ([site] categories in the config); any other is an error naming them (exit 2).
 
     \b
     Example:
-      syndicate subscribers add ann@example.org --name Ann --category News
+      syndicate subscribers add ann@example.org --name Ann --category Rivers
+      syndicate subscribers add cy@example.org --category Wildlife --category "Field notes"
       syndicate subscribers add bob@example.org --confirmed
     """
     settings = app.settings
     clock = app.clock
 
     async def work(store: Store) -> tuple[Subscriber, bool, DeliveryError | None]:
+        chosen = pick(categories, await offered_categories(settings, store))
         subscriber, created = await service.add(
-            store, email, clock.now(), name=name, categories=categories, confirmed=confirmed
+            store, email, clock.now(), name=name, categories=chosen, confirmed=confirmed
         )
         if subscriber.status != "pending":
             return subscriber, created, None
@@ -189,17 +193,26 @@ def import_(app: AppContext, file: Path, confirmed: bool) -> None:
     Only email is required; categories are separated by ";". Importing again is harmless:
     known addresses get the value of each column the file has (an empty cell too: no name,
     or every category), keep what it has no column for, and keep their status. Names are
-    checked as on the web form. Bad lines are listed by number and the rest imported; the
-    exit status is 1 if any line was rejected.
+    checked as on the web form, and categories must be the site's ([site] categories in the
+    config). Bad lines are listed by number and the rest imported; the exit status is 1 if
+    any line was rejected.
 
     \b
     Example:
       syndicate subscribers import members.csv
+    members.csv:
+      email,name,categories
+      ann@example.org,Ann,Rivers;Field notes
+      bob@example.org,,
     """
     now = app.clock.now()
-    result = _with_store(
-        app, lambda store: service.import_csv(store, file, now, confirmed=confirmed)
-    )
+    settings = app.settings
+
+    async def work(store: Store) -> service.ImportResult:
+        offered = await offered_categories(settings, store)
+        return await service.import_csv(store, file, now, confirmed=confirmed, offered=offered)
+
+    result = _with_store(app, work)
     click.echo(
         f"imported {result.imported}, updated {result.updated}, unchanged {result.unchanged}, "
         f"rejected {len(result.rejects)}"

@@ -29,6 +29,7 @@ from syndicate.config.settings import (
     secret,
 )
 from syndicate.errors import ConfigError
+from syndicate.slugs import slugify
 
 __all__ = [
     "DigestSettings",
@@ -125,11 +126,64 @@ def _cross_checks(settings: Settings) -> list[str]:
                 f"(also sources[{seen[source.name]}])"
             )
         seen.setdefault(source.name, index)
+    problems.extend(_category_checks(settings))
     if _uses_strategy(settings, "template") and not settings.forum.url_template:
         problems.append('forum.url_template: required when a source uses strategy "template"')
     if _uses_strategy(settings, "discourse") and not settings.forum.discourse:
         problems.append('forum.discourse: required when a source uses strategy "discourse"')
     return problems
+
+
+def _category_checks(settings: Settings) -> list[str]:
+    """[site] categories, [categories.<name>] tables and sources' `category` agree."""
+    listed = settings.site.categories
+    problems = []
+    if listed is None:
+        problems.extend(
+            f"categories.{_key_path((name,))}: a table for a category that [site] categories "
+            "does not list (add the key `categories = [...]` to [site])"
+            for name in settings.categories
+        )
+        return problems
+    slugs: dict[str, str] = {}
+    for index, name in enumerate(listed):
+        # Two names with one slug would share a feed (/feeds/category/<slug>) and a choice.
+        slug = slugify(name)
+        if slug in slugs:
+            problems.append(
+                f"site.categories[{index}]: {name!r} is the same category as "
+                f"{slugs[slug]!r} (names are compared ignoring case and punctuation)"
+            )
+        slugs.setdefault(slug, name)
+    choices = _choices(listed)
+    known = {name.casefold() for name in listed}
+    for name in settings.categories:
+        if name.strip().casefold() not in known:
+            problems.append(
+                f"categories.{_key_path((name,))}: {name!r} is not in [site] categories "
+                f"({choices}){_close_to(name, listed)}"
+            )
+    tagged = {tag.casefold() for table in settings.categories.values() for tag in table.tags}
+    for index, source in enumerate(settings.sources):
+        category = source.category
+        if category and category.casefold() not in known | tagged:
+            problems.append(
+                f"sources[{index}].category: {category!r} is not in [site] categories "
+                f"({choices}) nor a tag of a [categories.<name>] table"
+                f"{_close_to(category, listed)}"
+            )
+    return problems
+
+
+def _choices(names: list[str]) -> str:
+    return ", ".join(json.dumps(name, ensure_ascii=False) for name in names) or "none listed"
+
+
+def _close_to(name: str, names: list[str]) -> str:
+    """'; did you mean "Rivers"?' for a category name one typo (or a case) away."""
+    by_fold = {choice.casefold(): choice for choice in names}
+    close = difflib.get_close_matches(name.casefold(), list(by_fold), n=1)
+    return f"; did you mean {json.dumps(by_fold[close[0]], ensure_ascii=False)}?" if close else ""
 
 
 def _uses_strategy(settings: Settings, strategy: str) -> bool:
@@ -150,6 +204,8 @@ def _describe(error: ValidationError) -> list[str]:
             message = item["msg"].removeprefix("Value error, ")
             if kind != "value_error" and "input" in item and not isinstance(item["input"], dict):
                 message += f" (got {item['input']!r})"
+            if kind == "literal_error":
+                message += _choice_suggestion(loc, item.get("input"))
         line = f"{key}: {message}" if key else message
         lines.append(line.replace("\r", "\\r").replace("\n", "\\n"))  # one problem, one line
     return lines
@@ -169,17 +225,50 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
 
 def _suggestion(loc: tuple[int | str, ...]) -> str:
     """'; did you mean "schedule"?' for a key that is one typo away from a real one."""
-    model: type[BaseModel] | None = Settings
-    for part in loc[:-1]:
-        if isinstance(part, int) or model is None:
-            continue
-        field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
-        model = _model_in(field.annotation) if field else None
+    model = _model_at(loc[:-1])
     if model is None:
         return ""
     names = [f.alias or name for name, f in model.model_fields.items() if name != "path"]
     close = difflib.get_close_matches(str(loc[-1]), names, n=1)
     return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def _choice_suggestion(loc: tuple[int | str, ...], value: object) -> str:
+    """'; did you mean "smtp"?' for a value one typo (or a letter's case) away from one of
+    the choices of a key that takes a fixed set of words (mail.transport = "smpt")."""
+    keys = [part for part in loc if isinstance(part, str)]
+    model = _model_at(tuple(keys[:-1]))
+    if model is None or not isinstance(value, str) or not keys:
+        return ""
+    field = next((f for name, f in model.model_fields.items() if keys[-1] in (name, f.alias)), None)
+    choices = [str(choice) for choice in _literals_in(field.annotation)] if field else []
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(value.lower(), list(by_lower), n=1)
+    return f'; did you mean "{by_lower[close[0]]}"?' if close else ""
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The settings model that holds the keys under `loc` (list indexes and the names of
+    a table of tables skipped)."""
+    model: type[BaseModel] | None = Settings
+    keyed = False  # the previous part named a table of tables ([categories.<name>])
+    for part in loc:
+        if isinstance(part, int) or model is None or keyed:
+            keyed = False
+            continue
+        field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
+        model = _model_in(field.annotation) if field else None
+        keyed = field is not None and typing.get_origin(field.annotation) is dict
+    return model
+
+
+def _literals_in(annotation: object) -> list[object]:
+    """The choices of a Literal, also inside `X | None` or `list[X]`."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return list(typing.get_args(annotation))
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        return [choice for arg in typing.get_args(annotation) for choice in _literals_in(arg)]
+    return []
 
 
 def _model_in(annotation: object) -> type[BaseModel] | None:

@@ -10,6 +10,7 @@ import ipaddress
 import math
 import re
 import string
+import unicodedata
 from datetime import timedelta
 from email.utils import getaddresses
 from typing import Annotated
@@ -93,12 +94,14 @@ def parse_size(value: object) -> int:
 
 def check_cron(value: object) -> str:
     """A five-field crontab expression (days of the week the crontab way: 0 or 7 is Sunday)."""
-    from syndicate.cron import cron_trigger
+    from syndicate.cron import NeverFires, cron_trigger
 
     if not isinstance(value, str):
         raise ValueError(f"not a cron expression: {value!r}")
     try:
         cron_trigger(value, timezone="UTC")
+    except NeverFires as error:
+        raise ValueError(f'"{value}" never fires ({error})') from None
     except ValueError as error:
         raise ValueError(f'invalid cron expression "{value}" ({error})') from None
     return value
@@ -161,6 +164,25 @@ def check_address(value: object) -> str:
     return value
 
 
+CATEGORY_MAX_LENGTH = 100
+# Unicode categories that must not be in a category name: controls (Cc), format characters
+# such as bidi overrides (Cf), and the line and paragraph separators (Zl, Zp). A name ends up
+# on pages, in feed titles, in emails and in a terminal.
+_UNPRINTABLE = ("Cc", "Cf", "Zl", "Zp")
+
+
+def check_category(value: object) -> str:
+    """A category name or a tag, stripped: some text, printable, at most 100 characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"not a category name: {value!r}")
+    name = value.strip()
+    if len(name) > CATEGORY_MAX_LENGTH:
+        raise ValueError(f"a category name is at most {CATEGORY_MAX_LENGTH} characters")
+    if any(unicodedata.category(char) in _UNPRINTABLE for char in name):
+        raise ValueError(f"a category name cannot contain control characters: {value!r}")
+    return name
+
+
 def check_env_name(value: object) -> str:
     """The name of an environment variable (the secret itself never goes in the file)."""
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
@@ -208,5 +230,6 @@ Slug = Annotated[str, BeforeValidator(check_slug)]
 HttpUrl = Annotated[str, BeforeValidator(check_http_url)]
 Address = Annotated[str, BeforeValidator(check_address)]
 EnvName = Annotated[str, BeforeValidator(check_env_name)]
+CategoryName = Annotated[str, BeforeValidator(check_category)]
 UrlTemplate = Annotated[str, BeforeValidator(check_url_template)]
 IpNetwork = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(parse_network)]

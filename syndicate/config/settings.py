@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, f
 
 from syndicate.config.fields import (
     Address,
+    CategoryName,
     Cron,
     Duration,
     EnvName,
@@ -45,6 +46,9 @@ class SiteSettings(Section):
     author: str = ""
     icon: HttpUrl | None = None
     logo: HttpUrl | None = None
+    # The categories subscribers choose from, in this order. None (the key left out): every
+    # category a source names or a post has (syndicate/categories.py).
+    categories: list[CategoryName] | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -71,7 +75,7 @@ class SourceSettings(Section):
     name: Slug
     url: str
     title: str | None = None
-    category: str | None = None
+    category: CategoryName | None = None
     every: Duration = timedelta(minutes=30)
     forum: ForumStrategy | None = None
     enabled: bool = True
@@ -86,6 +90,12 @@ class SourceSettings(Section):
         if path is None or not path.is_file():
             raise ValueError(f"not an http(s) URL or existing file: {value!r}")
         return value
+
+
+class CategorySettings(Section):
+    """[categories.<name>]: the feed tags that put a post in the site category <name>."""
+
+    tags: list[CategoryName] = Field(default_factory=list)
 
 
 class DiscourseSettings(Section):
@@ -193,6 +203,7 @@ class Settings(Section):
     storage: StorageSettings = StorageSettings()
     ingest: IngestSettings = IngestSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
+    categories: dict[str, CategorySettings] = Field(default_factory=dict)
     forum: ForumSettings = ForumSettings()
     publish: PublishSettings = PublishSettings()
     digest: DigestSettings = DigestSettings()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
+from syndicate.categories import SiteCategories, unique
 from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.digest import period as periods
@@ -92,7 +93,8 @@ def _content(
     settings: Settings, period: DigestPeriod, chosen: list[Post], left_out: list[Post]
 ) -> IssueContent:
     titles = {s.name: s.title or s.name for s in settings.sources}
-    items = [_digest_post(post, titles) for post in chosen]
+    site_categories = SiteCategories.of(settings)
+    items = [_digest_post(post, titles, site_categories) for post in chosen]
     site = settings.site
     base = f"{site.url}/feeds"
     archive = (
@@ -118,7 +120,10 @@ def _content(
     return IssueContent(
         context=context,
         post_ids=tuple(post.id or 0 for post in chosen),
-        left_out=tuple(post.categories for post in left_out),
+        left_out=tuple(
+            unique((*site_categories.of_post(post.source, post.categories), *post.categories))
+            for post in left_out
+        ),
         group_by=settings.digest.group_by,
     )
 
@@ -189,20 +194,22 @@ def _stored(settings: Settings, issue: DigestIssue) -> RenderedDigest:
     )
 
 
-def _digest_post(stored: Post, titles: dict[str, str]) -> DigestPost:
+def _digest_post(stored: Post, titles: dict[str, str], site: SiteCategories) -> DigestPost:
     # Checked again here, not only at ingest: rows stored before that check may hold links
     # that must not be mailed.
     post = with_public_links(stored)
+    site_categories = site.of_post(post.source, post.categories)
     return DigestPost(
         title=post.title,
         url=post.url,
         excerpt=post.excerpt,
         image=post.image_url,
         author=", ".join(post.authors),
-        category=post.categories[0] if post.categories else "",
+        category=site_categories[0] if site_categories else "",
         source=titles.get(post.source, post.source),
         date=post.published,
         discussion_url=post.discussion_url,
         reply_count=post.reply_count,
         categories=post.categories,
+        site_categories=site_categories,
     )

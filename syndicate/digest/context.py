@@ -38,12 +38,13 @@ class DigestPost:
     excerpt: str  # plain text
     image: str | None
     author: str  # authors joined with ", " ("" when unknown)
-    category: str  # the first category ("" when none)
+    category: str  # the first of its site categories ("" when none): syndicate/categories.py
     source: str  # the source's title
     date: datetime  # published, aware (the `date` filter shows it in the site time zone)
     discussion_url: str | None
     reply_count: int | None
-    categories: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # its own, as the feed gave them
+    site_categories: tuple[str, ...] = ()  # the site's categories it is in
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,8 @@ class IssueContent:
 
     context: DigestContext  # the whole issue's, as rendered into its stored copy
     post_ids: tuple[int, ...]  # the posts of `context.posts`, in the same order
-    left_out: tuple[tuple[str, ...], ...]  # the categories of each post over max_posts
+    # The categories (site's and own) of each post over max_posts.
+    left_out: tuple[tuple[str, ...], ...]
     group_by: str  # how `context.groups` were made
     # The email templates (path under the templates folder -> source) and the subject
     # setting the issue was rendered with; None: not kept (an issue built before they were).
@@ -51,11 +52,17 @@ class IssueContent:
     def for_categories(self, categories: frozenset[str]) -> DigestContext:
         """The issue for a subscriber who chose `categories` (any case): only its posts in
         them, grouped as the issue is, with a preheader and an "N more" count of their own.
+        A post is in a category when it is one of its site categories or of its own (a
+        choice made before the site listed its categories: syndicate/categories.py).
         No categories: the whole issue."""
         wanted = {category.casefold() for category in categories}
         if not wanted:
             return self.context
-        posts = tuple(post for post in self.context.posts if _in(post.categories, wanted))
+        posts = tuple(
+            post
+            for post in self.context.posts
+            if _in((*post.site_categories, *post.categories), wanted)
+        )
         return replace(
             self.context,
             posts=posts,
@@ -175,6 +182,7 @@ def _post_json(post: DigestPost) -> dict[str, Any]:
         "discussion_url": post.discussion_url,
         "reply_count": post.reply_count,
         "categories": list(post.categories),
+        "site_categories": list(post.site_categories),
     }
 
 
@@ -191,4 +199,6 @@ def _post(item: Mapping[str, Any]) -> DigestPost:
         discussion_url=item["discussion_url"],
         reply_count=item["reply_count"],
         categories=tuple(item["categories"]),
+        # Absent from issues stored before sites listed their categories: their own match.
+        site_categories=tuple(item.get("site_categories", ())),
     )

@@ -21,8 +21,9 @@ rather than sent as `%%Syndicate-Name%%`.
 
 Templates live in `<templates>/email/`: digest.html.j2 (extending base.html.j2), styled by
 style.css, and digest.txt.j2, rendered without autoescaping. Both run sandboxed with
-StrictUndefined, and mistakes come back as TemplateProblem ("file:line: reason") like the
-web pages' (syndicate.templating).
+StrictUndefined (FieldUndefined: a misspelt field is named as the template sees it), and
+mistakes come back as TemplateProblem ("file:line: reason") like the web pages'
+(syndicate.templating).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import css_inline
-from jinja2 import BaseLoader, FileSystemLoader, FunctionLoader, StrictUndefined, Template
+from jinja2 import BaseLoader, FileSystemLoader, FunctionLoader, Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from syndicate.digest.context import (
@@ -52,6 +53,7 @@ from syndicate.digest.context import (
 from syndicate.digest.plaintext import plaintext, tidy, wrap
 from syndicate.mail.message import DotFreeText
 from syndicate.templating import (
+    FieldUndefined,
     TemplateProblem,
     date_filter,
     display_path,
@@ -498,7 +500,7 @@ def email_environment(
         loader=loader,
         autoescape=autoescape,
         # A misspelt variable must be an error an admin sees, not a silently empty line.
-        undefined=StrictUndefined,
+        undefined=FieldUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,

@@ -17,6 +17,7 @@ from hashlib import sha256
 from pathlib import Path
 
 from syndicate import __version__
+from syndicate.categories import SiteCategories
 from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.links import public_id, public_url, with_public_links
@@ -97,6 +98,7 @@ async def publish(settings: Settings, store: Store, clock: Clock) -> PublishRepo
         sources={name: (info.title, info.home_url) for name, info in sources.items()},
         now=now,
         context=context,
+        site_categories=SiteCategories.of(settings),
     )
     files = _feed_files(settings, plan, sources, feeds_url) + _page_files(
         settings, plan, sources, feeds_url, pages, context

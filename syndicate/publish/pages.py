@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import FileSystemLoader, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
 from syndicate.models import Post
 from syndicate.publish.document import ArchivePage, MonthLink
+from syndicate.templating import FieldUndefined, date_filter, isodate_filter, template_problem
 
 # TemplateProblem is re-exported: callers of the page renderer catch it from here.
 from syndicate.templating import TemplateProblem as TemplateProblem
-from syndicate.templating import date_filter, isodate_filter, template_problem
 
 _SAMPLE_DATE = datetime(2015, 12, 8, 10, 0, tzinfo=UTC)
 
@@ -90,7 +90,7 @@ class PageRenderer:
                 default=True,
             ),
             # A misspelt variable must be an error an admin sees, not a silently empty line.
-            undefined=StrictUndefined,
+            undefined=FieldUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
             # Files end with a newline like any other text file.

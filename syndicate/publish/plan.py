@@ -9,14 +9,14 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from syndicate.categories import SiteCategories
 from syndicate.models import PostKey
 from syndicate.publish.document import NO_LINKS, ArchiveLinks
+from syndicate.slugs import slugify
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +46,6 @@ class Plan:
     months: list[MonthPlan] = field(default_factory=list)  # newest first
 
 
-def slugify(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug or hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 def month_label(key: str) -> str:
     year, month = key.split("-")
     return f"{calendar.month_name[int(month)]} {year}"
@@ -70,15 +64,23 @@ def make_plan(
     sources: dict[str, tuple[str, str | None]],  # name -> (title, home url)
     now: datetime,
     context: str,  # fingerprint of settings and templates the bytes also depend on
+    site_categories: SiteCategories | None = None,
 ) -> Plan:
-    """`keys` newest first. Feeds hold the newest `items` posts; archives a whole month."""
+    """`keys` newest first. Feeds hold the newest `items` posts; archives a whole month.
+    A category feed per site category with posts (syndicate/categories.py; None: one per
+    category a post has)."""
     by_key = {key.id: key for key in keys}
     months: dict[str, list[int]] = {}
     categories: dict[str, tuple[str, list[int]]] = {}
     by_source: dict[str, list[int]] = {name: [] for name in sources}
     for key in keys:
         months.setdefault(key.published.astimezone(timezone).strftime("%Y-%m"), []).append(key.id)
-        for category in key.categories:
+        in_categories = (
+            site_categories.of_post(key.source, key.categories)
+            if site_categories is not None
+            else key.categories
+        )
+        for category in in_categories:
             slug = slugify(category)
             categories.setdefault(slug, (category, []))[1].append(key.id)
         if key.source in by_source:

@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from syndicate import subscribers
+from syndicate import categories, subscribers
 from syndicate.models import Subscriber
 from syndicate.subscribers import InvalidLink
 
@@ -28,13 +28,14 @@ if TYPE_CHECKING:
 PRIVATE = {"Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 
 
-async def offered_categories(web: WebServices) -> list[str]:
-    """The categories a subscriber can choose: the ones the home page's form offers (every
-    category a stored post has), so a choice made there is never dropped here."""
-    # Imported here: home.py imports subscription.py, which imports this module.
-    from syndicate.web.home import categories
+# What a form that sent a category the site does not offer gets back (400).
+UNKNOWN_CATEGORY = "Please choose among the categories listed."
 
-    return categories(await web.store.post_keys())
+
+async def offered_categories(web: WebServices) -> list[str]:
+    """The categories a subscriber can choose: the site's (syndicate/categories.py), the
+    same on the home page, /subscribe and /preferences."""
+    return await categories.offered_categories(web.settings, web.store)
 
 
 def web_services(request: Request) -> WebServices:

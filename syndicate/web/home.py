@@ -17,7 +17,7 @@ from syndicate.config import Settings
 from syndicate.links import public_url, with_public_links
 from syndicate.models import PostKey, SourceState
 from syndicate.publish.plan import month_label
-from syndicate.web.subscription import csrf_token
+from syndicate.web.subscription import csrf_token, offered_categories
 
 HOME_TEMPLATE = "web/home.html.j2"
 LATEST = 10
@@ -59,7 +59,7 @@ async def home(request: Request) -> Response:
         "sources": source_links(settings, await web.store.source_states()),
         # Relative: the page works on whatever host serves it (publish.pages.root_from).
         "months": archive_months(settings, keys, feeds_url="./feeds"),
-        "categories": categories(keys),
+        "categories": await offered_categories(web),
         "csrf_token": csrf_token(request),
         "form": {},
     }
@@ -96,15 +96,3 @@ def archive_months(
         Month(m, month_label(m), counts[m], f"{feeds_url}/archive/{m}.html")
         for m in sorted(counts, reverse=True)
     ]
-
-
-def categories(keys: list[PostKey]) -> list[str]:
-    """Every category a post has, once each, sorted. The digest matches subscribers'
-    choices case-insensitively, so "wildlife" and "Wildlife" are one choice (the
-    capitalised spelling is shown)."""
-    names: dict[str, str] = {}
-    for name in (name for key in keys for name in key.categories if name.strip()):
-        folded = name.casefold()
-        if folded not in names or name < names[folded]:  # "W" sorts before "w"
-            names[folded] = name
-    return [names[folded] for folded in sorted(names)]

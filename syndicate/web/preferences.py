@@ -20,11 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from syndicate import subscribers
+from syndicate.categories import UnknownCategory, pick
 from syndicate.models import Subscriber
 from syndicate.subscribers import InvalidLink, InvalidName
 from syndicate.web.csrf import check_csrf, csrf_token
 from syndicate.web.forms import (
     PRIVATE,
+    UNKNOWN_CATEGORY,
     form_values,
     invalid_link_page,
     linked_subscriber,
@@ -120,8 +122,14 @@ async def save_preferences(request: Request) -> Response:
         log.warning("preferences refused: %s", problem)
         error = "This form had expired or did not come from this site. Please save it again."
         return await _preferences_view(request, subscriber, values, error=error, status=403)
-    allowed = {c.casefold() for c in (*await offered_categories(web), *subscriber.categories)}
-    chosen = [c for c in values["categories"] if c.casefold() in allowed]
+    # A category chosen earlier that the site no longer offers may be kept (it is shown).
+    allowed = [*await offered_categories(web), *subscriber.categories]
+    try:
+        chosen = pick(values["categories"], allowed)
+    except UnknownCategory:
+        return await _preferences_view(
+            request, subscriber, values, error=UNKNOWN_CATEGORY, status=400
+        )
     try:
         updated = await subscribers.update_preferences(
             web.store, subscriber.id or 0, name=values["name"], categories=chosen

@@ -13,7 +13,8 @@ Privacy first. POST /subscribe answers with the same page, byte for byte, whethe
 address was new, pending, active, unsubscribed or forgotten, and whether the confirmation
 email could be sent (a failure is logged; the subscriber stays pending and can simply
 subscribe again): the form must not tell anyone who is on the list. Only a malformed address
-gets a different answer (400, the form again with the error). It is rate-limited per client
+or name, or a category the site does not offer (syndicate/categories.py), gets a different
+answer (400, the form again with the error), whoever the address is. It is rate-limited per client
 address (SUBSCRIBE_LIMIT per SUBSCRIBE_WINDOW, in memory: see ratelimit.py) because each
 post may send an email to whatever address was typed; and CSRF-protected (csrf.py).
 
@@ -37,6 +38,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from syndicate import subscribers
+from syndicate.categories import UnknownCategory, pick
 from syndicate.errors import SyndicateError
 from syndicate.models import Subscriber
 from syndicate.subscribers import InvalidLink, InvalidName, RejectedAddress
@@ -44,6 +46,7 @@ from syndicate.tokens import LIFETIMES
 from syndicate.web.csrf import check_csrf, csrf_token
 from syndicate.web.forms import (
     PRIVATE,
+    UNKNOWN_CATEGORY,
     form_values,
     invalid_link_page,
     offered_categories,
@@ -125,8 +128,10 @@ async def subscribe(request: Request) -> Response:
         name = subscribers.clean_name(values["name"])
     except InvalidName as error:
         return await _form_page(request, values, error=sentence(str(error)), status=400)
-    offered = {c.casefold() for c in await offered_categories(web)}
-    chosen = [c for c in values["categories"] if c.casefold() in offered]
+    try:
+        chosen = pick(values["categories"], await offered_categories(web))
+    except UnknownCategory:
+        return await _form_page(request, values, error=UNKNOWN_CATEGORY, status=400)
     try:
         await subscribers.subscribe(
             web.settings,

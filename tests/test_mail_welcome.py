@@ -17,9 +17,11 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from outbox import outbox_messages
 
 from syndicate import subscribers as service
+from syndicate.cli import cli
 from syndicate.clock import FrozenClock
 from syndicate.config import Settings, load_settings
 from syndicate.errors import ConfigError, TransientDeliveryError
@@ -229,3 +231,11 @@ async def test_a_failed_welcome_leaves_the_confirmation_standing(
     assert record.levelno == logging.ERROR
     assert "is confirmed, but the welcome email could not be sent" in record.getMessage()
     assert "421 try again later" in record.getMessage()
+
+
+def test_syndicate_check_renders_the_welcome_templates(project: Path) -> None:
+    template = project / "templates" / "email" / "welcome.html.j2"
+    template.write_text(template.read_text().replace("{{ urls.unsubscribe }}", "{{ urls.unsub }}"))
+    result = CliRunner().invoke(cli, ["--config", str(project / "config.toml"), "check"])
+    assert result.exit_code == 2, result.output
+    assert "email/welcome.html.j2:" in result.output

@@ -228,7 +228,8 @@ def _page_files(
     # The pages link to each other and to the site relatively (publish.pages.root_from), so
     # they work wherever they are served: on `[site] url`, or on the admin's 127.0.0.1:8080
     # before that exists. Feeds keep `feeds_url`, absolute: they are read elsewhere.
-    # Every page here is in feeds/archive/.
+    # `site_url` and `feeds_url` follow each page's own path; the month links and Atom
+    # archive links below are for pages in feeds/archive/, where all of these are.
     page_site = root_from("/feeds/archive/")
     page_feeds = f"{page_site}/feeds"
     months = tuple(
@@ -237,11 +238,12 @@ def _page_files(
     )
 
     def page(path: str, title: str, posts: tuple[Post, ...] = (), **extra: object) -> ArchivePage:
+        here = root_from(f"/feeds/{path}")  # path under feeds/: "archive/2015-12.html"
         return ArchivePage(
             path=path,
             site_title=site.title,
-            site_url=page_site,
-            feeds_url=page_feeds,
+            site_url=here,
+            feeds_url=f"{here}/feeds",
             language=site.language,
             title=title,
             posts=posts,

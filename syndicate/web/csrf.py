@@ -101,7 +101,8 @@ def _check_origin(request: Request) -> str | None:
         fetch_site = request.headers.get("sec-fetch-site")
         if fetch_site is not None and fetch_site.strip().lower() == "same-origin":
             return None  # the browser vouches for it (see the module docstring)
-        return f"Origin 'null' is not this site (Sec-Fetch-Site {str(fetch_site)[:40]!r})"
+        said = f"Sec-Fetch-Site {fetch_site[:40]!r}" if fetch_site else "no Sec-Fetch-Site"
+        return f"Origin 'null' is not this site ({said})"
     if _origin_of(origin) in _allowed_origins(request):
         return None
     return f"{header} {origin[:200]!r} is not this site"

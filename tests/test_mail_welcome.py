@@ -12,6 +12,7 @@ import email.policy
 import logging
 import os
 import re
+import socket
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -239,3 +240,30 @@ def test_syndicate_check_renders_the_welcome_templates(project: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(project / "config.toml"), "check"])
     assert result.exit_code == 2, result.output
     assert "email/welcome.html.j2:" in result.output
+
+
+def test_cli_confirm_says_when_the_welcome_could_not_be_sent(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    config = project / "config.toml"
+    run = CliRunner().invoke
+    added = run(cli, ["--config", str(config), "subscribers", "add", "ann@example.org"])
+    assert added.exit_code == 0, added.output
+    [confirmation] = outbox_messages(project / "var" / "outbox")
+    link = re.search(re.escape(SITE) + r"/confirm/\S+", text_of(confirmation))
+    assert link
+    # The relay is down by the time the admin confirms by hand: nothing listens there.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    text = config.read_text().replace('transport = "outbox"', 'transport = "smtp"')
+    text = text.replace('host = "localhost"', 'host = "127.0.0.1"')
+    config.write_text(text.replace("port = 587", f"port = {port}").replace('"starttls"', '"none"'))
+    result = run(cli, ["--config", str(config), "subscribers", "confirm", link.group(0)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "confirmed ann@example.org: active; the welcome email could not be sent "
+        "(the log says why)\n"
+    )
+    assert "is confirmed, but the welcome email could not be sent" in result.stderr

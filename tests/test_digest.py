@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -396,3 +397,36 @@ def test_preview_for_a_subscriber_is_personal(
     claim = Tokens("test-secret-" * 3).verify("unsubscribe", token[1])
     assert Tokens("test-secret-" * 3).belongs_to(claim, person)
     assert "%%SYNDICATE" not in html
+
+
+async def test_the_web_copy_is_for_anyone_and_offers_to_subscribe(project: Path) -> None:
+    """The published "view in browser" page greets no one, says nothing of receiving the
+    email and links to subscribing (relative, so it works on any host), not to home."""
+    import os
+    from urllib.parse import urljoin
+
+    settings, store = await prepared(project)
+    async with store:
+        await build_issue(settings, store, FrozenClock(NOW), "2015-12")
+    web = (project / "feeds" / "digest" / "2015-12.html").read_text()
+    assert "Hello" not in web
+    assert "receiving this email" not in web
+    assert "Unsubscribe" not in web and "Manage your subscription" not in web
+    footer = web[web.index('class="footer"') :]
+    hrefs = re.findall(r'href="([^"]+)"', footer)
+    page = "http://127.0.0.1:8080/feeds/digest/2015-12.html"
+    resolved = [urljoin(page, href) for href in hrefs]
+    assert "http://127.0.0.1:8080/subscribe" in resolved
+    assert "http://127.0.0.1:8080/feeds/digest/" in resolved  # the past issues
+    assert "http://127.0.0.1:8080/" not in resolved
+    # The email itself is unchanged: greeting, unsubscribe link, "view in browser".
+    async with await Store.open(settings.database_url) as store:
+        issue = await store.issue("2015-12")
+    assert issue is not None
+    assert "%%SYNDICATE-GREETING%%" in issue.html and "receiving this email" in issue.html
+    golden = Path(__file__).parent / "golden" / "web-copy-2015-12.html"
+    if os.environ.get("SYNDICATE_UPDATE_GOLDEN") or not golden.exists():
+        golden.write_text(web, encoding="utf-8")
+    assert web == golden.read_text(encoding="utf-8"), (
+        f"{golden.name} differs; if intended, rerun with SYNDICATE_UPDATE_GOLDEN=1"
+    )

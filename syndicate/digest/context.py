@@ -59,6 +59,8 @@ class DigestUrls:
     feeds: str  # the site's main feed (RSS)
     unsubscribe: str = ""  # personal: filled per subscriber
     preferences: str = ""  # personal: filled per subscriber
+    subscribe: str = ""  # the subscribe page: filled when rendered, from site.url
+    issues: str = ""  # the list of past issues (feeds/digest/): filled when rendered
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,15 @@ class DigestIssue:
 
 
 @dataclass(frozen=True, slots=True)
+class IssueSummary:
+    """A built issue as the list of past issues shows it."""
+
+    period: str  # "2015-12" or "2015-W49"
+    subject: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Subscriber:
     id: int
     email: str  # normalised, lower-case

@@ -324,6 +324,8 @@ def test_only_published_formats_are_linked() -> None:
     assert [a.text() for a in doc.find("footer").find_all("a")] == [
         "Atom",
         "Archive of every month",
+        "All feeds",
+        "Past digest issues",
     ]
     with pytest.raises(ValueError, match="xml"):
         PageRenderer(REPO / "templates", formats=["rss", "xml"])

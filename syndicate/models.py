@@ -81,6 +81,11 @@ class Post:
     content_html: str = ""
     excerpt: str = ""
     image_url: str | None = None
+    # What the feed says of that image: its alt text (None: it gave none) and its natural
+    # size in pixels (None unless both are known).
+    image_alt: str | None = None
+    image_width: int | None = None
+    image_height: int | None = None
     enclosure: Enclosure | None = None
     comments_url: str | None = None
     language: str | None = None

@@ -198,4 +198,7 @@ def _digest_post(stored: Post, titles: dict[str, str]) -> DigestPost:
         discussion_url=post.discussion_url,
         reply_count=post.reply_count,
         categories=post.categories,
+        image_alt=(post.image_alt or "") if post.image_url else "",
+        image_width=post.image_width if post.image_url else None,
+        image_height=post.image_height if post.image_url else None,
     )

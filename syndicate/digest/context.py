@@ -44,6 +44,9 @@ class DigestPost:
     discussion_url: str | None
     reply_count: int | None
     categories: tuple[str, ...] = ()
+    image_alt: str = ""  # the feed's alt text for the image ("" when it gave none)
+    image_width: int | None = None  # its natural size in pixels, when the feed says
+    image_height: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,6 +175,9 @@ def _post_json(post: DigestPost) -> dict[str, Any]:
         "discussion_url": post.discussion_url,
         "reply_count": post.reply_count,
         "categories": list(post.categories),
+        "image_alt": post.image_alt,
+        "image_width": post.image_width,
+        "image_height": post.image_height,
     }
 
 
@@ -191,4 +194,8 @@ def _post(item: Mapping[str, Any]) -> DigestPost:
         discussion_url=item["discussion_url"],
         reply_count=item["reply_count"],
         categories=tuple(item["categories"]),
+        # Stored before issues kept them: no alt text or size known.
+        image_alt=item.get("image_alt", ""),
+        image_width=item.get("image_width"),
+        image_height=item.get("image_height"),
     )

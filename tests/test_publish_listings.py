@@ -143,3 +143,30 @@ async def test_rss_and_atom_carry_the_stylesheet_and_read_the_same(project: Path
         assert styled.feed == bare.feed and styled.entries == bare.entries
         checked += 1
     assert checked > 20
+
+
+def test_the_stylesheet_shows_titles_as_text() -> None:
+    """What the browser does with the stylesheet, done by lxml's XSLT 1.0 (libxslt, the
+    engine Chromium uses): the feed's title and each post's title, as text, never markup."""
+    from dataclasses import replace
+
+    from lxml import etree
+    from test_publish_formats import FISH, document
+
+    from syndicate.publish.atom import render_atom
+    from syndicate.publish.rss import render_rss
+    from syndicate.publish.stylesheet import stylesheet_bytes
+
+    transform = etree.XSLT(etree.fromstring(stylesheet_bytes()))
+    hostile = replace(FISH, title=f"{HOSTILE} & more")
+    doc = document(title=f"Site {HOSTILE}", posts=(hostile,))
+    for render in (render_rss, render_atom):
+        page = transform(etree.fromstring(render(doc)))
+        html = etree.tostring(page, method="html", encoding="unicode")
+        tree = parse(html.encode())
+        assert not tree.find_all("img"), html
+        assert tree.find("h1").text() == f"Site {HOSTILE}"
+        [item] = tree.find_all("article")
+        assert item.find("h2").text() == f"{HOSTILE} & more"
+        assert item.find("a").get("href") == hostile.url
+        assert "This is a feed" in tree.text()

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+import pytest
 from feedcheck import check_atom, check_rss
 from test_publish import NOW, ingested
 from test_publish_pages import parse
@@ -170,3 +171,16 @@ def test_the_stylesheet_shows_titles_as_text() -> None:
         assert item.find("h2").text() == f"{HOSTILE} & more"
         assert item.find("a").get("href") == hostile.url
         assert "This is a feed" in tree.text()
+
+
+async def test_a_templates_folder_without_the_list_templates_still_publishes(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An admin's templates copied before these pages existed: feeds and archives go on."""
+    (project / "templates" / "web" / "feeds.html.j2").unlink()
+    settings, store = await ingested(project)
+    async with store:
+        report = await publish(settings, store, FrozenClock(NOW))
+    assert "index.rss" in report.written and "archive/index.html" in report.written
+    assert "index.html" not in report.written
+    assert "web/feeds.html.j2" in caplog.text

@@ -26,7 +26,7 @@ from syndicate.publish.document import ArchivePage, FeedDocument, MonthLink, Sou
 from syndicate.publish.files import has_bytes, holds, prepare_folder, remove, write_atomic
 from syndicate.publish.jsonfeed import render_json
 from syndicate.publish.listings import FEEDS_PAGE, ISSUES_PAGE, feed_groups, issue_links
-from syndicate.publish.pages import PageRenderer
+from syndicate.publish.pages import FEEDS_TEMPLATE, ISSUES_TEMPLATE, PageRenderer
 from syndicate.publish.plan import FeedPlan, Plan, fingerprint_of, make_plan
 from syndicate.publish.rss import render_rss
 from syndicate.publish.stylesheet import STYLESHEET_PATH, stylesheet_bytes
@@ -323,6 +323,17 @@ def _list_files(
             (),
         ),
     ]
+    # A templates folder copied before these pages existed lacks their templates: the feeds
+    # and archives are still published, and the admin is told what to add.
+    missing = [name for name in (FEEDS_TEMPLATE, ISSUES_TEMPLATE) if not pages.has(name)]
+    if missing:
+        log.warning(
+            "not publishing /feeds/ and /feeds/digest/: no %s in %s (copy them from "
+            "syndicate's bundled templates)",
+            " or ".join(missing),
+            pages.templates_dir,
+        )
+        files = []
     if {"rss", "atom"} & set(settings.publish.formats):
         xsl = stylesheet_bytes()
         files.append(

@@ -163,6 +163,10 @@ class PageRenderer:
             raise problem from exc
         return text.encode("utf-8")
 
+    def has(self, name: str) -> bool:
+        """Whether the folder holds template `name` ("web/feeds.html.j2")."""
+        return (self.templates_dir / name).is_file()
+
     def fingerprint(self) -> str:
         """A hash of every file in the templates folder: pages change when templates do."""
         folder = self.templates_dir

@@ -81,6 +81,11 @@ class Post:
     content_html: str = ""
     excerpt: str = ""
     image_url: str | None = None
+    # What the feed says of that image: its alt text (None: it gave none) and its natural
+    # size in pixels (None unless both are known).
+    image_alt: str | None = None
+    image_width: int | None = None
+    image_height: int | None = None
     enclosure: Enclosure | None = None
     comments_url: str | None = None
     language: str | None = None
@@ -121,6 +126,15 @@ class DigestIssue:
     # What it is made of, as JSON (syndicate.digest.issue.IssueContent); None for an issue
     # stored before revision 0007.
     content: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssueSummary:
+    """A built issue as the list of past issues shows it."""
+
+    period: str  # "2015-12" or "2015-W49"
+    subject: str
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -414,6 +414,8 @@ class Worker:
                 )
                 if run is not None:
                     self.on_event(run.summary())
+                    # Its web copy is written: the list of past issues gets it.
+                    self.request_publish()
             for retried in await retry_deliveries(
                 self.settings, self.store, self.clock, stop=self.stopping
             ):

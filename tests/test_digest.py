@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -425,3 +426,77 @@ def test_preview_for_a_subscriber_is_personal(
     claim = Tokens("test-secret-" * 3).verify("unsubscribe", token[1])
     assert Tokens("test-secret-" * 3).belongs_to(claim, person)
     assert "%%SYNDICATE" not in html
+
+
+async def test_the_web_copy_is_for_anyone_and_offers_to_subscribe(project: Path) -> None:
+    """The published "view in browser" page greets no one, says nothing of receiving the
+    email and links to subscribing (relative, so it works on any host), not to home."""
+    import os
+    from urllib.parse import urljoin
+
+    settings, store = await prepared(project)
+    async with store:
+        await build_issue(settings, store, FrozenClock(NOW), "2015-12")
+    web = (project / "feeds" / "digest" / "2015-12.html").read_text()
+    assert "Hello" not in web
+    assert "receiving this email" not in web
+    assert "Unsubscribe" not in web and "Manage your subscription" not in web
+    footer = web[web.index('class="footer"') :]
+    hrefs = re.findall(r'href="([^"]+)"', footer)
+    page = "http://127.0.0.1:8080/feeds/digest/2015-12.html"
+    resolved = [urljoin(page, href) for href in hrefs]
+    assert "http://127.0.0.1:8080/subscribe" in resolved
+    assert "http://127.0.0.1:8080/feeds/digest/" in resolved  # the past issues
+    assert "http://127.0.0.1:8080/" not in resolved
+    # The email itself is unchanged: greeting, unsubscribe link, "view in browser".
+    async with await Store.open(settings.database_url) as store:
+        issue = await store.issue("2015-12")
+    assert issue is not None
+    assert "%%SYNDICATE-GREETING%%" in issue.html and "receiving this email" in issue.html
+    golden = Path(__file__).parent / "golden" / "web-copy-2015-12.html"
+    if os.environ.get("SYNDICATE_UPDATE_GOLDEN") or not golden.exists():
+        golden.write_text(web, encoding="utf-8")
+    assert web == golden.read_text(encoding="utf-8"), (
+        f"{golden.name} differs; if intended, rerun with SYNDICATE_UPDATE_GOLDEN=1"
+    )
+
+
+async def test_digest_images_have_the_feeds_alt_text_and_their_own_size(project: Path) -> None:
+    """The examples give alt text and sizes three ways: an <img> in an RSS post's content
+    (WordPress: alt, width and height), a JSON Feed image that is also in the content (its
+    alt), and Atom media:thumbnail (width and height, no alt)."""
+    settings, store = await prepared(project)
+    async with store:
+        posts = {post.title: post for post in await store.recent_posts(100)}
+        result = await build_issue(settings, store, FrozenClock(NOW), "2015-07")
+    kit = next(p for p in posts.values() if p.image_url and "testing-kit" in p.image_url)
+    assert kit.image_alt == (
+        "An open water-testing kit showing colour charts, sample tubes and a thermometer"
+    )
+    assert (kit.image_width, kit.image_height) == (800, 600)
+    mayfly = next(p for p in posts.values() if p.image_url and "mayfly" in p.image_url)
+    assert mayfly.image_alt == "A mayfly resting on a reed stem, wings folded upright"
+    digger = next(p for p in posts.values() if p.image_url and "lowfield-digger" in p.image_url)
+    assert digger.image_alt is None
+    assert (digger.image_width, digger.image_height) == (320, 213)
+
+    assert result.issue is not None
+    images = {
+        tag["src"]: tag
+        for tag in (
+            dict(re.findall(r'(\w+)="([^"]*)"', img))
+            for img in re.findall(r"<img\b[^>]*>", result.issue.html)
+        )
+    }
+    assert images[kit.image_url]["alt"] == kit.image_alt
+    assert (images[kit.image_url]["width"], images[kit.image_url]["height"]) == ("536", "402")
+    assert images[mayfly.image_url]["alt"] == mayfly.image_alt
+    assert "width" not in images[mayfly.image_url]  # the feed gave no size: none made up
+    # Smaller than the column: its own width, never stretched to fill it.
+    assert images[digger.image_url]["alt"] == ""
+    assert (images[digger.image_url]["width"], images[digger.image_url]["height"]) == (
+        "320",
+        "213",
+    )
+    titles = {post.title for post in posts.values()}
+    assert not {tag["alt"] for tag in images.values()} & titles

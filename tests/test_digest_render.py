@@ -84,6 +84,9 @@ FISH = post(
         "/must/not/be/broken/in/the/middle stays whole."
     ),
     image=f"{SITE}/images/fish.jpg",
+    image_alt='A boat & its "nets" <at dawn>',
+    image_width=300,
+    image_height=200,
     discussion_url=f"{FORUM}/t/fish-ships/12",
     reply_count=12,
 )
@@ -274,10 +277,49 @@ def test_preheader_is_present_and_hidden(mail: tuple[str, str]) -> None:
 
 def test_every_image_has_alt_text(mail: tuple[str, str]) -> None:
     images = dom(mail[0]).all("img")
+    # The feed's own alt text, not the post's title again.
     assert [(i.attrs["src"], i.attrs["alt"]) for i in images] == [
-        (f"{SITE}/images/fish.jpg", "Fish & <Ships>")
+        (f"{SITE}/images/fish.jpg", 'A boat & its "nets" <at dawn>')
     ]
-    assert images[0].attrs["width"] == "536"
+
+
+def image_of(digest_post: DigestPost) -> tuple[Node, bool]:
+    """The post's <img> in the email, and whether it is inside a link."""
+    digest = context(posts=(digest_post,), groups=(DigestGroup("", (digest_post,)),))
+    rendered = DigestRenderer(REPO / "templates", SUBJECT).render(digest)
+    tree = dom(rendered.personalise(ANN, UNSUBSCRIBE, PREFERENCES)[0])
+    [image] = tree.all("img")
+    return image, any(image in link.all("img") for link in tree.all("a"))
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "shown"),
+    [
+        (300, 200, ("300", "200")),  # smaller than the column: its own size, never stretched
+        (1200, 800, ("536", "357")),  # larger: the column's width, the same shape
+        (536, 100, ("536", "100")),
+        (None, None, None),  # unknown: no size given, and none forced on it either
+        (640, None, None),  # half a size is no size
+    ],
+)
+def test_images_keep_their_own_size(
+    width: int | None, height: int | None, shown: tuple[str, str] | None
+) -> None:
+    image, _ = image_of(replace(FISH, image_width=width, image_height=height))
+    attrs = image.attrs
+    assert ((attrs["width"], attrs["height"]) if "width" in attrs else None) == shown
+    if shown is None:
+        assert "height" not in attrs
+    style = style_of(image)
+    # Nothing in the stylesheet stretches it: it shrinks to the column and keeps its shape.
+    assert "width" not in style and style["max-width"] == "100%" and style["height"] == "auto"
+
+
+def test_an_image_without_alt_text_is_decorative_not_a_nameless_link() -> None:
+    image, linked = image_of(replace(FISH, image_alt=""))
+    assert image.attrs["alt"] == "" and not linked
+    image, linked = image_of(FISH)
+    assert image.attrs["alt"] and linked
 
 
 def test_posts_dates_meta_and_groups(mail: tuple[str, str]) -> None:
@@ -624,7 +666,7 @@ def line_of(templates: Path, name: str, text: str) -> int:
 
 POST_FIELDS = (
     "title, url, excerpt, image, author, category, source, date, discussion_url, "
-    "reply_count, categories"
+    "reply_count, categories, site_categories, image_alt, image_width, image_height"
 )
 
 
@@ -661,7 +703,7 @@ def test_a_misspelt_field_names_what_the_template_sees(tmp_path: Path) -> None:
         (
             "urls.archiv",
             'the urls have no field "archiv"; did you mean "archive"? (the urls have '
-            "view_in_browser, archive, feeds, unsubscribe, preferences)",
+            "view_in_browser, archive, feeds, unsubscribe, preferences, subscribe, issues)",
         ),
         ("site.title.size", 'a text has no field "size"'),
         ("period.start.yeer", 'a date has no field "yeer"'),

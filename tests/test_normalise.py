@@ -209,3 +209,49 @@ def test_content_hash_is_stable_and_sensitive() -> None:
 def test_control_characters_leave_titles(title: str) -> None:
     post = normalise(RawEntry(id="1", title=title))
     assert not any(ord(ch) < 32 for ch in post.title)
+
+
+@pytest.mark.parametrize(
+    ("img", "alt", "size"),
+    [
+        ('<img src="/a.jpg" alt="A heron" width="640" height="480">', "A heron", (640, 480)),
+        ('<img src="/a.jpg" alt="" width="640px" height="480px">', "", (640, 480)),
+        ('<img src="/a.jpg" width="100%" height="480">', None, (None, None)),
+        ('<img src="/a.jpg" alt="x" width="99999" height="2">', "x", (None, None)),
+        (
+            '<img src="/a.jpg" alt="  two\x07  lines\n here " width="0" height="0">',
+            "two lines here",
+            (None, None),
+        ),
+        (
+            '<img src="/a.jpg" alt="1 > 0 &amp; &quot;so&quot;" width="3" height="4">',
+            '1 > 0 & "so"',
+            (3, 4),
+        ),
+    ],
+)
+def test_the_image_keeps_the_feeds_alt_text_and_size(
+    img: str, alt: str | None, size: tuple[int | None, int | None]
+) -> None:
+    post = normalise(RawEntry(id="1", link="https://example.org/p", content=f"<p>{img}</p>"))
+    assert post.image_url == "https://example.org/a.jpg"
+    assert post.image_alt == alt
+    assert (post.image_width, post.image_height) == size
+
+
+def test_the_feeds_own_image_takes_its_size_from_the_feed_and_alt_from_the_content() -> None:
+    content = '<img src="https://example.org/b.jpg" alt="Another"><img src="/t.jpg" alt="Mine">'
+    post = normalise(
+        RawEntry(
+            id="1",
+            link="https://example.org/p",
+            content=content,
+            image="https://example.org/t.jpg",
+            image_width=320,
+            image_height=213,
+        )
+    )
+    assert (post.image_url, post.image_alt) == ("https://example.org/t.jpg", "Mine")
+    assert (post.image_width, post.image_height) == (320, 213)
+    bare = normalise(RawEntry(id="2", link="https://example.org/q", image="/t.jpg"))
+    assert (bare.image_alt, bare.image_width) == (None, None)

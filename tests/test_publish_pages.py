@@ -135,6 +135,9 @@ NEW_THREAD = make_post(
     datetime(2015, 12, 1, 12, 0, tzinfo=UTC),
     title="Bridges",
     image_url="https://news.example.org/media/bridge.jpg",
+    image_alt="A stone bridge <over> the Wend",
+    image_width=800,
+    image_height=533,
     discussion_url=f"{FORUM}/t/bridges/40",
 )
 SOURCES = {
@@ -243,7 +246,9 @@ def test_post_details(december: bytes) -> None:
     assert "from Partner <News>" in script.find("p", class_="meta").text()
     assert "by" not in script.find("p", class_="meta").text()
     image = bridges.find("img")
-    assert (image.get("src"), image.get("alt")) == (NEW_THREAD.image_url, "Bridges")
+    # The feed's alt text (not the title again) and its size, so the page does not move.
+    assert (image.get("src"), image.get("alt")) == (NEW_THREAD.image_url, NEW_THREAD.image_alt)
+    assert (image.get("width"), image.get("height")) == ("800", "533")
     assert not fish.find_all("img")
     assert not bridges.find_all("p", class_="excerpt")
 
@@ -324,6 +329,8 @@ def test_only_published_formats_are_linked() -> None:
     assert [a.text() for a in doc.find("footer").find_all("a")] == [
         "Atom",
         "Archive of every month",
+        "All feeds",
+        "Past digest issues",
     ]
     with pytest.raises(ValueError, match="xml"):
         PageRenderer(REPO / "templates", formats=["rss", "xml"])

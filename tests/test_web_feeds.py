@@ -46,7 +46,9 @@ async def test_files_are_served_with_their_type_and_validators(
     assert etag.startswith('"') and etag.endswith('"') and not etag.startswith("W/")
     assert response.headers["last-modified"] == formatdate(file.stat().st_mtime, usegmt=True)
     assert response.headers["cache-control"] == "public, max-age=3600"  # [publish] ttl = 60m
-    assert response.headers["vary"] == "Accept-Encoding"
+    # RSS and Atom go to browsers as application/xml (their stylesheet): a type per Accept.
+    styled = path.endswith((".rss", ".atom"))
+    assert response.headers["vary"] == ("Accept, Accept-Encoding" if styled else "Accept-Encoding")
     assert "link" not in response.headers  # no WebSub hub in the bundled config
 
 
@@ -107,7 +109,7 @@ async def test_gzip_when_accepted_with_its_own_etag(web: httpx.AsyncClient) -> N
     async with web.stream("GET", "/feeds/index.rss", headers={"accept-encoding": "gzip"}) as zipped:
         raw = b"".join([chunk async for chunk in zipped.aiter_raw()])
     assert zipped.headers["content-encoding"] == "gzip"
-    assert zipped.headers["vary"] == "Accept-Encoding"
+    assert zipped.headers["vary"] == "Accept, Accept-Encoding"  # and a type per Accept
     assert int(zipped.headers["content-length"]) == len(raw) < len(plain.content)
     assert gzip.decompress(raw) == plain.content
     assert zipped.headers["etag"] == plain.headers["etag"][:-1] + '-gz"'
@@ -216,3 +218,69 @@ async def test_feed_responses_carry_the_security_headers(web: httpx.AsyncClient,
     for response in responses:
         for name, value in SECURITY_HEADERS:
             assert response.headers[name.decode()] == value.decode()
+
+
+# What Chromium sends when a person opens a link, and what feed readers send.
+BROWSER_ACCEPT = (
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+    "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+)
+READER_ACCEPTS = [
+    "application/rss+xml, application/rdf+xml;q=0.8, application/atom+xml;q=0.6, "
+    "application/xml;q=0.4, text/xml;q=0.4",
+    # feedparser's own default
+    "application/atom+xml,application/rdf+xml,application/rss+xml,application/x-netcdf,"
+    "application/xml;q=0.9,text/xml;q=0.2,*/*;q=0.1",
+    "*/*",
+    "",
+    # a reader that also takes pages (to find feeds on them), naming feed types too
+    "application/rss+xml, application/atom+xml, text/html;q=0.5",
+]
+
+
+@pytest.mark.parametrize("path", ["/feeds/index.rss", "/feeds/category/rivers.atom"])
+async def test_a_browser_gets_the_feed_as_xml_it_styles(web: httpx.AsyncClient, path: str) -> None:
+    """Browsers show application/rss+xml as plain text and apply no stylesheet to it; as
+    application/xml the same bytes go through the feed's XSLT stylesheet."""
+    reader = await web.get(path, headers={"accept": READER_ACCEPTS[0]})
+    browser = await web.get(path, headers={"accept": BROWSER_ACCEPT})
+    assert browser.status_code == 200
+    assert browser.content == reader.content
+    assert browser.headers["content-type"] == "application/xml; charset=utf-8"
+    assert reader.headers["content-type"].startswith(("application/rss+xml", "application/atom"))
+    assert browser.headers["etag"] != reader.headers["etag"]
+    assert "Accept" in browser.headers["vary"]
+    # The stylesheet loads as a script would: the feed's policy allows the site's own.
+    policy = browser.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "default-src 'none'" in policy
+    assert "script-src" not in reader.headers["content-security-policy"]
+    again = await web.get(
+        path, headers={"accept": BROWSER_ACCEPT, "if-none-match": browser.headers["etag"]}
+    )
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize("accept", READER_ACCEPTS)
+async def test_feed_readers_get_the_feed_type(web: httpx.AsyncClient, accept: str) -> None:
+    response = await web.get("/feeds/index.rss", headers={"accept": accept})
+    assert response.headers["content-type"] == "application/rss+xml; charset=utf-8"
+
+
+async def test_the_stylesheet_is_served_as_xsl(web: httpx.AsyncClient) -> None:
+    response = await web.get("/feeds/feed.xsl")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/xsl; charset=utf-8"
+    assert b"<xsl:stylesheet" in response.content
+
+
+async def test_feeds_and_past_issues_have_their_pages(
+    web: httpx.AsyncClient, web_site: Site
+) -> None:
+    feeds = await web.get("/feeds/")
+    assert feeds.status_code == 200 and b"A feed is a list" in feeds.content
+    for path in ("/digest/", "/digest"):
+        moved = await web.get(path)
+        assert moved.status_code == 301
+        assert str(moved.url.join(moved.headers["location"])) == "http://testserver/feeds/digest/"
+    issues = await web.get("/digest/", follow_redirects=True)
+    assert issues.status_code == 200 and b"<h1>Past issues</h1>" in issues.content

@@ -107,6 +107,9 @@ async def test_start_polls_publishes_then_sends_the_missed_digest_once(
         assert (project / "feeds" / "index.atom").is_file()
         await eventually(lambda: "deliveries" in worker.last)
         assert worker.last["deliveries"]["ok"]
+        # The issue's web copy is published and then listed with the past issues.
+        issues = project / "feeds" / "digest" / "index.html"
+        await eventually(lambda: issues.is_file() and b"2015-12.html" in issues.read_bytes())
         # Each source's next poll is its `every` after this one, plus at most a tenth of it.
         real_now = datetime.now(UTC)
         for source in settings.sources:

@@ -23,7 +23,7 @@ from syndicate.config import Settings
 from syndicate.digest import period as periods
 from syndicate.digest.context import DigestContext, DigestPeriod, DigestPost, DigestSite, DigestUrls
 from syndicate.digest.issue import NEUTRAL_SUBSCRIBER, IssueContent, group, preheader
-from syndicate.digest.render import DigestRenderer, RenderedDigest
+from syndicate.digest.render import DigestRenderer
 from syndicate.ingest.sanitise import sanitise_html
 from syndicate.links import with_public_links
 from syndicate.models import DigestIssue, Post
@@ -150,7 +150,8 @@ async def build_issue(settings: Settings, store: Store, clock: Clock, key: str) 
     period = period_of(settings, key)
     existing = await store.issue(period.key)
     if existing is not None:
-        _write_web_copy(settings, period.key, _stored(settings, existing), only_if_missing=True)
+        if not web_copy_path(settings, period.key).exists():
+            _write_web_copy(settings, period.key, await stored_content(settings, store, existing))
         return BuildResult(period, existing, False, len(existing.post_ids), 0)
     content = await issue_content(settings, store, period)
     if not content.post_ids and settings.digest.skip_empty:
@@ -172,7 +173,11 @@ async def build_issue(settings: Settings, store: Store, clock: Clock, key: str) 
         clock.now(),
         content=content.to_json(),
     )
-    _write_web_copy(settings, period.key, _stored(settings, issue), only_if_missing=not created)
+    if created:
+        _write_web_copy(settings, period.key, content)
+    elif not web_copy_path(settings, period.key).exists():
+        # Another process stored it first: its content, not ours, is the issue.
+        _write_web_copy(settings, period.key, await stored_content(settings, store, issue))
     return BuildResult(period, issue, created, len(issue.post_ids), content.context.more)
 
 
@@ -180,18 +185,11 @@ def web_copy_path(settings: Settings, key: str) -> Path:
     return settings.publish_dir / "digest" / f"{key}.html"
 
 
-def _write_web_copy(
-    settings: Settings, key: str, rendered: RenderedDigest, *, only_if_missing: bool
-) -> None:
-    path = web_copy_path(settings, key)
-    if not (only_if_missing and path.exists()):
-        write_atomic(path, rendered.web_copy().encode("utf-8"))
-
-
-def _stored(settings: Settings, issue: DigestIssue) -> RenderedDigest:
-    return RenderedDigest(
-        subject=issue.subject, html=issue.html, text=issue.text, home_url=f"{settings.site.url}/"
-    )
+def _write_web_copy(settings: Settings, key: str, content: IssueContent) -> None:
+    """The issue's "view in browser" page, rendered from what the issue is made of (the
+    stored copy greets its reader and offers to unsubscribe: the page is for anyone)."""
+    html = copy_renderer(settings, content).render_web_copy(content.context)
+    write_atomic(web_copy_path(settings, key), html.encode("utf-8"))
 
 
 def _digest_post(stored: Post, titles: dict[str, str], site: SiteCategories) -> DigestPost:
@@ -212,4 +210,7 @@ def _digest_post(stored: Post, titles: dict[str, str], site: SiteCategories) -> 
         reply_count=post.reply_count,
         categories=post.categories,
         site_categories=site_categories,
+        image_alt=(post.image_alt or "") if post.image_url else "",
+        image_width=post.image_width if post.image_url else None,
+        image_height=post.image_height if post.image_url else None,
     )

@@ -45,6 +45,9 @@ class DigestPost:
     reply_count: int | None
     categories: tuple[str, ...] = ()  # its own, as the feed gave them
     site_categories: tuple[str, ...] = ()  # the site's categories it is in
+    image_alt: str = ""  # the feed's alt text for the image ("" when it gave none)
+    image_width: int | None = None  # its natural size in pixels, when the feed says
+    image_height: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ class DigestUrls:
     feeds: str  # the site's main feed (RSS)
     unsubscribe: str = ""  # personal: filled per subscriber
     preferences: str = ""  # personal: filled per subscriber
+    subscribe: str = ""  # the subscribe page: filled when rendered, from site.url
+    issues: str = ""  # the list of past issues (feeds/digest/): filled when rendered
 
 
 @dataclass(frozen=True, slots=True)

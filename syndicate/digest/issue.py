@@ -183,6 +183,9 @@ def _post_json(post: DigestPost) -> dict[str, Any]:
         "reply_count": post.reply_count,
         "categories": list(post.categories),
         "site_categories": list(post.site_categories),
+        "image_alt": post.image_alt,
+        "image_width": post.image_width,
+        "image_height": post.image_height,
     }
 
 
@@ -201,4 +204,8 @@ def _post(item: Mapping[str, Any]) -> DigestPost:
         categories=tuple(item["categories"]),
         # Absent from issues stored before sites listed their categories: their own match.
         site_categories=tuple(item.get("site_categories", ())),
+        # Stored before issues kept image details: no alt text or size known.
+        image_alt=item.get("image_alt", ""),
+        image_width=item.get("image_width"),
+        image_height=item.get("image_height"),
     )

@@ -88,6 +88,8 @@ NEUTRAL_GREETING = "Hello,"
 # The web copy is published at <site>/feeds/digest/<period>.html, so this relative link leads
 # to the site's home page when the digest does not know the site's address (see web_copy).
 RELATIVE_HOME = "../../"
+# From the web copy rendered for the web (DigestRenderer.render_web_copy), the site's root.
+WEB_COPY_HOME = RELATIVE_HOME
 
 
 # What may not appear in a mail body sent as it is (7bit or 8bit): C0 controls but tab and
@@ -254,14 +256,28 @@ class RenderedDigest:
         return self._text.fill(self._neutral())
 
     def _neutral(self) -> dict[str, str]:
-        home = self.home_url or RELATIVE_HOME
-        return {
-            "NAME": "",
-            "EMAIL": "",
-            "GREETING": NEUTRAL_GREETING,
-            "UNSUBSCRIBE": home,
-            "PREFERENCES": home,
-        }
+        return _neutral(self.home_url or RELATIVE_HOME)
+
+
+def _neutral(home: str) -> dict[str, str]:
+    """The personal slots of a copy for no one in particular; links lead to `home`."""
+    return {
+        "NAME": "",
+        "EMAIL": "",
+        "GREETING": NEUTRAL_GREETING,
+        "UNSUBSCRIBE": home,
+        "PREFERENCES": home,
+    }
+
+
+def _from_web_copy(url: str, site_url: str) -> str:
+    """`url` as a link from the web copy (<site>/feeds/digest/<period>.html): relative when
+    it is inside the site, as it is."""
+    if url == site_url or url == f"{site_url}/":
+        return WEB_COPY_HOME
+    if url.startswith(f"{site_url}/"):
+        return WEB_COPY_HOME + url[len(site_url) + 1 :]
+    return url
 
 
 def _personal(
@@ -331,6 +347,18 @@ class DigestRenderer:
             home_url=_home(context.site.url),
         )
 
+    def render_web_copy(self, context: DigestContext) -> str:
+        """The issue's public web copy, published at <site>/feeds/digest/<period>.html: the
+        HTML template with `web_copy` true, so it greets no one, says nothing of "receiving
+        this email" and links to subscribing instead of unsubscribing (templates that do not
+        look at `web_copy` show their greeting; personal values are blank or lead home).
+        Links into the site are relative to the page, so it works on any host serving it.
+        """
+        variables = self._variables(context, web_copy=True)
+        html = render_template(self.html_env, self.templates_dir, HTML_TEMPLATE, variables)
+        html = inline_css(self.templates_dir, html, self._sources)
+        return _Pieces(html).fill(_escaped(_neutral(WEB_COPY_HOME)))
+
     def check(self) -> list[str]:
         """Render every email template with sample data: one "file:line: reason" per
         problem, [] when all is well."""
@@ -351,23 +379,39 @@ class DigestRenderer:
             variables = self._variables(sample)
             for step in (self._render_html, self._render_text, self._render_subject):
                 attempt(step, variables)
+            attempt(self.render_web_copy, sample)
         return problems
 
     # --- the parts -------------------------------------------------------------------------
 
-    def _variables(self, context: DigestContext) -> dict[str, object]:
-        """What templates see: the context's fields with markers for the personal values."""
+    def _variables(self, context: DigestContext, *, web_copy: bool = False) -> dict[str, object]:
+        """What templates see: the context's fields with markers for the personal values;
+        for the web copy, links into the site relative to it."""
         shared = _defuse(context)
-        marked = replace(
-            shared,
-            subscriber=MARKED_SUBSCRIBER,
-            urls=replace(
-                shared.urls, unsubscribe=_marker("UNSUBSCRIBE"), preferences=_marker("PREFERENCES")
-            ),
+        site_url = shared.site.url.rstrip("/")
+        urls = replace(
+            shared.urls,
+            unsubscribe=_marker("UNSUBSCRIBE"),
+            preferences=_marker("PREFERENCES"),
+            subscribe=f"{site_url}/subscribe",
+            issues=f"{site_url}/feeds/digest/",
         )
+        site = shared.site
+        if web_copy:
+            urls = replace(
+                urls,
+                view_in_browser=f"{shared.period.key}.html",
+                archive=_from_web_copy(urls.archive, site_url),
+                feeds=_from_web_copy(urls.feeds, site_url),
+                subscribe=_from_web_copy(urls.subscribe, site_url),
+                issues="./",
+            )
+            site = replace(site, url=WEB_COPY_HOME)
+        marked = replace(shared, site=site, subscriber=MARKED_SUBSCRIBER, urls=urls)
         variables: dict[str, object] = {f.name: getattr(marked, f.name) for f in fields(marked)}
         # The date filter reads the zone from here, as on the web pages.
         variables["timezone"] = context.site.timezone
+        variables["web_copy"] = web_copy
         return variables
 
     def _render_html(self, variables: Mapping[str, object]) -> str:

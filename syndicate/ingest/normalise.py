@@ -15,7 +15,13 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from syndicate.ingest.raw import RawEntry
-from syndicate.ingest.sanitise import excerpt, first_image, plain_title, sanitise_html
+from syndicate.ingest.sanitise import (
+    excerpt,
+    first_image,
+    image_details,
+    plain_title,
+    sanitise_html,
+)
 from syndicate.links import ONLY_PUBLIC, public_url, shown
 from syndicate.models import Enclosure, Post
 
@@ -64,11 +70,20 @@ def normalise_entry(
     enclosures = [(e, public_url(absolute_url(e.url, base))) for e in entry.enclosures]
     enclosure = next((Enclosure(url, e.type, e.length) for e, url in enclosures if url), None)
     dropped += [("enclosure", e.url) for e, url in enclosures if not url]
-    image = public_url(absolute_url(entry.image, base)) if entry.image else None
-    if entry.image and not image:
+    own_image = public_url(absolute_url(entry.image, base)) if entry.image else None
+    if entry.image and not own_image:
         dropped.append(("image", entry.image))
     # The content's first image is only a stand-in: one we may not publish is no image.
-    image = image or public_url(first_image(content_html or summary_html))
+    image = own_image or public_url(first_image(content_html or summary_html))
+    # Its alt text and size as the feed gives them: the <img> in the post's HTML (WordPress
+    # writes all three), and for the feed's own image the size its attributes say.
+    details = (
+        image_details(content_html, image) or image_details(summary_html, image) if image else None
+    )
+    image_alt = details.alt if details else None
+    width, height = (details.width, details.height) if details else (None, None)
+    if own_image and entry.image_width and entry.image_height:
+        width, height = entry.image_width, entry.image_height
     title = plain_title(entry.title or "", entry.title_type == "html")[:MAX_TITLE]
     categories = _labels(entry.categories) or ((default_category,) if default_category else ())
     comments = public_url(absolute_url(entry.comments_url, base)) if entry.comments_url else None
@@ -92,6 +107,9 @@ def normalise_entry(
         content_html=content_html,
         excerpt=excerpt(summary_html or content_html),
         image_url=image,
+        image_alt=image_alt if image else None,
+        image_width=width if image else None,
+        image_height=height if image else None,
         enclosure=enclosure,
         comments_url=comments,
         language=(entry.language or "").strip()[:35] or None,
@@ -154,6 +172,8 @@ def _hash_guid(entry: RawEntry) -> str:
 
 
 def _with_hash(post: Post, entry: RawEntry) -> Post:
+    # The image's alt text and size are not in it: an <img>'s are in the HTML already, and
+    # adding them would make every stored post look changed (and updated) once.
     # The raw dates, not the fallbacks: a dateless entry must not look changed on every poll.
     fields = [
         post.url,

@@ -21,6 +21,7 @@ import feedparser
 
 from syndicate.ingest.jsonfeed import looks_like_json_feed, parse_json_feed
 from syndicate.ingest.raw import RawEnclosure, RawEntry, RawFeed, TextType
+from syndicate.ingest.sanitise import pixels
 
 _HTML_PAGE = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.I | re.S)
 _JSON_TYPES = ("application/feed+json", "application/json")
@@ -69,6 +70,7 @@ def _entry(entry: Any, feed_language: str | None) -> RawEntry:
     summary = entry.get("summary_detail") or {}
     title = entry.get("title_detail") or {}
     base = (content or summary or title or {}).get("base") or None  # xml:base, if any
+    image, image_width, image_height = _image(entry)
     return RawEntry(
         id=entry.get("id") or None,
         link=entry.get("link") or None,
@@ -89,7 +91,9 @@ def _entry(entry: Any, feed_language: str | None) -> RawEntry:
         content=content.get("value") if content else None,
         content_type=_text_type(content.get("type", "text/html")) if content else "html",
         base_url=base,
-        image=_image(entry),
+        image=image,
+        image_width=image_width,
+        image_height=image_height,
         enclosures=[
             RawEnclosure(url=e["href"], type=e.get("type") or None, length=_int(e.get("length")))
             for e in entry.get("enclosures", [])
@@ -116,19 +120,26 @@ def _comments(entry: Any) -> str | None:
     return entry.get("comments") or None
 
 
-def _image(entry: Any) -> str | None:
+def _image(entry: Any) -> tuple[str | None, int | None, int | None]:
+    """The entry's own image, with its width and height in pixels when the feed gives them
+    (Media RSS does, as attributes)."""
     for thumbnail in entry.get("media_thumbnail", []):
         if thumbnail.get("url"):
-            return thumbnail["url"]
+            return thumbnail["url"], *_size(thumbnail)
     for media in entry.get("media_content", []):
         if media.get("url") and (
             media.get("medium") == "image" or (media.get("type") or "").startswith("image/")
         ):
-            return media["url"]
+            return media["url"], *_size(media)
     for enclosure in entry.get("enclosures", []):
         if (enclosure.get("type") or "").startswith("image/") and enclosure.get("href"):
-            return enclosure["href"]
-    return None
+            return enclosure["href"], None, None
+    return None, None, None
+
+
+def _size(media: Any) -> tuple[int | None, int | None]:
+    width, height = pixels(media.get("width")), pixels(media.get("height"))
+    return (width, height) if width and height else (None, None)
 
 
 def _text_type(mime: str | None) -> TextType:

@@ -36,6 +36,8 @@ class RawEntry:
     content_type: TextType = "html"
     base_url: str | None = None  # what relative URLs in this entry resolve against
     image: str | None = None  # media:thumbnail, JSON Feed image, an image enclosure
+    image_width: int | None = None  # in pixels, when the feed says (media:thumbnail width)
+    image_height: int | None = None
     enclosures: list[RawEnclosure] = field(default_factory=list)
     comments_url: str | None = None  # RSS <comments>, Atom link rel="replies" type text/html
     language: str | None = None

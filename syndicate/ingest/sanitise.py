@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from contextvars import ContextVar
+from dataclasses import dataclass
 from html import unescape
 from urllib.parse import urljoin, urlsplit
 
@@ -76,6 +77,11 @@ _BLOCK_TAG = re.compile(r"<(/?)(" + "|".join(_SEPARATORS) + r")\b", re.IGNORECAS
 _PRE = re.compile(r"<pre\b.*?</pre\s*>", re.IGNORECASE | re.DOTALL)
 # nh3 always writes attributes double-quoted, and escapes < > inside values.
 _IMG_SRC = re.compile(r'<img\b[^>]*?\ssrc="([^"]*)"')
+# nh3 writes every attribute as name="value" with the value escaped, so this reads them all.
+# (A quoted value may hold ">", which the serialiser leaves as it is.)
+_IMG_TAG = re.compile(r'<img\b(?:[^>"]|"[^"]*")*>', re.IGNORECASE)
+_ATTRIBUTE = re.compile(r'\s([a-zA-Z-]+)="([^"]*)"')
+MAX_PIXELS = 20_000  # larger is a typo or a trick; treated as unknown
 
 _base_url: ContextVar[str | None] = ContextVar("sanitise_base_url", default=None)
 
@@ -159,6 +165,46 @@ def first_image(html: str) -> str | None:
     """The src of the first <img> in HTML that sanitise_html produced, or None."""
     match = _IMG_SRC.search(html)
     return (unescape(match[1]) or None) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDetails:
+    """What an <img> says of itself: its alt text (None when it has no alt attribute) and
+    its size in pixels (None unless both width and height are whole numbers)."""
+
+    alt: str | None
+    width: int | None
+    height: int | None
+
+
+def image_details(html: str, src: str) -> ImageDetails | None:
+    """The first <img> with this `src` in HTML that sanitise_html produced, or None.
+
+    Its attributes are the feed author's: the alt text they wrote for the image (a reader
+    who cannot see it hears that, not the post's title again) and the size they gave."""
+    for tag in _IMG_TAG.finditer(html):
+        attributes = {name.lower(): unescape(value) for name, value in _ATTRIBUTE.findall(tag[0])}
+        if attributes.get("src") != src:
+            continue
+        alt = attributes.get("alt")
+        width, height = pixels(attributes.get("width")), pixels(attributes.get("height"))
+        if not (width and height):
+            width = height = None
+        alt = " ".join(_CONTROLS.sub("", alt).split()) if alt is not None else None
+        return ImageDetails(alt, width, height)
+    return None
+
+
+def pixels(value: object) -> int | None:
+    """A width or height in whole pixels ("640", "640px"), or None ("100%", "auto", 0)."""
+    if isinstance(value, int):
+        number = value
+    else:
+        match = re.fullmatch(r"\s*(\d{1,5})(?:px)?\s*", str(value or ""))
+        if not match:
+            return None
+        number = int(match[1])
+    return number if 0 < number <= MAX_PIXELS else None
 
 
 def plain_title(text: str, is_html: bool) -> str:

@@ -25,6 +25,7 @@ from syndicate.publish.sanity import (
     title_of,
     utc,
 )
+from syndicate.publish.stylesheet import with_stylesheet
 from syndicate.publish.thread import AtomEntryExtension, AtomExtension
 
 ATOM_TYPE = "application/atom+xml"
@@ -68,7 +69,9 @@ def render_atom(doc: FeedDocument) -> bytes:
     updated = _sources_updated(doc)
     for post in doc.posts:
         _entry(fg.add_entry(order="append"), post, doc, updated)
-    return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    # The stylesheet shows a person who opens the feed a readable page (stylesheet.py).
+    data = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return with_stylesheet(data, doc.path)
 
 
 def _entry(entry: FeedEntry, post: Post, doc: FeedDocument, updated: dict[str, datetime]) -> None:

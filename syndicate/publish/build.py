@@ -21,14 +21,16 @@ from syndicate.categories import SiteCategories
 from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.links import public_id, public_url, with_public_links
-from syndicate.models import Post
+from syndicate.models import IssueSummary, Post
 from syndicate.publish.atom import render_atom
 from syndicate.publish.document import ArchivePage, FeedDocument, MonthLink, SourceInfo
 from syndicate.publish.files import has_bytes, holds, prepare_folder, remove, write_atomic
 from syndicate.publish.jsonfeed import render_json
-from syndicate.publish.pages import PageRenderer, root_from
+from syndicate.publish.listings import FEEDS_PAGE, ISSUES_PAGE, feed_groups, issue_links
+from syndicate.publish.pages import FEEDS_TEMPLATE, ISSUES_TEMPLATE, PageRenderer, root_from
 from syndicate.publish.plan import FeedPlan, Plan, fingerprint_of, make_plan
 from syndicate.publish.rss import render_rss
+from syndicate.publish.stylesheet import STYLESHEET_PATH, stylesheet_bytes
 from syndicate.publish.websub import ping_hub
 from syndicate.store import Store
 from syndicate.store.published import PublishedFile
@@ -103,6 +105,8 @@ async def publish(settings: Settings, store: Store, clock: Clock) -> PublishRepo
     files = _feed_files(settings, plan, sources, feeds_url) + _page_files(
         settings, plan, sources, feeds_url, pages, context
     )
+    issues = [i for i in await store.issue_list() if _has_web_copy(folder, i.period)]
+    files += _list_files(settings, plan, issues, feeds_url, pages, context)
 
     previous = await store.published_files()
     stale = [
@@ -288,6 +292,72 @@ def _page_files(
             )
         )
     return files
+
+
+def _list_files(
+    settings: Settings,
+    plan: Plan,
+    issues: list[IssueSummary],
+    feeds_url: str,
+    pages: PageRenderer,
+    context: str,
+) -> list[_File]:
+    """The list of feeds (/feeds/), the past digest issues (/feeds/digest/) and the feeds'
+    XSLT stylesheet (stylesheet.py)."""
+    site = settings.site
+    groups = feed_groups(plan.feeds, site.title)
+    links = issue_links(issues)
+
+    def page(path: str, title: str) -> ArchivePage:
+        # Relative like the archive pages' (see _page_files): the frame's links too.
+        here = root_from(f"/feeds/{path}")
+        return ArchivePage(
+            path=path,
+            site_title=site.title,
+            site_url=here,
+            feeds_url=f"{here}/feeds",
+            language=site.language,
+            title=title,
+            timezone=site.timezone,
+        )
+
+    files = [
+        _File(
+            FEEDS_PAGE,
+            fingerprint_of(context, FEEDS_PAGE, groups, "relative"),
+            lambda _: pages.render_feeds(page(FEEDS_PAGE, "Feeds"), groups),
+            (),
+        ),
+        _File(
+            ISSUES_PAGE,
+            fingerprint_of(context, ISSUES_PAGE, links, "relative"),
+            lambda _: pages.render_issues(page(ISSUES_PAGE, "Past issues"), links),
+            (),
+        ),
+    ]
+    # A templates folder copied before these pages existed lacks their templates: the feeds
+    # and archives are still published, and the admin is told what to add.
+    missing = [name for name in (FEEDS_TEMPLATE, ISSUES_TEMPLATE) if not pages.has(name)]
+    if missing:
+        log.warning(
+            "not publishing /feeds/ and /feeds/digest/: no %s in %s (copy them from "
+            "syndicate's bundled templates)",
+            " or ".join(missing),
+            pages.templates_dir,
+        )
+        files = []
+    if {"rss", "atom"} & set(settings.publish.formats):
+        xsl = stylesheet_bytes()
+        files.append(
+            _File(STYLESHEET_PATH, sha256(xsl).hexdigest(), lambda _: xsl, ()),
+        )
+    return files
+
+
+def _has_web_copy(folder: Path, period: str) -> bool:
+    # Written by the digest build (syndicate.digest.build) into this folder; one missing
+    # here (another worker's folder built it) is left out rather than linked to a 404.
+    return (folder / "digest" / f"{period}.html").is_file()
 
 
 async def _source_infos(settings: Settings, store: Store, feeds_url: str) -> dict[str, SourceInfo]:

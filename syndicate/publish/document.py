@@ -96,3 +96,54 @@ class ArchivePage:
     atom_url: str | None = None  # this month's RFC 5005 archive document
     sources: dict[str, SourceInfo] = field(default_factory=dict)
     timezone: str = "UTC"
+
+
+# The whole site's feeds, linked from every page (footer and <head> autodiscovery).
+FEED_TYPES = {
+    "rss": ("RSS", "application/rss+xml"),
+    "atom": ("Atom", "application/atom+xml"),
+    "json": ("JSON Feed", "application/feed+json"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLink:
+    """One of the site's feeds as templates see it: `feed.label`, `feed.type`, `feed.url`."""
+
+    format: str  # "rss"
+    label: str  # "RSS"
+    type: str  # "application/rss+xml"
+    url: str
+
+
+def feed_type(ext: str, url: str) -> FeedLink:
+    """The feed in format `ext` ("rss") at `url`, labelled and typed for a page."""
+    label, media_type = FEED_TYPES[ext]
+    return FeedLink(ext, label, media_type, url)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One feed in the list of feeds: `label` ("Rivers"), `description`, `links` (a
+    FeedLink per format, relative to the list's page)."""
+
+    label: str
+    description: str
+    links: tuple[FeedLink, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedGroup:
+    title: str  # "By category"
+    feeds: tuple[FeedEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IssueLink:
+    """One past digest issue: `subject`, `period` ("2015-12"), `url` (its web copy,
+    relative to the list's page), `created_at`."""
+
+    period: str
+    subject: str
+    url: str
+    created_at: datetime

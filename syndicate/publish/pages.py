@@ -12,8 +12,8 @@ marks them safe. The output holds no build time, so the same page renders to the
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +21,16 @@ from jinja2 import FileSystemLoader, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
 from syndicate.models import Post
-from syndicate.publish.document import ArchivePage, MonthLink
+from syndicate.publish.document import (
+    FEED_TYPES,
+    ArchivePage,
+    FeedEntry,
+    FeedGroup,
+    FeedLink,
+    IssueLink,
+    MonthLink,
+    feed_type,
+)
 from syndicate.templating import FieldUndefined, date_filter, isodate_filter, template_problem
 
 # TemplateProblem is re-exported: callers of the page renderer catch it from here.
@@ -31,23 +40,8 @@ _SAMPLE_DATE = datetime(2015, 12, 8, 10, 0, tzinfo=UTC)
 
 ARCHIVE_TEMPLATE = "web/archive.html.j2"
 ARCHIVE_INDEX_TEMPLATE = "web/archive-index.html.j2"
-
-# The whole site's feeds, linked from every page (footer and <head> autodiscovery).
-_FEED_TYPES = {
-    "rss": ("RSS", "application/rss+xml"),
-    "atom": ("Atom", "application/atom+xml"),
-    "json": ("JSON Feed", "application/feed+json"),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class FeedLink:
-    """One of the site's feeds as templates see it: `feed.label`, `feed.type`, `feed.url`."""
-
-    format: str  # "rss"
-    label: str  # "RSS"
-    type: str  # "application/rss+xml"
-    url: str
+FEEDS_TEMPLATE = "web/feeds.html.j2"
+ISSUES_TEMPLATE = "web/digest-index.html.j2"
 
 
 def root_from(path: str) -> str:
@@ -74,10 +68,10 @@ class PageRenderer:
         self, templates_dir: Path, formats: Iterable[str] = ("rss", "atom", "json")
     ) -> None:
         wanted = tuple(formats)
-        unknown = [f for f in wanted if f not in _FEED_TYPES]
+        unknown = [f for f in wanted if f not in FEED_TYPES]
         if unknown:
             raise ValueError(f"unknown feed format(s): {', '.join(unknown)}")
-        self.formats = tuple(f for f in _FEED_TYPES if f in wanted)
+        self.formats = tuple(f for f in FEED_TYPES if f in wanted)
         # Absolute, so the filenames Jinja reports can be shown relative to the config dir.
         self.templates_dir = templates_dir.resolve()
         self.env = SandboxedEnvironment(
@@ -106,6 +100,14 @@ class PageRenderer:
     def render_archive_index(self, page: ArchivePage) -> bytes:
         """The list of months with posts."""
         return self.render(ARCHIVE_INDEX_TEMPLATE, self._page_context(page))
+
+    def render_feeds(self, page: ArchivePage, groups: Sequence[FeedGroup]) -> bytes:
+        """/feeds/: every published feed, in `groups` (syndicate.publish.listings)."""
+        return self.render(FEEDS_TEMPLATE, {**self._page_context(page), "groups": groups})
+
+    def render_issues(self, page: ArchivePage, issues: Sequence[IssueLink]) -> bytes:
+        """/feeds/digest/: the past digest issues ."""
+        return self.render(ISSUES_TEMPLATE, {**self._page_context(page), "issues": issues})
 
     def check(self) -> list[str]:
         """Render the archive templates with sample data: "file:line: reason" per problem."""
@@ -139,9 +141,20 @@ class PageRenderer:
             atom_url="https://example.org/feeds/archive/2015-12.atom",
         )
         problems = []
-        for render in (self.render_archive, self.render_archive_index):
+        sample_feed = feed_type("rss", "category/news.rss")
+        groups = [FeedGroup("By category", (FeedEntry("News", "Posts in News.", (sample_feed,)),))]
+        issues = [IssueLink("2015-12", "Sample: December 2015", "2015-12.html", _SAMPLE_DATE)]
+        renders = (
+            lambda: self.render_archive(page),
+            lambda: self.render_archive_index(page),
+            lambda: self.render_feeds(replace(page, title="Feeds"), groups),
+            lambda: self.render_feeds(replace(page, title="Feeds"), []),
+            lambda: self.render_issues(replace(page, title="Past issues"), issues),
+            lambda: self.render_issues(replace(page, title="Past issues"), []),
+        )
+        for render in renders:
             try:
-                render(page)
+                render()
             except TemplateProblem as problem:
                 problems.append(str(problem))
         return problems
@@ -161,6 +174,10 @@ class PageRenderer:
             raise problem from exc
         return text.encode("utf-8")
 
+    def has(self, name: str) -> bool:
+        """Whether the folder holds template `name` ("web/feeds.html.j2")."""
+        return (self.templates_dir / name).is_file()
+
     def fingerprint(self) -> str:
         """A hash of every file in the templates folder: pages change when templates do."""
         folder = self.templates_dir
@@ -175,7 +192,7 @@ class PageRenderer:
     def feeds(self, feeds_url: str) -> tuple[FeedLink, ...]:
         """The site's feeds under `feeds_url`, in a fixed order (RSS, Atom, JSON Feed)."""
         return tuple(
-            FeedLink(f, _FEED_TYPES[f][0], _FEED_TYPES[f][1], f"{feeds_url}/index.{f}")
+            FeedLink(f, FEED_TYPES[f][0], FEED_TYPES[f][1], f"{feeds_url}/index.{f}")
             for f in self.formats
         )
 

@@ -25,6 +25,7 @@ from syndicate.publish.sanity import (
     title_of,
     utc,
 )
+from syndicate.publish.stylesheet import with_stylesheet
 from syndicate.publish.thread import RssEntryExtension, RssExtension
 
 RSS_TYPE = "application/rss+xml"
@@ -66,7 +67,9 @@ def render_rss(doc: FeedDocument) -> bytes:
 
     for post in doc.posts:
         _item(fg.add_entry(order="append"), post, doc)
-    return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    # The stylesheet shows a person who opens the feed a readable page (stylesheet.py).
+    data = fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return with_stylesheet(data, doc.path)
 
 
 def _item(item: FeedEntry, post: Post, doc: FeedDocument) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from syndicate.models import DigestIssue
+from syndicate.models import DigestIssue, IssueSummary
 from syndicate.store.base import Queries
 from syndicate.store.tables import digest_issues
 
@@ -75,6 +75,14 @@ class IssueQueries(Queries):
         async with self.read() as conn:
             rows = await conn.execute(select(digest_issues).order_by(digest_issues.c.period))
             return [_issue(row._mapping) for row in rows]
+
+    async def issue_list(self) -> list[IssueSummary]:
+        """Every issue's period, subject and build time, newest period first: the list of
+        past issues, without the bodies and content (which may be large)."""
+        columns = (digest_issues.c.period, digest_issues.c.subject, digest_issues.c.created_at)
+        async with self.read() as conn:
+            rows = await conn.execute(select(*columns).order_by(digest_issues.c.period.desc()))
+            return [IssueSummary(row.period, row.subject, row.created_at) for row in rows]
 
 
 def _issue(row: object) -> DigestIssue:

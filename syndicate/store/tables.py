@@ -69,6 +69,9 @@ posts = Table(
     Column("content_html", Text, nullable=False),
     Column("excerpt", Text, nullable=False),
     Column("image_url", Text),
+    Column("image_alt", Text),  # the feed's alt text for it (None: it gave none)
+    Column("image_width", Integer),  # its natural size in pixels, when the feed says
+    Column("image_height", Integer),
     Column("enclosure", JSON),  # {"url", "type", "length"} of the first enclosure
     Column("comments_url", Text),  # the discussion link the source feed itself gives
     Column("language", String(35)),

@@ -23,11 +23,13 @@ from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from syndicate.config import Settings
-from syndicate.web.security import SECURITY_HEADERS, error_response
+from syndicate.web.security import CONTENT_SECURITY_POLICY, SECURITY_HEADERS, error_response
 
 PREFIX = "/feeds/"
 CONTENT_TYPES = {
@@ -37,8 +39,21 @@ CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".xml": "application/xml; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
+    # The feeds' XSLT stylesheet (syndicate.publish.stylesheet): a type browsers apply.
+    ".xsl": "text/xsl; charset=utf-8",
 }
 FEED_SUFFIXES = (".rss", ".atom", ".json")
+# Feeds that carry the XSLT stylesheet. Browsers show application/rss+xml and
+# application/atom+xml as plain text and apply no stylesheet to them, so a browser opening
+# one (it asks for text/html, and names no feed type) gets the same bytes as
+# application/xml, which it renders through the stylesheet. Feed readers get the feed type.
+STYLED_SUFFIXES = (".rss", ".atom")
+BROWSER_TYPE = b"application/xml; charset=utf-8"
+# Browsers load an XSLT stylesheet under script-src: the site's policy with the site's own
+# stylesheet allowed. The stylesheet makes no scripts, and nosniff keeps any other
+# published file from running as one.
+STYLED_CSP = (CONTENT_SECURITY_POLICY + "; script-src 'self'").encode()
+_FEED_TYPES = (b"application/rss+xml", b"application/atom+xml")
 MIN_GZIP = 256  # below this gzip's header costs more than it saves
 
 Headers = list[tuple[bytes, bytes]]
@@ -46,7 +61,17 @@ Headers = list[tuple[bytes, bytes]]
 
 def routes() -> list[BaseRoute]:
     # /feeds/ never reaches the router: FeedFiles.middleware answers it first.
-    return []
+    return [
+        Route("/digest", _past_issues, methods=["GET", "HEAD"]),
+        Route("/digest/", _past_issues, methods=["GET", "HEAD"]),
+    ]
+
+
+async def _past_issues(request: Request) -> Response:
+    """/digest/: the list of past issues is published beside their web copies, at
+    /feeds/digest/. Relative, so the redirect stays on the host (and path) it came to."""
+    target = "../feeds/digest/" if request.url.path.endswith("/") else "feeds/digest/"
+    return RedirectResponse(target, status_code=301)
 
 
 @dataclass(slots=True)
@@ -60,6 +85,7 @@ class _Version:
     body: bytes  # feeds and pages are small: kept, so a 200 costs no read either
     gzipped: bytes | None = None
     gz_checked: bool = False
+    styled: bool = False  # a feed a browser is shown through the stylesheet
 
 
 class FeedFiles:
@@ -140,7 +166,10 @@ class FeedFiles:
             (b"content-type", CONTENT_TYPES.get(suffix, "application/octet-stream").encode()),
             (b"last-modified", formatdate(mtime, usegmt=True).encode()),
             (b"cache-control", f"public, max-age={self.ttl}".encode()),
-            (b"vary", b"Accept-Encoding"),
+            (
+                b"vary",
+                b"Accept, Accept-Encoding" if suffix in STYLED_SUFFIXES else b"Accept-Encoding",
+            ),
         ]
         if self.hub and suffix in FEED_SUFFIXES:
             link = f'<{self.hub}>; rel="hub", <{self.feeds_url}{rel}>; rel="self"'
@@ -151,6 +180,7 @@ class FeedFiles:
             last_modified=mtime,
             headers=headers,
             body=body,
+            styled=suffix in STYLED_SUFFIXES,
         )
         self._cache[rel] = version
         return version
@@ -172,7 +202,17 @@ class FeedFiles:
             if gzipped is not None:
                 body, etag = gzipped, version.etag[:-1] + '-gz"'
                 encoding = [(b"content-encoding", b"gzip")]
-        common = [*version.headers, (b"etag", etag.encode()), *SECURITY_HEADERS]
+        headers = version.headers
+        if version.styled and _browser_navigation(request.get(b"accept", b"")):
+            # Same bytes, another type: a representation of its own for caches.
+            headers = [(n, BROWSER_TYPE if n == b"content-type" else v) for n, v in headers]
+            etag = etag[:-1] + '-xml"'
+        security = SECURITY_HEADERS
+        if headers is not version.headers:
+            security = [
+                (n, STYLED_CSP if n == b"content-security-policy" else v) for n, v in security
+            ]
+        common = [*headers, (b"etag", etag.encode()), *security]
         if _not_modified(request, etag, version.last_modified):
             await send({"type": "http.response.start", "status": 304, "headers": common})
             await send({"type": "http.response.body", "body": b""})
@@ -205,6 +245,13 @@ def _gzipped(version: _Version) -> bytes | None:
 
 def _request_headers(scope: Scope) -> dict[bytes, bytes]:
     return {name: value for name, value in scope["headers"]}
+
+
+def _browser_navigation(accept: bytes) -> bool:
+    """A browser opening a page asks for text/html; a feed reader names a feed type (and
+    may accept text/html too, for a page it finds feeds on)."""
+    wanted = accept.lower()
+    return b"text/html" in wanted and not any(kind in wanted for kind in _FEED_TYPES)
 
 
 def _accepts_gzip(header: bytes) -> bool:

@@ -1,0 +1,42 @@
+"""What the two list pages show: every published feed (/feeds/) and every past digest issue
+(/feeds/digest/). Pure: built from the plan and the issues' summaries, no I/O.
+
+Their links are relative to the page (the feeds list is /feeds/index.html, the issues list
+/feeds/digest/index.html), so the pages work on whatever host serves them: 127.0.0.1 on a
+trial as well as `[site] url`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from syndicate.models import IssueSummary
+from syndicate.publish.document import FeedEntry, FeedGroup, IssueLink, feed_type
+from syndicate.publish.plan import FeedPlan
+
+FEEDS_PAGE = "index.html"
+ISSUES_PAGE = "digest/index.html"
+
+# Group titles, in the order the page shows them; a feed's group is its path's first part.
+_GROUPS = {"index": "The whole site", "category": "By category", "source": "By source"}
+
+
+def feed_groups(feeds: Iterable[FeedPlan], site_title: str) -> tuple[FeedGroup, ...]:
+    """The subscription feeds (not the monthly archives) by group, in the plan's order."""
+    grouped: dict[str, list[FeedEntry]] = {key: [] for key in _GROUPS}
+    for feed in feeds:
+        kind = feed.path.split("/", 1)[0]
+        if kind not in grouped:
+            continue  # archive/...: listed on the archive pages
+        label = "Every post" if kind == "index" else feed.title.removeprefix(f"{site_title}: ")
+        links = tuple(feed_type(ext, f"{feed.path}.{ext}") for ext in feed.formats)
+        grouped[kind].append(FeedEntry(label, feed.description, links))
+    return tuple(FeedGroup(_GROUPS[key], tuple(items)) for key, items in grouped.items() if items)
+
+
+def issue_links(issues: Iterable[IssueSummary]) -> tuple[IssueLink, ...]:
+    """Issues as given (newest first), each linked to its web copy beside the list."""
+    return tuple(
+        IssueLink(issue.period, issue.subject, f"{issue.period}.html", issue.created_at)
+        for issue in issues
+    )

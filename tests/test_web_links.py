@@ -130,6 +130,7 @@ async def test_every_link_and_form_works_on_the_host_serving_the_page(
     assert "/feeds/archive/2015-12.html" in paths and "/feeds/archive/2015-11.html" in paths
     assert "/feeds/archive/2015-12.atom" in paths
     assert {"/feeds/index.rss", "/feeds/index.atom", "/feeds/index.json"} <= paths
+    assert {"/feeds/", "/feeds/digest/"} <= paths  # the list of feeds, the past issues
 
 
 async def test_feeds_keep_the_public_url(local: httpx.AsyncClient) -> None:
@@ -152,16 +153,19 @@ def test_the_relative_root_is_only_dots() -> None:
     assert re.fullmatch(r"\.|\.\.(/\.\.)*", root_from("/" + "x/" * 30 + "y"))
 
 
-def test_published_archive_pages_link_relative_to_their_folder(
+def test_published_pages_link_relative_to_their_folder(
     web_site: tuple[Settings, Store],
 ) -> None:
     settings, _ = web_site
-    folder: Path = settings.publish_dir / "archive"
-    for page in folder.glob("*.html"):
+    folder: Path = settings.publish_dir
+    for page in (*folder.glob("archive/*.html"), folder / "digest" / "index.html"):
         text = page.read_text()
         assert f"{PUBLIC}/feeds" not in text, page.name
         links = parse(text).links
-        assert 'href="../.."' in text or "../../" in " ".join(links), page.name
+        assert 'href="../.."' in text, page.name  # the site's title, to the home page
         for link in links:
-            if "://" not in link:
+            if "://" not in link and not link.endswith(".html"):
                 assert link.startswith("../.."), (page.name, link)
+    feeds_page = (folder / "index.html").read_text()
+    assert f"{PUBLIC}/feeds" not in feeds_page
+    assert 'href=".."' in feeds_page

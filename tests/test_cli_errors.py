@@ -81,9 +81,9 @@ def test_publish_into_a_full_folder_is_one_line_and_loses_nothing(project: Path)
     (project / "site").mkdir()
     site = shlex.quote(str(project / "site"))
     result = in_mount_namespace(
-        f"mount -t tmpfs -o size=64k tmpfs {site}\n"
+        f"mount -t tmpfs -o size=4m tmpfs {site}\n"
         f"mkdir {site}/feeds\n"
-        f"head -c 1000000 /dev/zero > {site}/filler 2>/dev/null || true  # until it is full\n"
+        f"head -c 8000000 /dev/zero > {site}/filler 2>/dev/null || true  # until it is full\n"
         f"{syndicate_command(project, 'publish')} || echo exit $? >&2\n"
         # Space again: the next publish writes every file, none counted as written before.
         f"rm {site}/filler\n"

@@ -189,11 +189,16 @@ async def everything_published(
             "digest text": result.issue.text}  # fmt: skip
 
 
+# A form's random signed token may spell "xss" by chance (about one page in 400).
+_CSRF_TOKEN = re.compile(r'name="csrf_token" value="[^"]*"')
+
+
 def leaks(outputs: dict[str, str]) -> list[str]:
     found = []
     for name, text in outputs.items():
+        ours = _CSRF_TOKEN.sub("", text).lower()
         for marker in ("xss", "javascript", "vbscript", "data:", "file:", 'href="//'):
-            if marker in text.lower():
+            if marker in ours:
                 found.append(f"{name}: {marker}")
     return found
 

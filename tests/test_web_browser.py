@@ -15,7 +15,7 @@ browser download: `executable_path` is the system one). Playwright launches it w
 container, where chromium's own sandbox cannot start.
 
 chromium missing is a failure, not a skip, so CI cannot pass without having run this.
-Install it with `apt-get install chromium` (.ci/run does when it is missing).
+`scripts/test` (the README's test command) installs it when it is missing.
 """
 
 from __future__ import annotations
@@ -139,7 +139,8 @@ def browser() -> Iterator[Browser]:
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail(
-            "chromium is not installed: run `apt-get update && apt-get install -y chromium` "
+            "chromium is not installed: run the tests with ./scripts/test, which installs it, "
+            "or `apt-get update && apt-get install -y chromium fonts-liberation` "
             "(Playwright drives the system browser; `playwright install` is not used)"
         )
     with sync_playwright() as playwright:

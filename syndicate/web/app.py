@@ -1,29 +1,31 @@
-"""The Starlette application: one object holding the services, routes from one module each.
+"""The Starlette application: built here and only here, from one module per group of routes.
 
     app = create_app(settings)                       # `syndicate serve` hands it to uvicorn
     app = create_app(settings, store=store, clock=clock, transport=transport)   # tests
 
 Routes are thin (principle 8): parse the request, call a service function, render a page.
-What they share lives in `WebServices`, reached as `services(request)`:
+What they share lives in `WebServices` (services.py), reached as `services(request)`:
 
+    syndicate/web/services.py       WebServices: settings, store, clock, tokens, pages...
     syndicate/web/feeds.py          /feeds/...  static files with conditional GET, gzip, HEAD
     syndicate/web/home.py           /           latest posts, feeds, archive months, the form
     syndicate/web/subscription.py   /subscribe /confirm/<t> /unsubscribe/<t> /preferences/<t>
     syndicate/web/ops.py            /healthz /metrics
     syndicate/web/security.py       security headers, body limits, error pages
     syndicate/web/render.py         pages from templates/web/ (sandboxed, autoescaped)
+
+Imports go one way: this module imports the route modules, they import services.py (and
+forms.py, csrf.py), and services.py imports none of them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
 
 from syndicate.clock import Clock, SystemClock
 from syndicate.config import Settings
@@ -31,44 +33,10 @@ from syndicate.mail.transport import Transport, open_transport
 from syndicate.store import Store
 from syndicate.tokens import Tokens, signing_secret
 from syndicate.web import feeds, home, ops, security, subscription
+from syndicate.web.csrf import csrf_serializer
+from syndicate.web.health import HealthCheck
 from syndicate.web.render import WebPages
-
-
-@dataclass
-class WebServices:
-    """Everything a route may use. Built once per app; tests build it with their own parts."""
-
-    settings: Settings
-    store: Store
-    clock: Clock
-    tokens: Tokens
-    transport: Transport
-    pages: WebPages
-    # When the worker runs the app (`syndicate run`), what /healthz reports about it.
-    worker_state: Callable[[], Mapping[str, Any]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # per-module state (rate limits...)
-    own_transport: bool = False  # opened for the app (so reopened when [mail] changes)
-    _closing: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
-
-    def reconfigure(self, settings: Settings) -> None:
-        """Use a reloaded config from the next request on (the worker calls this)."""
-        old, self.settings = self.settings, settings
-        self.pages = WebPages(settings)
-        if self.own_transport and old.mail != settings.mail:
-            retired, self.transport = self.transport, open_transport(settings)
-            task = asyncio.get_running_loop().create_task(retired.close())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
-
-    async def close(self) -> None:
-        """Close what the app opened for itself: its transport, and any a reload replaced."""
-        if self.own_transport:
-            await self.transport.close()
-        await asyncio.gather(*self._closing)
-
-
-def services(request: Request) -> WebServices:
-    return request.app.state.services  # type: ignore[no-any-return]
+from syndicate.web.services import WebServices
 
 
 def create_app(
@@ -89,13 +57,18 @@ def create_app(
         own_transport = transport is None
         opened_store = store or await Store.open(settings.database_url)
         opened_transport = transport or open_transport(settings)
+        app_clock = clock or SystemClock()
+        secret = signing_secret(settings)
         app.state.services = WebServices(
             settings=settings,
             store=opened_store,
-            clock=clock or SystemClock(),
-            tokens=Tokens(signing_secret(settings)),
+            clock=app_clock,
+            tokens=Tokens(secret),
             transport=opened_transport,
             pages=WebPages(settings),
+            csrf=csrf_serializer(secret),
+            health=HealthCheck(opened_store, app_clock),
+            subscribe_limiter=subscription.subscribe_limiter(app_clock),
             worker_state=worker_state,
             own_transport=own_transport,
         )
@@ -110,7 +83,17 @@ def create_app(
 
     return Starlette(
         routes=[*feeds.routes(), *home.routes(), *subscription.routes(), *ops.routes(settings)],
-        middleware=security.middleware(settings),
+        middleware=middleware(settings),
         exception_handlers=security.exception_handlers(),
         lifespan=lifespan,
     )
+
+
+def middleware(settings: Settings) -> list[Middleware]:
+    # Outermost first. FeedFiles answers /feeds/ itself (with the security headers) before
+    # any of the rest runs: feed polls are most of the traffic.
+    return [
+        Middleware(feeds.FeedFiles, settings=settings),
+        Middleware(security.SecurityHeaders),
+        Middleware(security.BodyLimit, limit=security.MAX_BODY),
+    ]

@@ -45,31 +45,23 @@ from urllib.parse import urlsplit
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.requests import Request
 
-from syndicate.tokens import signing_secret
+from syndicate.web.services import services
 
 FIELD = "csrf_token"
 SALT = "syndicate-csrf"
 # Long enough for someone who opened the page, went for lunch and came back; a stale form
 # is answered with a fresh one, so expiry costs one more click, not the typed values.
 CSRF_MAX_AGE = timedelta(hours=12)
-_SERIALIZER_KEY = "csrf.serializer"
 
 
-def _serializer(request: Request) -> URLSafeTimedSerializer:
-    # Imported here: syndicate.web.app imports the route modules, which import this one.
-    from syndicate.web.app import services
-
-    web = services(request)
-    serializer = web.extra.get(_SERIALIZER_KEY)
-    if serializer is None:
-        serializer = URLSafeTimedSerializer(signing_secret(web.settings), salt=SALT)
-        web.extra[_SERIALIZER_KEY] = serializer
-    return serializer  # type: ignore[no-any-return]
+def csrf_serializer(signing_secret: str) -> URLSafeTimedSerializer:
+    """What signs and checks the tokens (WebServices.csrf, which app.py builds)."""
+    return URLSafeTimedSerializer(signing_secret, salt=SALT)
 
 
 def csrf_token(request: Request) -> str:
     """A fresh token for a form's hidden `csrf_token` field (see the module docstring)."""
-    return _serializer(request).dumps(secrets.token_urlsafe(16))
+    return services(request).csrf.dumps(secrets.token_urlsafe(16))
 
 
 def check_csrf(request: Request, form: Mapping[str, object]) -> str | None:
@@ -81,7 +73,7 @@ def check_csrf(request: Request, form: Mapping[str, object]) -> str | None:
     if not isinstance(token, str) or not token:
         return "the form has no CSRF token"
     try:
-        _serializer(request).loads(token, max_age=int(CSRF_MAX_AGE.total_seconds()))
+        services(request).csrf.loads(token, max_age=int(CSRF_MAX_AGE.total_seconds()))
     except SignatureExpired:
         return "the form's CSRF token has expired"
     except BadSignature:
@@ -109,8 +101,6 @@ def _check_origin(request: Request) -> str | None:
 
 
 def _allowed_origins(request: Request) -> set[tuple[str, str]]:
-    from syndicate.web.app import services
-
     allowed = {_origin_of(services(request).settings.site.url)}
     host = request.headers.get("host")
     if host:

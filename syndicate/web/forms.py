@@ -1,5 +1,5 @@
-"""What the subscription pages share: the app's services, the linked subscriber, the page
-for a bad link, form values, and the categories offered.
+"""What the subscription pages share: the linked subscriber, the page for a bad link, form
+values, and the categories offered.
 
 The routes live in subscription.py (subscribe, confirm) and preferences.py (unsubscribe,
 preferences); this module has no routes.
@@ -7,7 +7,7 @@ preferences); this module has no routes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -16,9 +16,7 @@ from starlette.responses import Response
 from syndicate import categories, subscribers
 from syndicate.models import Subscriber
 from syndicate.subscribers import InvalidLink
-
-if TYPE_CHECKING:
-    from syndicate.web.app import WebServices
+from syndicate.web.services import WebServices, services
 
 # For every page reached through a signed link: the token in the URL is the key to someone's
 # subscription and must not leak to another site (Referer) or a shared cache.
@@ -38,15 +36,8 @@ async def offered_categories(web: WebServices) -> list[str]:
     return await categories.offered_categories(web.settings, web.store)
 
 
-def web_services(request: Request) -> WebServices:
-    # Imported here: syndicate.web.app imports this module while it is being defined.
-    from syndicate.web.app import services
-
-    return services(request)
-
-
 async def linked_subscriber(request: Request, purpose: str) -> Subscriber:
-    web = web_services(request)
+    web = services(request)
     return await subscribers.subscriber_for_link(
         web.tokens, web.store, purpose, request.path_params["token"]
     )
@@ -55,7 +46,7 @@ async def linked_subscriber(request: Request, purpose: str) -> Subscriber:
 def site_link(request: Request, purpose: str, subscriber: Subscriber) -> str:
     """A freshly signed /<purpose>/<token> link, relative to the page being answered: the
     visitor stays on the host they came on (emails carry the `[site] url` ones)."""
-    web = web_services(request)
+    web = services(request)
     return web.pages.link(request.url.path, f"/{purpose}/{web.tokens.sign(purpose, subscriber)}")
 
 
@@ -72,7 +63,7 @@ def invalid_link_page(request: Request, error: InvalidLink) -> Response:
             "It may have been cut short when it was copied, or it is no longer in use. "
             "Nothing has been changed. You can subscribe again from the form."
         )
-    response = web_services(request).pages.message(
+    response = services(request).pages.message(
         title,
         text,
         path=request.url.path,

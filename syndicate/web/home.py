@@ -17,7 +17,9 @@ from syndicate.config import Settings
 from syndicate.links import public_url, with_public_links
 from syndicate.models import PostKey, SourceState
 from syndicate.publish.plan import month_label
-from syndicate.web.subscription import csrf_token, offered_categories
+from syndicate.web.csrf import csrf_token
+from syndicate.web.forms import offered_categories
+from syndicate.web.services import services
 
 HOME_TEMPLATE = "web/home.html.j2"
 LATEST = 10
@@ -44,8 +46,6 @@ def routes() -> list[BaseRoute]:
 
 
 async def home(request: Request) -> Response:
-    from syndicate.web.app import services  # app.py imports this module
-
     web = services(request)
     settings = web.settings
     # Checked again here, not only at ingest: rows stored before that check may hold links

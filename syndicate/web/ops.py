@@ -2,7 +2,7 @@
 
 /healthz is 200 while the database can be read and 503 when it cannot (the app can do
 nothing useful without it): unreachable, a table that cannot be read, or, on SQLite, damage
-that PRAGMA quick_check finds (run at the first request and then at most every
+that PRAGMA quick_check finds (health.py: at the first request and then at most every
 INTEGRITY_EVERY, as it reads the whole file). The body says when sources were last polled
 and, under `syndicate run`, what the scheduler is doing.
 
@@ -17,7 +17,6 @@ syndicate/web/server.py).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hmac
 import ipaddress
@@ -36,28 +35,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.config.settings import WebSettings, secret
 from syndicate.errors import SyndicateError
 from syndicate.models import SourceState
 from syndicate.store import DatabaseHealth, Store
 from syndicate.store.health import first_line
+from syndicate.web.health import UNHEALTHY
+from syndicate.web.services import services
 
 log = logging.getLogger(__name__)
 
 SEND_RATE_WINDOW = timedelta(minutes=5)
 SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced")
 NO_CACHE = {"cache-control": "no-store"}
-# SQLite's quick_check reads the whole file: about 60 ms for 25 MB, measured here.
-INTEGRITY_EVERY = timedelta(minutes=10)
-# /healthz is public: it says what is wrong in general terms; the log has the details.
-UNHEALTHY = {
-    "unreachable": "cannot connect to or open the database",
-    "unreadable": "a table of the database cannot be read",
-    "damaged": "the database file is damaged (SQLite quick_check)",
-}
-_HEALTH_KEY = "ops.health"
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
@@ -71,12 +62,8 @@ def routes(settings: Settings) -> list[BaseRoute]:
 
 
 async def healthz(request: Request) -> Response:
-    from syndicate.web.app import services  # app.py imports this module
-
     web = services(request)
-    checker = web.extra.get(_HEALTH_KEY)
-    if checker is None:
-        checker = web.extra[_HEALTH_KEY] = HealthCheck(web.store, web.clock)
+    checker = web.health
     health = await checker.check()
     last_ingest = None
     if health.ok:
@@ -97,51 +84,12 @@ async def healthz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if health.ok else 503, headers=NO_CACHE)
 
 
-class HealthCheck:
-    """The database's health for /healthz, with SQLite's quick_check now and then; logs a
-    line when the answer changes (not at every poll of a load balancer)."""
-
-    def __init__(self, store: Store, clock: Clock) -> None:
-        self.store = store
-        self.clock = clock
-        self._lock = asyncio.Lock()  # one check at a time; the others wait for its answer
-        self._integrity_checked_at: datetime | None = None
-        self._damage: DatabaseHealth | None = None  # what the last quick_check found
-        self._last = DatabaseHealth("ok")
-
-    async def check(self) -> DatabaseHealth:
-        async with self._lock:
-            now = self.clock.now()
-            due = (
-                self._integrity_checked_at is None
-                or now - self._integrity_checked_at >= INTEGRITY_EVERY
-            )
-            health = await self.store.health(integrity=due)
-            if due and health.state in ("ok", "damaged"):  # quick_check ran
-                self._integrity_checked_at = now
-                self._damage = None if health.ok else health
-            if health.ok and self._damage is not None:
-                health = self._damage
-            return self.noted(health)
-
-    def noted(self, health: DatabaseHealth) -> DatabaseHealth:
-        if health.state != self._last.state:
-            if health.ok:
-                log.warning("healthz: the database can be read again")
-            else:
-                log.error("healthz: %s: %s", UNHEALTHY[health.state], health.detail)
-        self._last = health
-        return health
-
-
 def last_polled(states: list[SourceState]) -> datetime | None:
     times = [state.last_polled_at for state in states if state.last_polled_at]
     return max(times) if times else None
 
 
 async def metrics(request: Request, *, access: MetricsAccess) -> Response:
-    from syndicate.web.app import services
-
     if not access.allows(request):
         raise HTTPException(404)
     web = services(request)

@@ -34,8 +34,8 @@ from syndicate.web.forms import (
     public,
     sentence,
     site_link,
-    web_services,
 )
+from syndicate.web.services import services
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ async def unsubscribe(request: Request) -> Response:
     a POST is never a prefetch, the signed token is the authorisation, and a provider that
     words its body differently must still get the person off the list.
     """
-    web = web_services(request)
+    web = services(request)
     try:
         subscriber = await subscribers.unsubscribe_by_link(
             web.tokens, web.store, request.path_params["token"], web.clock.now()
@@ -79,7 +79,7 @@ async def _unsubscribe_view(
 ) -> Response:
     # `subscriber` None: forgotten since the email was sent; they get nothing either way,
     # and the one-click caller must see success.
-    web = web_services(request)
+    web = services(request)
     context: dict[str, Any] = {
         "title": "Unsubscribe",
         "subscriber": public(subscriber) if subscriber else None,
@@ -107,7 +107,7 @@ async def preferences_page(request: Request) -> Response:
 
 
 async def save_preferences(request: Request) -> Response:
-    web = web_services(request)
+    web = services(request)
     try:
         subscriber = await linked_subscriber(request, "preferences")
     except InvalidLink as error:
@@ -152,7 +152,7 @@ async def _preferences_view(
     saved: bool = False,
     status: int = 200,
 ) -> Response:
-    web = web_services(request)
+    web = services(request)
     context: dict[str, Any] = {
         "title": "Your subscription",
         "subscriber": public(subscriber),
@@ -170,7 +170,7 @@ async def _preferences_form(
     request: Request, subscriber: Subscriber, values: dict[str, Any], *, error: str | None = None
 ) -> dict[str, Any]:
     """What preferences.html.j2 and unsubscribe.html.j2 need to draw the preferences form."""
-    web = web_services(request)
+    web = services(request)
     offered = await offered_categories(web)
     known = {c.casefold() for c in offered}
     # A category chosen earlier that no source offers any more stays visible, so it can be

@@ -1,8 +1,9 @@
 """Hardening shared by every response: security headers, a request body limit, error pages.
 
 The middlewares are plain ASGI (no BaseHTTPMiddleware): they sit in front of every feed
-poll and must cost next to nothing. Errors reach visitors as the site's own message page
-(templates/web/message.html.j2), or plain text if that template is broken; never a traceback.
+poll and must cost next to nothing; app.py puts them in front of the routes. Errors reach
+visitors as the site's own message page (templates/web/message.html.j2), or plain text if
+that template is broken; never a traceback.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from syndicate.config import Settings
 from syndicate.web.render import plain_error
 
 log = logging.getLogger(__name__)
@@ -38,19 +37,6 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-frame-options", b"DENY"),
 ]
 _SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
-
-
-def middleware(settings: Settings) -> list[Middleware]:
-    # Imported here: feeds imports SECURITY_HEADERS from this module.
-    from syndicate.web.feeds import FeedFiles
-
-    # Outermost first. FeedFiles answers /feeds/ itself (with these headers) before any of
-    # the rest runs: feed polls are most of the traffic.
-    return [
-        Middleware(FeedFiles, settings=settings),
-        Middleware(SecurityHeaders),
-        Middleware(BodyLimit, limit=MAX_BODY),
-    ]
 
 
 class SecurityHeaders:

@@ -37,7 +37,7 @@ import uvicorn
 from syndicate.config import Settings
 from syndicate.errors import SyndicateError
 from syndicate.store import Store
-from syndicate.web.app import WebServices, create_app
+from syndicate.web.app import create_app
 from syndicate.web.connections import (
     ConnectionGuard,
     ConnectionLimits,
@@ -45,6 +45,7 @@ from syndicate.web.connections import (
     connection_limit,
     descriptor_limit,
 )
+from syndicate.web.services import WebServices
 
 log = logging.getLogger(__name__)
 ACCESS_LOGGER = "uvicorn.access"

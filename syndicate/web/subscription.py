@@ -39,6 +39,7 @@ from starlette.routing import BaseRoute, Route
 
 from syndicate import subscribers
 from syndicate.categories import UnknownCategory, pick
+from syndicate.clock import Clock
 from syndicate.errors import SyndicateError
 from syndicate.models import Subscriber
 from syndicate.subscribers import InvalidLink, InvalidName, RejectedAddress
@@ -53,7 +54,6 @@ from syndicate.web.forms import (
     public,
     sentence,
     site_link,
-    web_services,
 )
 from syndicate.web.preferences import (
     preferences_page,
@@ -62,8 +62,7 @@ from syndicate.web.preferences import (
     unsubscribe_page,
 )
 from syndicate.web.ratelimit import RateLimiter
-
-__all__ = ["csrf_token", "offered_categories", "routes"]
+from syndicate.web.services import services
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,6 @@ SUBSCRIBE_WINDOW = timedelta(minutes=10)
 
 SUBSCRIBE_PAGE = "web/subscribe.html.j2"
 CONFIRM_PAGE = "web/confirm.html.j2"
-_LIMITER_KEY = "subscription.limiter"
 
 
 def routes() -> list[BaseRoute]:
@@ -96,8 +94,8 @@ async def subscribe_page(request: Request) -> Response:
 
 
 async def subscribe(request: Request) -> Response:
-    web = web_services(request)
-    retry_after = _limiter(request).hit(_client(request))
+    web = services(request)
+    retry_after = web.subscribe_limiter.hit(_client(request))
     if retry_after is not None:
         log.info("subscribe: rate limit for %s", _client(request))
         response = web.pages.message(
@@ -163,7 +161,7 @@ async def subscribe(request: Request) -> Response:
 
 async def confirm_page(request: Request) -> Response:
     """The button; never changes anything (link scanners GET this)."""
-    web = web_services(request)
+    web = services(request)
     try:
         subscriber = await subscribers.subscriber_to_confirm(
             web.tokens, web.store, request.path_params["token"]
@@ -176,7 +174,7 @@ async def confirm_page(request: Request) -> Response:
 
 
 async def confirm(request: Request) -> Response:
-    web = web_services(request)
+    web = services(request)
     token = request.path_params["token"]
     try:
         pending = await subscribers.subscriber_to_confirm(web.tokens, web.store, token)
@@ -202,7 +200,7 @@ async def confirm(request: Request) -> Response:
 def _confirm_view(
     request: Request, subscriber: Subscriber, *, error: str | None = None, status: int = 200
 ) -> Response:
-    web = web_services(request)
+    web = services(request)
     context = {
         "title": "Confirm your subscription",
         "subscriber": public(subscriber),
@@ -217,7 +215,7 @@ def _confirm_view(
 
 
 def _subscribed_page(request: Request, subscriber: Subscriber) -> Response:
-    web = web_services(request)
+    web = services(request)
     response = web.pages.message(
         "You are subscribed",
         f"Thank you for confirming. The next {web.settings.site.title} digest will come to "
@@ -229,13 +227,9 @@ def _subscribed_page(request: Request, subscriber: Subscriber) -> Response:
     return response
 
 
-def _limiter(request: Request) -> RateLimiter:
-    web = web_services(request)
-    limiter = web.extra.get(_LIMITER_KEY)
-    if limiter is None:
-        limiter = RateLimiter(limit=SUBSCRIBE_LIMIT, window=SUBSCRIBE_WINDOW, clock=web.clock)
-        web.extra[_LIMITER_KEY] = limiter
-    return limiter  # type: ignore[no-any-return]
+def subscribe_limiter(clock: Clock) -> RateLimiter:
+    """POST /subscribe's rate limit (WebServices.subscribe_limiter, which app.py builds)."""
+    return RateLimiter(limit=SUBSCRIBE_LIMIT, window=SUBSCRIBE_WINDOW, clock=clock)
 
 
 def _client(request: Request) -> str:
@@ -247,7 +241,7 @@ def _client(request: Request) -> str:
 async def _form_page(
     request: Request, values: dict[str, Any], *, error: str | None = None, status: int = 200
 ) -> Response:
-    web = web_services(request)
+    web = services(request)
     context = {
         "title": "Subscribe",
         "csrf_token": csrf_token(request),

@@ -25,6 +25,7 @@ from syndicate.config import load_settings
 from syndicate.digest.build import renderer_for
 from syndicate.digest.context import DigestSubscriber
 from syndicate.mail.message import MessageFactory
+from syndicate.mail.wire import MailCopy
 from syndicate.models import Subscriber
 
 NAMES = {
@@ -65,6 +66,7 @@ def main() -> None:
         )
 
     made = factory()
+    copy = MailCopy(rendered)  # the wire-ready pieces, worked out once as a send does
     link = f"{settings.site.url}/unsubscribe/{'x' * 40}"
     print(f"{'name':<14} {'build':>10} {'To line':>10}")
     for label, name in NAMES.items():
@@ -77,9 +79,7 @@ def main() -> None:
             consent_source="bench",
             consented_at=datetime(2015, 1, 1, tzinfo=UTC),
         )
-        html, text = rendered.personalise_for_mail(
-            DigestSubscriber.of(person.name, person.email), link, link
-        )
+        html, text = copy.bodies(DigestSubscriber.of(person.name, person.email), link, link)
         message_id = made.message_id(1, person.id)
         build = best(partial(made.build, person, html, text, link, message_id), args.count)
         to = best(partial(to_line, name, person.email), args.count * 5)

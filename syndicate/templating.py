@@ -1,4 +1,16 @@
-"""What every renderer of the admins' Jinja2 templates shares (web pages, digest emails).
+"""The one home of rendering the admins' Jinja2 templates: web pages, digests, one-off emails.
+
+Every renderer gets its Jinja environment here (page_environment for the web pages,
+email_environment for the digest and the confirmation and welcome emails), renders through
+render_template(), and inlines the emails' stylesheet with inline_css(). What each renderer
+adds is its own: the digest's personal markers (syndicate.digest.render), the pages' context
+(syndicate.publish.pages), the confirmation's variables (syndicate.mail.confirm). How a body
+goes on the wire (998-byte lines, CRLF, dot-stuffing) is mail's business: syndicate.mail.wire.
+
+One module rather than a package: the environments, rendering and inlining are about a
+hundred lines on top of the problem reporting below, and every caller wants the same handful
+of names. The text filters' implementations (`wrap`, `plaintext`) are plain string functions
+with no Jinja in them, so they live beside this module in syndicate.plaintext.
 
 Admins edit these templates, and they make mistakes. A mistake must reach them as one line,
 "templates/web/archive.html.j2:12: 'post' is undefined", never as a traceback through
@@ -19,7 +31,11 @@ from pathlib import Path
 from types import TracebackType
 from zoneinfo import ZoneInfo
 
+import css_inline
 from jinja2 import (
+    BaseLoader,
+    FileSystemLoader,
+    FunctionLoader,
     StrictUndefined,
     TemplateError,
     TemplateNotFound,
@@ -27,11 +43,14 @@ from jinja2 import (
     TemplateSyntaxError,
     Undefined,
     pass_context,
+    select_autoescape,
 )
 from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
 from syndicate.errors import TemplateError as SyndicateTemplateError
+from syndicate.plaintext import plaintext, wrap
 
 # Fixed English names rather than strftime's %B, which follows the process locale: the same
 # page must render to the same bytes on every machine.
@@ -250,3 +269,104 @@ def date_filter(context: Context, value: object) -> str:
 def isodate_filter(context: Context, value: object) -> str:
     """`{{ post.published|isodate }}` -> "2015-12-08T10:30:00+01:00", for <time datetime>."""
     return _in_site_zone(context, value, "isodate").isoformat()
+
+
+# --- environments and rendering ---------------------------------------------------------------
+
+# The stylesheet every email shares, relative to the templates folder.
+STYLESHEET = "email/style.css"
+
+
+def page_environment(templates_dir: Path) -> SandboxedEnvironment:
+    """The sandboxed Jinja environment the web pages render in (archives, feeds, the
+    subscription pages), loading from `templates_dir`."""
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(templates_dir, encoding="utf-8"),
+        # Every template this renderer loads is an HTML page; escaping by default means a
+        # template with an unexpected extension fails safe rather than open.
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"),
+            default_for_string=True,
+            default=True,
+        ),
+        # A misspelt variable must be an error an admin sees, not a silently empty line.
+        undefined=FieldUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        # Files end with a newline like any other text file.
+        keep_trailing_newline=True,
+    )
+    env.filters["date"] = date_filter
+    env.filters["isodate"] = isodate_filter
+    return env
+
+
+def email_environment(
+    templates_dir: Path, *, autoescape: bool, sources: Mapping[str, str] | None = None
+) -> SandboxedEnvironment:
+    """The sandboxed Jinja environment every email template renders in (digest, confirm);
+    with `sources` (path -> text), templates come from there rather than the folder."""
+    loader: BaseLoader = FileSystemLoader(templates_dir, encoding="utf-8")
+    if sources is not None:
+        kept = dict(sources)
+
+        def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+            # The file's path as the filename: problems are named as for the files.
+            return (kept[name], str(templates_dir / name), lambda: True) if name in kept else None
+
+        loader = FunctionLoader(load)
+    env = SandboxedEnvironment(
+        loader=loader,
+        autoescape=autoescape,
+        # A misspelt variable must be an error an admin sees, not a silently empty line.
+        undefined=FieldUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["date"] = date_filter
+    env.filters["wrap"] = wrap
+    env.filters["plaintext"] = plaintext
+    return env
+
+
+def render_template(
+    env: SandboxedEnvironment, templates_dir: Path, name: str, variables: Mapping[str, object]
+) -> str:
+    """Template `name` rendered; a mistake in it comes out as a TemplateProblem (file:line)."""
+    try:
+        return env.get_template(name).render(variables)
+    except Exception as exc:
+        problem = template_problem(exc, templates_dir, name)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+def inline_css(templates_dir: Path, html: str, sources: Mapping[str, str] | None = None) -> str:
+    """`html` with <templates>/email/style.css inlined (every email shares the stylesheet),
+    read from `sources` (DigestRenderer.read_sources) when given."""
+    path = templates_dir / STYLESHEET
+    shown = display_path(str(path), templates_dir)
+    try:
+        if sources is None:
+            css = path.read_text(encoding="utf-8")
+        elif STYLESHEET in sources:
+            css = sources[STYLESHEET]
+        else:
+            raise FileNotFoundError(STYLESHEET)
+    except FileNotFoundError:
+        raise TemplateProblem(shown, None, "stylesheet not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateProblem(shown, None, f"cannot read the stylesheet: {exc}") from exc
+    inliner = css_inline.CSSInliner(
+        # @media rules (dark mode, phones) cannot be inlined: keep them in a <style>.
+        keep_at_rules=True,
+        # A template must not make rendering fetch from the network.
+        load_remote_stylesheets=False,
+        extra_css=css,
+    )
+    try:
+        return inliner.inline(html)
+    except css_inline.InlineError as exc:
+        raise TemplateProblem(shown, None, f"cannot inline the stylesheet: {exc}") from exc

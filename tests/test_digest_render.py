@@ -27,8 +27,8 @@ from syndicate.digest.context import (
     DigestSubscriber,
     DigestUrls,
 )
-from syndicate.digest.plaintext import plaintext, wrap
 from syndicate.digest.render import DigestRenderer, RenderedDigest
+from syndicate.plaintext import plaintext, wrap
 from syndicate.templating import TemplateProblem
 
 REPO = Path(__file__).resolve().parent.parent

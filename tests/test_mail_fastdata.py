@@ -13,6 +13,7 @@ from syndicate.digest.context import DigestSubscriber
 from syndicate.digest.render import RenderedDigest
 from syndicate.mail import fastdata
 from syndicate.mail.message import CrlfMessage, DotFreeText
+from syndicate.mail.wire import MailCopy
 
 # Bytes built from the characters that matter (CR, LF, ".") and a little else.
 messages = st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"a", b" ", b"\xc3\xa9"])).map(
@@ -82,7 +83,7 @@ def test_personalised_messages_go_out_as_aiosmtplib_would_send_them(
     # dot-stuffing only when aiosmtplib's own stuffing would have changed nothing.
     copy = RenderedDigest("S", html, text)
     person = DigestSubscriber.of(name, "zoe@example.org")
-    html_part, text_part = copy.personalise_for_mail(person, UNSUBSCRIBE, UNSUBSCRIBE)
+    html_part, text_part = MailCopy(copy).bodies(person, UNSUBSCRIBE, UNSUBSCRIBE)
     for part in (html_part, text_part):
         if isinstance(part, DotFreeText):
             assert not part.startswith(b".") and b"\n." not in part

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from syndicate.clock import FrozenClock
 from syndicate.config import load_settings
 from syndicate.digest.context import DigestSubscriber
-from syndicate.digest.render import RenderedDigest, _Pieces
+from syndicate.digest.render import RenderedDigest
 from syndicate.errors import PermanentDeliveryError
 from syndicate.mail import MessageFactory, OutboxTransport, message_id_for
+from syndicate.mail.wire import MailCopy, WireBody
 from syndicate.models import DigestIssue, Subscriber
 
 SITE = "https://news.example.org"
@@ -324,8 +325,8 @@ values = st.sampled_from(["", "Ann", "Zoë " * 60, "bad\nname", "x" * 500])
 
 @given(st.lists(chunks, max_size=12).map("".join), values)
 def test_the_precheck_never_lets_an_unsafe_body_through(marked: str, name: str) -> None:
-    # Soundness of RenderedDigest's precheck: whatever it says fits really does.
-    pieces = _Pieces(marked)
+    # Soundness of the wire precheck: whatever it says fits really does.
+    pieces = WireBody(RenderedDigest("S", marked, "").html_parts)
     filled = pieces.fill({"NAME": name})
     if pieces.fits_mail({"NAME": name}):
         assert mail_safe(filled)
@@ -334,7 +335,7 @@ def test_the_precheck_never_lets_an_unsafe_body_through(marked: str, name: str) 
 def test_wire_ready_bodies_build_the_same_message() -> None:
     copy = RenderedDigest("S", "<p>%%SYNDICATE-GREETING%%</p>\n" * 3, "%%SYNDICATE-NAME%%\n")
     person = DigestSubscriber.of("Zoë", "zoe@example.org")
-    html, text = copy.personalise_for_mail(person, UNSUBSCRIBE, UNSUBSCRIBE)
+    html, text = MailCopy(copy).bodies(person, UNSUBSCRIBE, UNSUBSCRIBE)
     assert isinstance(html, bytes) and isinstance(text, bytes)
     assert (html.decode(), text.decode()) == tuple(
         part.replace("\n", "\r\n") for part in copy.personalise(person, UNSUBSCRIBE, UNSUBSCRIBE)
@@ -345,4 +346,4 @@ def test_wire_ready_bodies_build_the_same_message() -> None:
         plain = made.build(subscriber(), html.decode(), text.decode(), UNSUBSCRIBE, "<a@b>")
         assert wire == plain
     long_name = DigestSubscriber.of("Z" * 999, "zoe@example.org")
-    assert isinstance(copy.personalise_for_mail(long_name, UNSUBSCRIBE, UNSUBSCRIBE)[1], str)
+    assert isinstance(MailCopy(copy).bodies(long_name, UNSUBSCRIBE, UNSUBSCRIBE)[1], str)

@@ -22,8 +22,10 @@ rather than sent as `%%Syndicate-Name%%`.
 Templates live in `<templates>/email/`: digest.html.j2 (extending base.html.j2), styled by
 style.css, and digest.txt.j2, rendered without autoescaping. Both run sandboxed with
 StrictUndefined (FieldUndefined: a misspelt field is named as the template sees it), and
-mistakes come back as TemplateProblem ("file:line: reason") like the web pages'
-(syndicate.templating).
+mistakes come back as TemplateProblem ("file:line: reason") like the web pages'. The
+environments, rendering and CSS inlining are syndicate.templating's, shared with the pages and
+the confirmation email; how a copy goes on the wire is syndicate.mail.wire's (MailCopy), so
+this package knows nothing of mail.
 """
 
 from __future__ import annotations
@@ -37,9 +39,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-import css_inline
-from jinja2 import BaseLoader, FileSystemLoader, FunctionLoader, Template
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Template
 
 from syndicate.digest.context import (
     DigestContext,
@@ -50,20 +50,19 @@ from syndicate.digest.context import (
     DigestSubscriber,
     DigestUrls,
 )
-from syndicate.digest.plaintext import plaintext, tidy, wrap
-from syndicate.mail.message import DotFreeText
+from syndicate.plaintext import tidy
 from syndicate.templating import (
-    FieldUndefined,
     TemplateProblem,
-    date_filter,
     display_path,
+    email_environment,
+    inline_css,
+    render_template,
     string_template_problem,
     template_problem,
 )
 
 HTML_TEMPLATE = "email/digest.html.j2"
 TEXT_TEMPLATE = "email/digest.txt.j2"
-STYLESHEET = "email/style.css"
 SUBJECT = "[digest] subject"  # how problems with the subject setting are named
 
 # The personal values, each with the marker that stands for it in the shared body.
@@ -92,102 +91,15 @@ RELATIVE_HOME = "../../"
 WEB_COPY_HOME = RELATIVE_HOME
 
 
-# What may not appear in a mail body sent as it is (7bit or 8bit): C0 controls but tab and
-# newline, DEL; and the longest line SMTP allows, in bytes.
-_NOT_MAIL_SAFE = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])
-_UNSAFE_VALUE = re.compile(r"[\x00-\x1f\x7f]")
-_MAX_LINE = 998
-
-
 class _Pieces:
     """A rendered part split at its markers: literal text, with slots filled per subscriber."""
 
-    __slots__ = ("_dot_free", "_line_starts", "_lines", "_literal_safe", "_wire", "parts", "slots")
+    __slots__ = ("parts", "slots")
 
     def __init__(self, rendered: str) -> None:
         # re.split with a group: literal text at even indexes, slot names at odd ones.
         self.parts = _MARKER.split(rendered)
         self.slots = tuple((i, self.parts[i]) for i in range(1, len(self.parts), 2))
-        self._lines: tuple[int, tuple[tuple[int, int], ...]] | None = None
-        self._literal_safe: bool | None = None
-        self._wire: list[bytes] = []
-        self._dot_free = False  # no literal line starts with "."
-        self._line_starts: tuple[str, ...] = ()  # slots whose value starts a line
-
-    def fits_mail(self, values: Mapping[str, str]) -> bool:
-        """Whether filled with `values` every line is at most 998 bytes and free of control
-        characters, so the mail builder need not scan the whole body to find out. Worked out
-        from the literal text once; per call it only looks at the values."""
-        if self._literal_safe is None:
-            self._analyse()
-        if not self._literal_safe or any(_UNSAFE_VALUE.search(v) for v in values.values()):
-            return False
-        assert self._lines is not None
-        longest_plain, with_slots = self._lines
-        widest = max((len(v.encode("utf-8")) for v in values.values()), default=0)
-        return longest_plain <= _MAX_LINE and all(
-            length + slots * widest <= _MAX_LINE for length, slots in with_slots
-        )
-
-    def _analyse(self) -> None:
-        """What fits_mail and fill_wire need to know of the literal text, worked out once."""
-        literal = "".join(self.literals()).encode("utf-8")
-        self._literal_safe = len(literal.translate(None, _NOT_MAIL_SAFE)) == len(literal)
-        self._lines = self._line_shape()
-        # The literal text as it goes on the wire: UTF-8 with CRLF line ends, made once.
-        self._wire = [
-            part.replace("\n", "\r\n").encode("utf-8") if i % 2 == 0 else b""
-            for i, part in enumerate(self.parts)
-        ]
-        # A line starting with "." needs dot-stuffing in SMTP; knowing there is none
-        # spares the transport a search of every message (syndicate.mail.fastdata).
-        literals = self.parts[::2]
-        # Lines start at the very beginning and after each newline; a literal after a
-        # slot continues the slot's line (values hold no newline once fits_mail says so).
-        self._dot_free = not any(
-            line.startswith(".")
-            for index, part in enumerate(literals)
-            for number, line in enumerate(part.split("\n"))
-            if number > 0 or index == 0
-        )
-        # A slot may start a line: after a newline, or after an empty literal (counted
-        # to be safe: the slot before it may be empty).
-        self._line_starts = tuple(
-            name
-            for index, name in self.slots
-            if self.parts[index - 1] == "" or self.parts[index - 1].endswith("\n")
-        )
-
-    def fill_wire(self, values: Mapping[str, str]) -> bytes:
-        """fill(), as wire-ready bytes (DotFreeText when no line starts with "."); only for
-        values fits_mail() accepted."""
-        parts = self._wire.copy()
-        for index, name in self.slots:
-            parts[index] = values[name].encode("utf-8")
-        joined = b"".join(parts)
-        if not self._dot_free:
-            return joined
-        starting = [values[name] for name in self._line_starts]
-        if any(value.startswith(".") for value in starting):
-            return joined
-        if "" in starting:  # what follows an empty value starts the line: look (rare)
-            dotted = joined.startswith(b".") or b"\n." in joined
-            return joined if dotted else DotFreeText(joined)
-        return DotFreeText(joined)
-
-    def _line_shape(self) -> tuple[int, tuple[tuple[int, int], ...]]:
-        """The longest line without slots, and (length without slots, slots) of each line
-        holding some; a NUL stands for each slot (the literal text has none)."""
-        marked = "".join(p if i % 2 == 0 else "\x00" for i, p in enumerate(self.parts))
-        longest_plain = 0
-        with_slots = []
-        for line in marked.encode("utf-8").split(b"\n"):
-            slots = line.count(b"\x00")
-            if slots:
-                with_slots.append((len(line) - slots, slots))
-            else:
-                longest_plain = max(longest_plain, len(line))
-        return longest_plain, tuple(with_slots)
 
     def names(self) -> set[str]:
         return {name for _, name in self.slots}
@@ -227,23 +139,27 @@ class RenderedDigest:
         self, subscriber: DigestSubscriber, unsubscribe_url: str, preferences_url: str
     ) -> tuple[str, str]:
         """(html, text) for one subscriber: cheap — no template rendering, no CSS inlining."""
-        values = _personal(subscriber, unsubscribe_url, preferences_url)
-        return self._html.fill(_escaped(values)), self._text.fill(values)
+        escaped, values = self.personal_values(subscriber, unsubscribe_url, preferences_url)
+        return self._html.fill(escaped), self._text.fill(values)
 
-    def personalise_for_mail(
+    def personal_values(
         self, subscriber: DigestSubscriber, unsubscribe_url: str, preferences_url: str
-    ) -> tuple[str | bytes, str | bytes]:
-        """personalise() for MessageFactory.build: a part known to fit in mail as it is (no
-        line over 998 bytes, no control characters) comes as wire-ready bytes (UTF-8, CRLF),
-        sparing the builder a scan and two copies of it; any other part as text."""
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """What fills the slots of one subscriber's copy, by slot name: escaped for the HTML
+        part, and as they are for the text part."""
         values = _personal(subscriber, unsubscribe_url, preferences_url)
-        escaped = _escaped(values)
-        html = self._html
-        text = self._text
-        return (
-            html.fill_wire(escaped) if html.fits_mail(escaped) else html.fill(escaped),
-            text.fill_wire(values) if text.fits_mail(values) else text.fill(values),
-        )
+        return _escaped(values), values
+
+    @property
+    def html_parts(self) -> tuple[str, ...]:
+        """The HTML split at its markers: literal text at even indexes, slot names at odd
+        ones (for syndicate.mail.wire, which fills them as bytes for the wire)."""
+        return tuple(self._html.parts)
+
+    @property
+    def text_parts(self) -> tuple[str, ...]:
+        """The text part split as html_parts is."""
+        return tuple(self._text.parts)
 
     def web_copy(self) -> str:
         """The "view in browser" page: no name or address, "Hello,", and the unsubscribe and
@@ -482,77 +398,6 @@ class DigestRenderer:
             for path in folder.rglob("*.j2")
             if path.is_file()
         )
-
-
-def render_template(
-    env: SandboxedEnvironment, templates_dir: Path, name: str, variables: Mapping[str, object]
-) -> str:
-    """Template `name` rendered; a mistake in it comes out as a TemplateProblem (file:line)."""
-    try:
-        return env.get_template(name).render(variables)
-    except Exception as exc:
-        problem = template_problem(exc, templates_dir, name)
-        if problem is None:
-            raise
-        raise problem from exc
-
-
-def inline_css(templates_dir: Path, html: str, sources: Mapping[str, str] | None = None) -> str:
-    """`html` with <templates>/email/style.css inlined (every email shares the stylesheet),
-    read from `sources` (DigestRenderer.read_sources) when given."""
-    path = templates_dir / STYLESHEET
-    shown = display_path(str(path), templates_dir)
-    try:
-        if sources is None:
-            css = path.read_text(encoding="utf-8")
-        elif STYLESHEET in sources:
-            css = sources[STYLESHEET]
-        else:
-            raise FileNotFoundError(STYLESHEET)
-    except FileNotFoundError:
-        raise TemplateProblem(shown, None, "stylesheet not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TemplateProblem(shown, None, f"cannot read the stylesheet: {exc}") from exc
-    inliner = css_inline.CSSInliner(
-        # @media rules (dark mode, phones) cannot be inlined: keep them in a <style>.
-        keep_at_rules=True,
-        # A template must not make rendering fetch from the network.
-        load_remote_stylesheets=False,
-        extra_css=css,
-    )
-    try:
-        return inliner.inline(html)
-    except css_inline.InlineError as exc:
-        raise TemplateProblem(shown, None, f"cannot inline the stylesheet: {exc}") from exc
-
-
-def email_environment(
-    templates_dir: Path, *, autoescape: bool, sources: Mapping[str, str] | None = None
-) -> SandboxedEnvironment:
-    """The sandboxed Jinja environment every email template renders in (digest, confirm);
-    with `sources` (path -> text), templates come from there rather than the folder."""
-    loader: BaseLoader = FileSystemLoader(templates_dir, encoding="utf-8")
-    if sources is not None:
-        kept = dict(sources)
-
-        def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
-            # The file's path as the filename: problems are named as for the files.
-            return (kept[name], str(templates_dir / name), lambda: True) if name in kept else None
-
-        loader = FunctionLoader(load)
-    env = SandboxedEnvironment(
-        loader=loader,
-        autoescape=autoescape,
-        # A misspelt variable must be an error an admin sees, not a silently empty line.
-        undefined=FieldUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["date"] = date_filter
-    env.filters["wrap"] = wrap
-    env.filters["plaintext"] = plaintext
-    return env
 
 
 def _home(site_url: str) -> str:

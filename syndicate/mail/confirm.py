@@ -28,7 +28,6 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from syndicate.digest.render import email_environment, inline_css, render_template
 from syndicate.errors import PermanentDeliveryError
 from syndicate.mail import headers
 from syndicate.mail.dkim import dkim_signer_for
@@ -36,6 +35,9 @@ from syndicate.mail.headers import HeaderError
 from syndicate.mail.message import alternative_message, site_domain
 from syndicate.templating import (
     TemplateProblem,
+    email_environment,
+    inline_css,
+    render_template,
 )
 from syndicate.tokens import LIFETIMES
 

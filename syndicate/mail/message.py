@@ -49,20 +49,16 @@ from urllib.parse import urlsplit
 import syndicate.mail.headers as headers
 from syndicate.clock import Clock, SystemClock
 from syndicate.mail.headers import MAX_LINE, HeaderError, HeaderField
+from syndicate.mail.wire import CRLF, CrlfMessage, DotFreeMessage, DotFreeText, fits_as_is
 
 if TYPE_CHECKING:
     from syndicate.config import Settings
     from syndicate.models import DigestIssue, Recipient, Subscriber
 
-CRLF = b"\r\n"
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]+")
 _NEWLINES = re.compile(r"\r\n?")
-# What disqualifies a body from being sent as it is (7bit), besides non-ASCII: control characters
-# other than tab and newline (bytes.translate deletes them: a few µs, where a regex search costs
-# tens), and a line longer than RFC 5322 allows.
-_NOT_7BIT_BYTES = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])
 # A message id: <left@right>, no spaces, brackets or second "@".
 _MESSAGE_ID = re.compile(r"<[!#-;=?A-Z^-~]+@[!#-;=?A-Z^-~]+>")
 SAMPLE_DATE = datetime(2015, 12, 1, 9, 30, tzinfo=UTC)
@@ -87,28 +83,6 @@ def site_domain(site_url: str) -> str:
     if not host:
         raise ValueError(f"site URL: no host in {site_url!r}")
     return headers.idna(host, "site URL")
-
-
-class CrlfMessage(bytes):
-    """A message as MessageFactory builds it: every line ends with CRLF, the last one too.
-
-    The type says so, so that the SMTP transport can skip checking it (syndicate.mail.fastdata).
-    """
-
-    __slots__ = ()
-
-
-class DotFreeMessage(CrlfMessage):
-    """A CrlfMessage none of whose lines starts with ".": SMTP needs no dot-stuffing for it."""
-
-    __slots__ = ()
-
-
-class DotFreeText(bytes):
-    """A wire-ready body part (UTF-8, CRLF line ends, fit for mail as it is) none of whose
-    lines starts with "." (see RenderedDigest.personalise_for_mail)."""
-
-    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +180,7 @@ class MessageFactory:
         """One subscriber's message, as the bytes to store or send (CRLF line endings).
 
         A body given as bytes is wire-ready: UTF-8 with CRLF line ends, no control characters
-        but tab, no line over 998 bytes (RenderedDigest.personalise_for_mail works that out
+        but tab, no line over 998 bytes (wire.MailCopy.bodies works that out
         from the shared body once), so it is not scanned and copied again here.
         """
         return self._assemble(
@@ -384,12 +358,7 @@ def _encode(body: str | bytes, delimiter: bytes, eight_bit: bool = False) -> _Bo
     if "\r" in body:  # a quick scan spares the regex on the usual, "\n"-only bodies
         body = _NEWLINES.sub("\n", body)
     data = body.encode("utf-8")
-    if (
-        (eight_bit or data.isascii())
-        and delimiter not in data
-        and len(data.translate(None, _NOT_7BIT_BYTES)) == len(data)
-        and max(map(len, data.split(b"\n"))) <= MAX_LINE
-    ):
+    if (eight_bit or data.isascii()) and delimiter not in data and fits_as_is(data):
         cte = b"7bit" if data.isascii() else b"8bit"
         return _Body(b"Content-Transfer-Encoding: " + cte + b"\r\n\r\n", data.replace(b"\n", CRLF))
     # Quoted-printable triples every non-ASCII byte, base64 grows everything by a third: QP

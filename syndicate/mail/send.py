@@ -57,6 +57,7 @@ from syndicate.mail.dkim import DkimSigner, dkim_signer_for
 from syndicate.mail.message import MessageFactory
 from syndicate.mail.recorder import OutcomeRecorder
 from syndicate.mail.transport import Transport, open_transport
+from syndicate.mail.wire import MailCopy
 from syndicate.models import ClaimedDelivery, DigestIssue
 from syndicate.store import Store
 from syndicate.store.outcomes import Outcome, OutcomeWriter
@@ -162,12 +163,14 @@ class IssueSender:
         self.errors: list[str] = []
         self.halted: str | None = None  # why the transport made this run stop
         self.factory: MessageFactory  # in run(): 8bit bodies if the transport accepts them
-        self._copies: dict[frozenset[str], RenderedDigest | None] = {
-            frozenset(): RenderedDigest(
-                subject=issue.subject,
-                html=issue.html,
-                text=issue.text,
-                home_url=f"{settings.site.url.rstrip('/')}/",
+        self._copies: dict[frozenset[str], MailCopy | None] = {
+            frozenset(): MailCopy(
+                RenderedDigest(
+                    subject=issue.subject,
+                    html=issue.html,
+                    text=issue.text,
+                    home_url=f"{settings.site.url.rstrip('/')}/",
+                )
             )
         }
         self._copy_lock = asyncio.Lock()
@@ -295,7 +298,7 @@ class IssueSender:
         preferences = self.tokens.link(site_url, "preferences", subscriber)
         message_id = self.factory.message_id(self.issue.id, subscriber.id)
         try:
-            html, text = copy.personalise_for_mail(
+            html, text = copy.bodies(
                 DigestSubscriber.of(subscriber.name, subscriber.email), unsubscribe, preferences
             )
             raw = self.factory.build(subscriber, html, text, unsubscribe, message_id)
@@ -346,7 +349,7 @@ class IssueSender:
             self.errors.append(error)
         return _outcome(claimed, "failed", error=error, bounced=bounced)
 
-    async def _copy_for(self, categories: tuple[str, ...]) -> RenderedDigest | None:
+    async def _copy_for(self, categories: tuple[str, ...]) -> MailCopy | None:
         """The issue for a choice of categories, rendered once per distinct choice from what
         the issue is made of (its posts as they were, its templates: a post edited or added
         since does not show); None when none of its posts is in them."""
@@ -362,7 +365,7 @@ class IssueSender:
                 elif content.is_whole(chosen):  # everything: the stored copy itself
                     self._copies[key] = self._copies[frozenset()]
                 else:
-                    self._copies[key] = renderer.render(chosen)
+                    self._copies[key] = MailCopy(renderer.render(chosen))
         return self._copies[key]
 
     async def _content(self) -> tuple[IssueContent, DigestRenderer]:

@@ -3,7 +3,8 @@
 Admins edit the templates under `<config dir>/templates/web/`, so they are untrusted in two
 ways: they may try things a template should not (hence the sandbox), and they make mistakes
 (hence StrictUndefined, and errors that name the template file and line instead of a
-traceback into Jinja's internals).
+traceback into Jinja's internals). The environment and rendering are syndicate.templating's,
+shared with the emails; this module adds what pages know (their templates and context).
 
 Post fields reach the templates as plain text and are escaped by autoescape; nothing here
 marks them safe. The output holds no build time, so the same page renders to the same bytes.
@@ -17,9 +18,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jinja2 import FileSystemLoader, select_autoescape
-from jinja2.sandbox import SandboxedEnvironment
-
 from syndicate.models import Post
 from syndicate.publish.document import (
     FEED_TYPES,
@@ -31,10 +29,10 @@ from syndicate.publish.document import (
     MonthLink,
     feed_type,
 )
-from syndicate.templating import FieldUndefined, date_filter, isodate_filter, template_problem
 
-# TemplateProblem is re-exported: callers of the page renderer catch it from here.
+# TemplateProblem is re-exported (the "as"): callers of the page renderer catch it from here.
 from syndicate.templating import TemplateProblem as TemplateProblem
+from syndicate.templating import page_environment, render_template
 
 _SAMPLE_DATE = datetime(2015, 12, 8, 10, 0, tzinfo=UTC)
 
@@ -74,24 +72,7 @@ class PageRenderer:
         self.formats = tuple(f for f in FEED_TYPES if f in wanted)
         # Absolute, so the filenames Jinja reports can be shown relative to the config dir.
         self.templates_dir = templates_dir.resolve()
-        self.env = SandboxedEnvironment(
-            loader=FileSystemLoader(self.templates_dir, encoding="utf-8"),
-            # Every template this renderer loads is an HTML page; escaping by default means a
-            # template with an unexpected extension fails safe rather than open.
-            autoescape=select_autoescape(
-                enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"),
-                default_for_string=True,
-                default=True,
-            ),
-            # A misspelt variable must be an error an admin sees, not a silently empty line.
-            undefined=FieldUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            # Files end with a newline like any other text file.
-            keep_trailing_newline=True,
-        )
-        self.env.filters["date"] = date_filter
-        self.env.filters["isodate"] = isodate_filter
+        self.env = page_environment(self.templates_dir)
 
     def render_archive(self, page: ArchivePage) -> bytes:
         """One month's page ("Archive for December 2015")."""
@@ -165,14 +146,7 @@ class PageRenderer:
         The `date` filter reads the site timezone from the `timezone` variable (an IANA
         name), so a context for it should carry one; UTC is assumed otherwise.
         """
-        try:
-            text = self.env.get_template(name).render(context)
-        except Exception as exc:
-            problem = template_problem(exc, self.templates_dir, name)
-            if problem is None:
-                raise
-            raise problem from exc
-        return text.encode("utf-8")
+        return render_template(self.env, self.templates_dir, name, context).encode("utf-8")
 
     def has(self, name: str) -> bool:
         """Whether the folder holds template `name` ("web/feeds.html.j2")."""

@@ -1,5 +1,6 @@
-"""Text helpers for the digest's plain-text part: the `wrap` and `plaintext` filters, and
-the final tidying of the rendered text."""
+"""Text helpers for the plain-text part of every email: the `wrap` and `plaintext` filters
+(registered by syndicate.templating.email_environment), and the final tidying of the rendered
+text. Plain string functions, no Jinja: they sit beside templating, not inside it."""
 
 from __future__ import annotations
 

@@ -14,13 +14,18 @@ Our messages come out of MessageFactory with CRLF line endings already (`CrlfMes
 (what `(?m)^\.` matches, besides the start). A message whose line endings do need fixing
 takes aiosmtplib's own function.
 
-Nothing inside aiosmtplib is replaced: FastSMTP is a subclass that overrides four public
-methods (`sendmail`, `mail`, `rcpt`, `data`), each a copy of aiosmtplib 5.1's with only the
-calls above swapped for ours; the DATA exchange is the protocol's `execute_data_command`,
-done here on the protocol's own lock. tests/test_mail_fastdata.py checks that the results are
-byte for byte what aiosmtplib itself sends (hypothesis, and whole SMTP sessions on a fixed
-corpus), and pins the source of every upstream function mirrored here, so that an aiosmtplib
-upgrade that changes one of them fails a test naming it instead of drifting silently.
+Nothing inside aiosmtplib is replaced: FastSMTP is a subclass, and SmtpTransport opens its
+connections with it. It overrides four public methods (`sendmail`, `mail`, `rcpt`, `data`),
+each aiosmtplib 5.1.3's step for step with only the calls above swapped for ours; `data` does
+the protocol's `execute_data_command` here, on the protocol's own lock. The copies read a few
+of aiosmtplib's private names (`_sendmail_lock`, `_ehlo_or_helo_if_needed`, `_send_recipients`,
+the protocol's `_command_lock` and `_response_pending`) as its own methods do.
+
+tests/test_mail_fastdata.py checks that what goes out is byte for byte what aiosmtplib itself
+sends (the fast functions on hypothesis input, and whole SMTP sessions of both clients on a
+fixed corpus, refusals included), pins the source of every upstream function copied here so
+that an aiosmtplib upgrade changing one fails a test naming it, and checks that importing and
+using syndicate.mail leaves every attribute of aiosmtplib's modules and classes as it was.
 """
 
 from __future__ import annotations
@@ -102,7 +107,7 @@ def upstream_prepare(message: bytes) -> bytes:
 class FastSMTP(aiosmtplib.SMTP):
     """aiosmtplib.SMTP, sending byte for byte the same, with the fast paths above.
 
-    Each method below is aiosmtplib 5.1.3's, line for line, except where a comment says
+    Each method below is aiosmtplib 5.1.3's, step for step, except where a comment says
     "fast path"; tests/test_mail_fastdata.py pins the upstream source they copy.
     """
 

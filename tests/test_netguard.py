@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpcore
 import pytest
 from httpserver import HttpServer, Response
 
@@ -29,6 +31,7 @@ from syndicate.ingest.netguard import (
     AddressRefused,
     IPAddress,
     PublicOnlyBackend,
+    httpx_errors,
     origin,
     refusal,
     resolve,
@@ -526,6 +529,33 @@ async def test_a_name_that_cannot_be_resolved_is_a_network_error(http_server: Ht
     async with Fetcher(user_agent=USER_AGENT, public_network=network) as fetcher:
         error = await fetch_error(fetcher, http_server.url_for("/feed"))
     assert str(error) == "blog: cannot resolve nowhere.test: Name or service not known"
+
+
+# The transport of our own raises httpcore's errors as httpx's own transport does
+
+HTTPCORE_ERRORS = [
+    value
+    for name in httpcore.__all__
+    if isinstance(value := getattr(httpcore, name), type) and issubclass(value, Exception)
+]
+
+
+@pytest.mark.parametrize("core_error", HTTPCORE_ERRORS, ids=lambda error: error.__name__)
+def test_httpcore_errors_are_raised_as_httpx_raises_them(core_error: type[Exception]):
+    # httpx's private helper, read here only: PublicOnlyTransport mirrors what it does, and a
+    # later httpx that maps an error otherwise (or an httpcore with a new error) fails here.
+    from httpx._transports.default import map_httpcore_exceptions
+
+    def raised(context: Callable[[], ContextManager[None]]) -> tuple[type, str]:
+        try:
+            with context():
+                raise core_error("the details")
+        except Exception as error:
+            return type(error), str(error)
+        raise AssertionError("nothing raised")
+
+    assert raised(httpx_errors) == raised(map_httpcore_exceptions)
+    assert HTTPCORE_ERRORS  # httpcore still lists its errors in __all__
 
 
 # The ingest job: one source fails with one line, nothing of it is stored, the others go on

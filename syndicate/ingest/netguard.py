@@ -19,10 +19,11 @@ caught the same way, since they are only resolved here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 
 import httpcore
 import httpx
@@ -180,8 +181,14 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
-class PublicOnlyTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport over a pool whose connections go only to public addresses."""
+class PublicOnlyTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over httpcore's connection pool, connecting only to public addresses.
+
+    httpx's AsyncHTTPTransport (0.28) cannot be handed a network backend, so this is the part
+    of it a fetch needs, over a pool we build with ours: HTTP/1.1, this TLS context, these
+    limits, and httpcore's errors raised as httpx's (tests/test_netguard.py checks the mapping
+    against httpx's own for every httpcore error).
+    """
 
     def __init__(
         self,
@@ -190,15 +197,86 @@ class PublicOnlyTransport(httpx.AsyncHTTPTransport):
         tls: ssl.SSLContext | None = None,
         network: PublicOnlyBackend | None = None,
     ) -> None:
-        tls = tls or httpx.create_ssl_context()
-        super().__init__(verify=tls, limits=limits)
-        # httpx (0.28) cannot be handed a network backend, so the pool it built is replaced
-        # by the one it would build (this TLS context, these limits) with ours. The tests of
-        # refused redirects fail if a later httpx stops using this pool.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=tls,
+            ssl_context=tls or httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=network or PublicOnlyBackend(),
         )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,  # the client's timeouts travel here
+        )
+        with httpx_errors():
+            response = await self._pool.handle_async_request(core_request)
+        assert isinstance(response.stream, AsyncIterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ResponseStream(response.stream),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """A response body from the pool, its errors raised as httpx's."""
+
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with httpx_errors():
+            async for part in self._stream:
+                yield part
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+# httpcore's errors and the httpx errors they are raised as, most specific first (the
+# callers catch httpx's: httpx.TimeoutException, httpx.TransportError and the like).
+_HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextlib.contextmanager
+def httpx_errors() -> Iterator[None]:
+    """Raise an httpcore error as the httpx error that httpx's own transport raises."""
+    try:
+        yield
+    except Exception as error:
+        for core_error, httpx_error in _HTTPX_ERRORS:
+            if isinstance(error, core_error):
+                raise httpx_error(str(error)) from error
+        raise  # AddressRefused, and anything else not httpcore's, as it is

@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 import nh3
 from feeds import feed_xml
 
-from syndicate.ingest.nesting import MAX_DEPTH, check_nesting
 from syndicate.ingest.parse import parse_feed
 from syndicate.ingest.workers import parse_and_normalise
+from syndicate.markup.nesting import MAX_DEPTH, check_nesting
 
 NOW = datetime(2015, 12, 20, tzinfo=UTC)
 URL = "https://blog.example/feed"

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syndicate.ingest.nesting import MAX_DEPTH, TooDeeplyNested, check_nesting
 from syndicate.ingest.parse import parse_feed
+from syndicate.markup.nesting import MAX_DEPTH, TooDeeplyNested, check_nesting
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMATTING = ["b", "i", "u", "s", "em", "strong", "small", "code", "big", "tt", "font", "nobr"]

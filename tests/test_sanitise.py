@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syndicate.ingest.sanitise import (
+from syndicate.markup.sanitise import (
     excerpt,
     first_image,
     html_to_text,

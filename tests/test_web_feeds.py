@@ -13,7 +13,7 @@ from webclient import WEB_NOW, web_client
 from syndicate.clock import FrozenClock
 from syndicate.config import Settings
 from syndicate.digest.build import build_issue
-from syndicate.publish.files import write_atomic
+from syndicate.files import write_atomic
 from syndicate.store import Store
 from syndicate.web.app import create_app
 from syndicate.web.feeds import FeedFiles

@@ -24,10 +24,10 @@ from syndicate.digest import period as periods
 from syndicate.digest.context import DigestContext, DigestPeriod, DigestPost, DigestSite, DigestUrls
 from syndicate.digest.issue import NEUTRAL_SUBSCRIBER, IssueContent, group, preheader
 from syndicate.digest.render import DigestRenderer
-from syndicate.ingest.sanitise import sanitise_html
+from syndicate.files import write_atomic
 from syndicate.links import with_public_links
+from syndicate.markup.sanitise import sanitise_html
 from syndicate.models import DigestIssue, Post
-from syndicate.publish.files import write_atomic
 from syndicate.store import Store
 
 __all__ = ["NEUTRAL_SUBSCRIBER", "group"]  # from syndicate.digest.issue, for bench/digest.py

@@ -15,14 +15,14 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from syndicate.ingest.raw import RawEntry
-from syndicate.ingest.sanitise import (
+from syndicate.links import ONLY_PUBLIC, public_url, shown
+from syndicate.markup.sanitise import (
     excerpt,
     first_image,
     image_details,
     plain_title,
     sanitise_html,
 )
-from syndicate.links import ONLY_PUBLIC, public_url, shown
 from syndicate.models import Enclosure, Post
 
 # Dates before this are clock or parser accidents, not blog posts.

@@ -21,7 +21,7 @@ import feedparser
 
 from syndicate.ingest.jsonfeed import looks_like_json_feed, parse_json_feed
 from syndicate.ingest.raw import RawEnclosure, RawEntry, RawFeed, TextType
-from syndicate.ingest.sanitise import pixels
+from syndicate.markup.sanitise import pixels
 
 _HTML_PAGE = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.I | re.S)
 _JSON_TYPES = ("application/feed+json", "application/json")

@@ -36,11 +36,11 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from syndicate.ingest.nesting import TooDeeplyNested
 from syndicate.ingest.normalise import absolute_url, normalise_entry
 from syndicate.ingest.parse import ParseError, parse_feed
 from syndicate.ingest.raw import RawEntry
 from syndicate.links import ONLY_PUBLIC, public_id, public_url, shown
+from syndicate.markup.nesting import TooDeeplyNested
 from syndicate.models import Post
 
 log = logging.getLogger(__name__)

@@ -20,11 +20,11 @@ from syndicate import __version__
 from syndicate.categories import SiteCategories
 from syndicate.clock import Clock
 from syndicate.config import Settings
+from syndicate.files import has_bytes, holds, prepare_folder, remove, write_atomic
 from syndicate.links import public_id, public_url, with_public_links
 from syndicate.models import IssueSummary, Post
 from syndicate.publish.atom import render_atom
 from syndicate.publish.document import ArchivePage, FeedDocument, MonthLink, SourceInfo
-from syndicate.publish.files import has_bytes, holds, prepare_folder, remove, write_atomic
 from syndicate.publish.jsonfeed import render_json
 from syndicate.publish.listings import FEEDS_PAGE, ISSUES_PAGE, feed_groups, issue_links
 from syndicate.publish.pages import FEEDS_TEMPLATE, ISSUES_TEMPLATE, PageRenderer, root_from

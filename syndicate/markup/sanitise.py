@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-from syndicate.ingest.nesting import check_nesting
+from syndicate.markup.nesting import check_nesting
 
 _TAGS = {
     "p", "br", "hr", "div", "span", "a", "em", "strong", "b", "i", "u", "s", "small", "mark",

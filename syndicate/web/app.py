@@ -93,7 +93,7 @@ def create_app(
             settings=settings,
             store=opened_store,
             clock=clock or SystemClock(),
-            tokens=Tokens(signing_secret(settings)),
+            tokens=Tokens(signing_secret(settings), clock or SystemClock()),
             transport=opened_transport,
             pages=WebPages(settings),
             worker_state=worker_state,

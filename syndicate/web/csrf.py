@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.requests import Request
 
-from syndicate.tokens import signing_secret
+from syndicate.tokens import clocked_serializer, signing_secret
 
 FIELD = "csrf_token"
 SALT = "syndicate-csrf"
@@ -62,7 +62,7 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
     web = services(request)
     serializer = web.extra.get(_SERIALIZER_KEY)
     if serializer is None:
-        serializer = URLSafeTimedSerializer(signing_secret(web.settings), salt=SALT)
+        serializer = clocked_serializer(signing_secret(web.settings), SALT, web.clock)
         web.extra[_SERIALIZER_KEY] = serializer
     return serializer  # type: ignore[no-any-return]
 

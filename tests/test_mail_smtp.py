@@ -292,7 +292,7 @@ async def test_close_lets_messages_in_flight_finish(smtp_server: SmtpServer) -> 
     transport = smtp_server.transport(pool=1)
     in_flight = asyncio.create_task(transport.send(message(1), SENDER, reader(1)))
     waiting = asyncio.create_task(transport.send(message(2), SENDER, reader(2)))
-    await asyncio.sleep(0.05)
+    await smtp_server.wait_until(lambda: "DATA" in smtp_server.commands(), what="in flight")
     await transport.close()
 
     await in_flight  # delivered, not cut off
@@ -306,7 +306,7 @@ async def test_cancelled_send_does_not_leave_a_broken_connection(smtp_server: Sm
     smtp_server.slow(2.0, stage="DATA", times=1)
     async with smtp_server.transport(pool=1) as transport:
         task = asyncio.create_task(transport.send(message(1), SENDER, reader(1)))
-        await asyncio.sleep(0.1)
+        await smtp_server.wait_until(lambda: "DATA" in smtp_server.commands(), what="in DATA")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -19,6 +19,9 @@ them. Tokens carry their signing time in whole seconds, so "no later" is to the 
 takeover would need the old owner forgotten and a newcomer added in the second their link
 was signed, and only before 0006 (after it no id is taken over at all). A link refused this
 way gets the same answer as one whose subscriber was forgotten.
+
+Time comes from the Clock handed in, not from the process: tokens are stamped and their
+age checked by `clocked_serializer`, which the form tokens of the web app use as well.
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol, TypeGuard
+from typing import Any, Protocol, TypeGuard
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from syndicate.clock import Clock
 from syndicate.config import Settings, secret
 from syndicate.models import Subscriber
 
@@ -76,6 +80,25 @@ def signing_secret(settings: Settings) -> str:
     return Path(path).read_text().strip()
 
 
+class _ClockSigner(TimestampSigner):
+    """itsdangerous's signer, reading the time from our Clock: it asks `get_timestamp`
+    both to stamp a token and to measure its age (itsdangerous 2.x)."""
+
+    def __init__(self, *args: Any, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock.now().timestamp())
+
+
+def clocked_serializer(secret_key: str, salt: str, clock: Clock) -> URLSafeTimedSerializer:
+    """A URL-safe timed serializer whose tokens are dated and aged by `clock`."""
+    return URLSafeTimedSerializer(
+        secret_key, salt=salt, signer=_ClockSigner, signer_kwargs={"clock": clock}
+    )
+
+
 class LinkOwner(Protocol):
     """Whom a link is signed for: a Subscriber, or the Recipient of a delivery."""
 
@@ -96,11 +119,11 @@ class LinkClaim:
 
 
 class Tokens:
-    def __init__(self, secret_key: str) -> None:
+    def __init__(self, secret_key: str, clock: Clock) -> None:
         self._secret = secret_key
         # Made once each: a digest send signs two links per message.
         self._serializers = {
-            purpose: URLSafeTimedSerializer(secret_key, salt=f"syndicate-{purpose}")
+            purpose: clocked_serializer(secret_key, f"syndicate-{purpose}", clock)
             for purpose in LIFETIMES
         }
 

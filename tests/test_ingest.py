@@ -224,12 +224,11 @@ async def test_billion_laughs_and_external_entities(
         xxe=http_server.url_for("/xxe"),
         good=http_server.url_for("/good"),
     )
-    started = time.perf_counter()
     report = await run(settings, store)
-    assert time.perf_counter() - started < 10
     assert report["good"].new == 3
     for post in await store.recent_posts(100):
         assert "TOP-SECRET" not in post.title + post.content_html + post.summary_html
+        assert "a" * 20 not in post.title  # &j; was never expanded (10**9 a's)
         assert len(post.title) <= 500
 
 
@@ -246,9 +245,8 @@ async def test_too_big_and_never_ending_bodies(
         forever=http_server.url_for("/forever"),
         good=http_server.url_for("/good"),
     )
-    started = time.perf_counter()
+    # Each is ended by its own limit (the errors say which), not by the test's patience.
     report = await run(settings, store)
-    assert time.perf_counter() - started < 6
     assert report["huge"].error.startswith("larger than 1.0 MB")
     assert report["forever"].error.startswith("took longer than 2")
     assert report["good"].new == 3

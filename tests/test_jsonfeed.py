@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -327,7 +326,8 @@ def test_looks_like_json_feed(body: bytes, expected: bool) -> None:
     assert looks_like_json_feed(body) is expected
 
 
-def test_a_large_feed_parses_quickly() -> None:
+def test_a_large_feed_parses_whole() -> None:
+    # How fast is bench/parsing.py's to print.
     items = [
         {
             "id": f"https://big.example/{n}/",
@@ -341,12 +341,9 @@ def test_a_large_feed_parses_quickly() -> None:
         for n in range(10_000)
     ]
     body = encode({"version": "https://jsonfeed.org/version/1.1", "items": items})
-    started = time.perf_counter()
     feed = parse_json_feed(body, FEED_URL)
-    elapsed = time.perf_counter() - started
     assert len(feed.entries) == 10_000
     assert feed.entries[-1].title == "Post 9999"
-    assert elapsed < 2.0, f"{elapsed:.2f}s for 10,000 items"
 
 
 def test_the_example_field_notes_feed(project: Path) -> None:

@@ -378,7 +378,11 @@ def test_the_confirmation_s_configured_values_are_literal(project: Path) -> None
     assert message["Subject"] == f"Confirm your subscription to {EVIL}"
 
     raw = build_welcome(
-        settings, subscriber(EVIL), Tokens(SECRET), clock=FrozenClock(NOW), latest_issue=None
+        settings,
+        subscriber(EVIL),
+        Tokens(SECRET, FrozenClock(NOW)),
+        clock=FrozenClock(NOW),
+        latest_issue=None,
     )
     message = check(raw, names, "eve@example.org", EVIL)
     assert display_name(message, "From") == sender_name
@@ -429,7 +433,7 @@ def test_the_welcome_shows_any_name_literally(project: Path, name: str, shown: s
     raw = build_welcome(
         settings,
         subscriber(name),
-        Tokens(SECRET),
+        Tokens(SECRET, FrozenClock(NOW)),
         clock=FrozenClock(NOW),
         latest_issue=f"{SITE}/feeds/digest/{PERIOD}.html",
     )

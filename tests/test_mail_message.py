@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import mailbox
-import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -277,24 +276,6 @@ def test_for_issue_reads_the_config(tmp_path: Path) -> None:
     assert message["Reply-To"] == "help@example.org"
     assert message["Subject"] == "December"
     assert message["Message-ID"] == "<digest-3-7@news.example.org>"
-
-
-def test_per_message_cost(capsys: pytest.CaptureFixture[str]) -> None:
-    made = factory()
-    html = HTML * 150  # about the size of a 30-post digest
-    text = TEXT * 60
-    count = 2000
-    start = time.perf_counter()
-    for number in range(count):
-        who = subscriber(id=number, address=f"reader{number}@example.org")
-        made.build(who, html, text, UNSUBSCRIBE, message_id_for(3, number, made.domain))
-    per_message = (time.perf_counter() - start) / count
-    with capsys.disabled():
-        print(
-            f"\nbuild: {per_message * 1e6:.0f} µs/message "
-            f"({len(html) // 1024} KiB html, {len(text) // 1024} KiB text)"
-        )
-    assert per_message < 0.05  # a sanity bound only; the figure is the printed one
 
 
 def test_eight_bit_bodies_go_as_they_are_when_the_transport_accepts_them() -> None:

@@ -103,7 +103,7 @@ async def test_every_active_subscriber_gets_one_compliant_copy(
 
         messages = {m["To"].addresses[0].addr_spec: m for m in outbox_messages(settings)}
         assert set(messages) == {"ann@example.org", "bob@example.org"}
-        tokens = Tokens(signing_secret(settings))
+        tokens = Tokens(signing_secret(settings), FrozenClock(NOW))
         for address, subscriber_id in (("ann@example.org", ann), ("bob@example.org", bob)):
             message = messages[address]
             assert message["Message-ID"] == f"<digest-{issue.id}-{subscriber_id}@{DOMAIN}>"

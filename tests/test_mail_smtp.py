@@ -193,6 +193,15 @@ async def test_drop_mid_data_is_transient_and_a_new_connection_follows(
     assert smtp_server.sessions == 2
 
 
+async def until_closed(transport: SmtpTransport) -> None:
+    """Wait (up to 10 s) until every idle connection of `transport` looks closed."""
+    for _ in range(1000):
+        if not any(smtp.is_connected for smtp in transport._idle):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the dropped connection still looks open")
+
+
 @pytest.mark.parametrize("noticed", [True, False], ids=["noticed-idle", "found-on-use"])
 async def test_connection_dropped_while_idle_is_replaced(
     smtp_server: SmtpServer, noticed: bool
@@ -200,8 +209,8 @@ async def test_connection_dropped_while_idle_is_replaced(
     async with smtp_server.transport() as transport:
         await transport.send(message(1), SENDER, reader(1))
         smtp_server.hang_up_all()  # as a server's idle timeout does
-        if noticed:
-            await asyncio.sleep(0.05)  # the event loop sees the EOF before the next send
+        if noticed:  # the event loop sees the EOF before the next send: the idle one closes
+            await until_closed(transport)
         # Otherwise the next MAIL hits the dead connection: one retry on a fresh one.
         await transport.send(message(2), SENDER, reader(2))
 
@@ -210,15 +219,13 @@ async def test_connection_dropped_while_idle_is_replaced(
 
 
 async def test_slow_server_times_out(smtp_server: SmtpServer) -> None:
+    # A reply 3 s late against a 0.3 s timeout: the message says which timeout ended it.
     smtp_server.slow(3.0, stage="DATA", times=1)
     async with smtp_server.transport(timeout=0.3) as transport:
-        started = time.monotonic()
         with pytest.raises(TransientDeliveryError, match=r"no reply within 0\.3 s") as caught:
             await transport.send(message(1), SENDER, reader(1))
-        elapsed = time.monotonic() - started
         await transport.send(message(2), SENDER, reader(2))
 
-    assert 0.25 < elapsed < 1.0
     assert f"<{reader(1)}>" in str(caught.value)
     assert smtp_server.recipients() == [reader(2)]
     assert smtp_server.sessions == 2  # the timed-out connection was not reused
@@ -285,7 +292,7 @@ async def test_close_lets_messages_in_flight_finish(smtp_server: SmtpServer) -> 
     transport = smtp_server.transport(pool=1)
     in_flight = asyncio.create_task(transport.send(message(1), SENDER, reader(1)))
     waiting = asyncio.create_task(transport.send(message(2), SENDER, reader(2)))
-    await asyncio.sleep(0.05)
+    await smtp_server.wait_until(lambda: "DATA" in smtp_server.commands(), what="in flight")
     await transport.close()
 
     await in_flight  # delivered, not cut off
@@ -299,7 +306,7 @@ async def test_cancelled_send_does_not_leave_a_broken_connection(smtp_server: Sm
     smtp_server.slow(2.0, stage="DATA", times=1)
     async with smtp_server.transport(pool=1) as transport:
         task = asyncio.create_task(transport.send(message(1), SENDER, reader(1)))
-        await asyncio.sleep(0.1)
+        await smtp_server.wait_until(lambda: "DATA" in smtp_server.commands(), what="in DATA")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -77,7 +77,7 @@ def html_of(message: EmailMessage) -> str:
 
 
 def test_the_message_has_its_headers_and_the_subscriber_s_links(settings: Settings) -> None:
-    tokens = Tokens(SECRET)
+    tokens = Tokens(SECRET, FrozenClock(NOW))
     raw = build_welcome(settings, subscriber(), tokens, clock=FrozenClock(NOW), latest_issue=LATEST)
     message = parse(raw)
     assert [name for name, _ in message.raw_items()] == [
@@ -104,7 +104,11 @@ def test_the_message_has_its_headers_and_the_subscriber_s_links(settings: Settin
 
 def test_before_the_first_issue_there_is_no_issue_link(settings: Settings) -> None:
     raw = build_welcome(
-        settings, subscriber(""), Tokens(SECRET), clock=FrozenClock(NOW), latest_issue=None
+        settings,
+        subscriber(""),
+        Tokens(SECRET, FrozenClock(NOW)),
+        clock=FrozenClock(NOW),
+        latest_issue=None,
     )
     message = parse(raw)
     assert "/feeds/digest/" not in text_of(message) + html_of(message)
@@ -115,7 +119,7 @@ def test_a_name_is_escaped_in_html_and_kept_in_text(settings: Settings) -> None:
     raw = build_welcome(
         settings,
         subscriber("<b>Ann</b> & co"),
-        Tokens(SECRET),
+        Tokens(SECRET, FrozenClock(NOW)),
         clock=FrozenClock(NOW),
         latest_issue=None,
     )
@@ -181,7 +185,7 @@ async def pending_link(store: Store, tokens: Tokens, address: str = "ann@example
 async def test_confirming_sends_one_welcome_with_the_latest_sent_issue(
     settings: Settings, store: Store
 ) -> None:
-    tokens = Tokens(SECRET)
+    tokens = Tokens(SECRET, FrozenClock(NOW))
     clock = FrozenClock(NOW)
     transport = OutboxTransport(settings.outbox_dir)
     # Two issues: 2015-12 is being sent, 2016-01 only built (not sent): the welcome links
@@ -206,7 +210,7 @@ async def test_no_welcome_when_it_is_turned_off(project: Path, store: Store) -> 
     config = project / "config.toml"
     config.write_text(config.read_text().replace("welcome = true", "welcome = false"))
     settings = load_settings(config)
-    tokens = Tokens(SECRET)
+    tokens = Tokens(SECRET, FrozenClock(NOW))
     token = await pending_link(store, tokens)
     confirmed = await service.confirm_subscription(
         settings, store, OutboxTransport(settings.outbox_dir), tokens, FrozenClock(NOW), token
@@ -219,7 +223,7 @@ async def test_no_welcome_when_it_is_turned_off(project: Path, store: Store) -> 
 async def test_a_failed_welcome_leaves_the_confirmation_standing(
     settings: Settings, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tokens = Tokens(SECRET)
+    tokens = Tokens(SECRET, FrozenClock(NOW))
     token = await pending_link(store, tokens)
     with caplog.at_level(logging.ERROR, logger="syndicate.subscribers"):
         confirmed = await service.confirm_subscription(

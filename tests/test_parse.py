@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -111,15 +110,16 @@ def test_billion_laughs_does_not_expand() -> None:
         b'<rss version="2.0"><channel><title>&lol9;</title><item><title>&lol9;</title>'
         b"<link>https://e.org/1</link></item></channel></rss>"
     )
-    started = time.perf_counter()
+    # Refused, or read with the entities left alone: never 3 GB of "lol" (what it costs
+    # is printed by bench/parsing.py).
     try:
         feed = parse_feed(body, "https://e.org/feed")
     except ParseError:
         feed = None
-    assert time.perf_counter() - started < 5
     if feed is not None:
-        assert all(len(e.title or "") < 10_000 for e in feed.entries)
-        assert len(feed.title or "") < 10_000
+        for title in [feed.title, *(e.title for e in feed.entries)]:
+            assert "lollol" not in (title or "")
+            assert len(title or "") < 10_000
 
 
 def test_external_entities_are_not_resolved(tmp_path: Path) -> None:

@@ -271,15 +271,24 @@ def test_killed_mid_write_leaves_whole_files(project: Path) -> None:
         "    async with await Store.open(s.database_url) as store:\n"
         "        while True:\n"
         "            await store.forget_published((await store.published_files()))\n"
+        "            print('publishing', flush=True)\n"
         "            await publish(s, store, SystemClock())\n"
         "asyncio.run(main())\n"
     )
     feeds = project / "feeds"
-    for delay in (0.8, 1.1, 1.3, 1.6):
-        child = subprocess.Popen([sys.executable, "-c", script, str(config)])
+    for delay in (0, 0.05, 0.1, 0.2):  # where in a publish the kill lands
+        child = subprocess.Popen(
+            [sys.executable, "-c", script, str(config)], stdout=subprocess.PIPE, text=True
+        )
+        assert child.stdout is not None
+        # Killed only once a publish is under way (the second: every file written before),
+        # however slowly the child started.
+        for _ in range(2):
+            assert child.stdout.readline() == "publishing\n", "the publisher died"
         time.sleep(delay)
         child.send_signal(signal.SIGKILL)
         child.wait()
+        child.stdout.close()
         for path in feeds.rglob("*"):
             if path.suffix in (".rss", ".atom"):
                 ET.fromstring(path.read_bytes())

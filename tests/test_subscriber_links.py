@@ -7,9 +7,9 @@ forget their owner, add someone new, and open the old links through the web app 
 the newcomer is neither shown nor changed, and the answer is the one a forgotten person's
 link gets.
 
-itsdangerous stamps tokens with time.time(), not our Clock; the tests about links signed
-before 0006 (id only) make time.time() follow the FrozenClock, so that "created after the
-link was signed" means the same to both.
+One FrozenClock drives the web app, the command line and the links signed by hand (the
+tests about links signed before 0006, id only), so that "created after the link was signed"
+means the same to all of them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,6 @@ import click.testing
 import httpx
 import pytest
 from click.testing import CliRunner
-from itsdangerous import URLSafeTimedSerializer
 from outbox import outbox_messages
 
 from syndicate import subscribers as service
@@ -37,7 +35,7 @@ from syndicate.clock import FrozenClock
 from syndicate.config import Settings, load_settings
 from syndicate.mail.outbox import OutboxTransport
 from syndicate.store import Store
-from syndicate.tokens import Tokens, signing_secret
+from syndicate.tokens import Tokens, clocked_serializer, signing_secret
 from syndicate.web.app import create_app
 
 SITE = "https://news.riverside-commons.example"  # [site] url of the bundled config.toml
@@ -73,7 +71,7 @@ class Site:
             self.settings,
             self.store,
             OutboxTransport(self.settings.outbox_dir),
-            Tokens(signing_secret(self.settings)),
+            Tokens(signing_secret(self.settings), self.clock),
             self.clock,
             address,
         )
@@ -98,7 +96,7 @@ class Site:
     async def cli(self, *args: str) -> click.testing.Result:
         """The command line, in a thread: it runs an event loop of its own."""
         arguments = ["--config", str(self.project / "config.toml"), *args]
-        return await asyncio.to_thread(CliRunner().invoke, cli, arguments)
+        return await asyncio.to_thread(CliRunner().invoke, cli, arguments, obj=self.clock)
 
 
 def _found(pattern: re.Pattern[str], text: str) -> str:
@@ -231,22 +229,19 @@ async def test_a_person_s_own_links_keep_working(site: Site) -> None:
 # -- links signed before 0006: the id alone ----------------------------------------------
 
 
-def id_only(purpose: str, subscriber_id: int) -> str:
+def id_only(purpose: str, subscriber_id: int, clock: FrozenClock) -> str:
     """A link as syndicate signed it before links named their owner's address."""
-    token = URLSafeTimedSerializer(SECRET, salt=f"syndicate-{purpose}").dumps(subscriber_id)
+    token = clocked_serializer(SECRET, f"syndicate-{purpose}", clock).dumps(subscriber_id)
     return f"{SITE}/{purpose}/{token}"
 
 
-async def test_a_link_signed_before_0006_unsubscribes_its_owner_only(
-    site: Site, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(time, "time", lambda: site.clock.now().timestamp())
+async def test_a_link_signed_before_0006_unsubscribes_its_owner_only(site: Site) -> None:
     ann, _ = await service.add(site.store, "ann@example.org", NOW, name="Ann", confirmed=True)
     site.clock.advance(timedelta(days=30))  # a digest goes out, with links to Ann's id
     old = Links(
-        id_only("confirm", ann.id),
-        id_only("preferences", ann.id),
-        id_only("unsubscribe", ann.id),
+        id_only("confirm", ann.id, site.clock),
+        id_only("preferences", ann.id, site.clock),
+        id_only("unsubscribe", ann.id, site.clock),
     )
     site.clock.advance(timedelta(days=200))  # still in people's inboxes (400 days)
 
@@ -263,9 +258,9 @@ async def test_a_link_signed_before_0006_unsubscribes_its_owner_only(
     # Her last links (the confirm link too, which lasts 7 days) are signed; she is forgotten,
     # and (before 0006) Bob took over her id a day later: none of her links are his.
     recent = Links(
-        id_only("confirm", ann.id),
-        id_only("preferences", ann.id),
-        id_only("unsubscribe", ann.id),
+        id_only("confirm", ann.id, site.clock),
+        id_only("preferences", ann.id, site.clock),
+        id_only("unsubscribe", ann.id, site.clock),
     )
     await service.forget(site.store, "ann@example.org", site.clock.now())
     site.clock.advance(timedelta(days=1))

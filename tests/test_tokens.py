@@ -6,16 +6,15 @@ import base64
 import hashlib
 import json
 import stat
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from itsdangerous import URLSafeTimedSerializer
 
+from syndicate.clock import FrozenClock
 from syndicate.config import load_settings
 from syndicate.models import Subscriber
-from syndicate.tokens import TokenError, Tokens, signing_secret
+from syndicate.tokens import TokenError, Tokens, clocked_serializer, signing_secret
 
 SECRET = "s3cret" * 6
 SIGNED = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)  # when the links below are signed
@@ -28,18 +27,14 @@ def person(
     return Subscriber(subscriber_id, email, "", "active", (), "web", created, created_at=created)
 
 
-def at(moment: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
-    """itsdangerous stamps and checks tokens with time.time(), not our Clock."""
-    monkeypatch.setattr(time, "time", lambda: moment.timestamp())
-
-
-def id_only(purpose: str, subscriber_id: object, secret: str = SECRET) -> str:
+def id_only(purpose: str, subscriber_id: object, clock: FrozenClock) -> str:
     """A token as links were signed before they named their owner's address."""
-    return URLSafeTimedSerializer(secret, salt=f"syndicate-{purpose}").dumps(subscriber_id)
+    return clocked_serializer(SECRET, f"syndicate-{purpose}", clock).dumps(subscriber_id)
 
 
 def test_a_token_round_trips_and_is_bound_to_its_purpose() -> None:
-    tokens = Tokens(SECRET)
+    clock = FrozenClock(SIGNED)
+    tokens = Tokens(SECRET, clock)
     ann = person()
     token = tokens.sign("unsubscribe", ann)
     claim = tokens.verify("unsubscribe", token)
@@ -47,40 +42,38 @@ def test_a_token_round_trips_and_is_bound_to_its_purpose() -> None:
     with pytest.raises(TokenError, match="not valid"):
         tokens.verify("preferences", token)  # another purpose
     with pytest.raises(TokenError, match="not valid"):
-        Tokens("another secret" * 3).verify("unsubscribe", token)  # forged
+        Tokens("another secret" * 3, clock).verify("unsubscribe", token)  # forged
     with pytest.raises(TokenError, match="not valid"):
         tokens.verify("unsubscribe", token[:-2] + "xx")
 
 
 def test_a_link_belongs_to_one_address_not_to_whoever_has_the_id_now() -> None:
-    tokens = Tokens(SECRET)
+    tokens = Tokens(SECRET, FrozenClock(SIGNED))
     claim = tokens.verify("preferences", tokens.sign("preferences", person(7, "ann@example.org")))
     assert tokens.belongs_to(claim, person(7, "ann@example.org"))
     assert not tokens.belongs_to(claim, person(7, "bob@example.org"))  # the id taken over
     assert not tokens.belongs_to(claim, person(8, "ann@example.org"))  # another row
 
 
-def test_the_address_tag_needs_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_address_tag_needs_the_secret() -> None:
     # A token's payload is readable (base64 JSON): someone holding a link from a log must
     # not be able to test guessed addresses against it.
     ann = person()
-    tokens = Tokens(SECRET)
-    at(SIGNED, monkeypatch)
+    clock = FrozenClock(SIGNED)
+    tokens = Tokens(SECRET, clock)
     payload = tokens.sign("unsubscribe", ann).split(".")[0]
     subscriber_id, tag = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert subscriber_id == 42
     unkeyed = hashlib.sha256(b"ann@example.org").digest()
     assert base64.urlsafe_b64decode(tag) not in unkeyed
-    other = Tokens("another secret" * 3).sign("unsubscribe", ann).split(".")[0]
+    other = Tokens("another secret" * 3, clock).sign("unsubscribe", ann).split(".")[0]
     assert other != payload  # the same person's tag under another secret differs
 
 
-def test_an_id_only_link_counts_for_a_row_created_no_later_than_it_was_signed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    tokens = Tokens(SECRET)
-    at(SIGNED + timedelta(milliseconds=700), monkeypatch)
-    claim = tokens.verify("unsubscribe", id_only("unsubscribe", 42))
+def test_an_id_only_link_counts_for_a_row_created_no_later_than_it_was_signed() -> None:
+    clock = FrozenClock(SIGNED + timedelta(milliseconds=700))
+    tokens = Tokens(SECRET, clock)
+    claim = tokens.verify("unsubscribe", id_only("unsubscribe", 42, clock))
     assert (claim.subscriber_id, claim.address_tag, claim.signed_at) == (42, None, SIGNED)
 
     def created(moment: datetime) -> bool:
@@ -102,16 +95,17 @@ def test_an_id_only_link_counts_for_a_row_created_no_later_than_it_was_signed(
 )
 def test_a_signed_payload_of_another_shape_is_not_valid(payload: object) -> None:
     with pytest.raises(TokenError, match="not valid"):
-        Tokens(SECRET).verify("unsubscribe", id_only("unsubscribe", payload))
+        clock = FrozenClock(SIGNED)
+        Tokens(SECRET, clock).verify("unsubscribe", id_only("unsubscribe", payload, clock))
 
 
-def test_tokens_expire(monkeypatch: pytest.MonkeyPatch) -> None:
-    tokens = Tokens(SECRET)
-    at(SIGNED, monkeypatch)
+def test_tokens_expire() -> None:
+    clock = FrozenClock(SIGNED)
+    tokens = Tokens(SECRET, clock)
     token = tokens.sign("confirm", person())
-    at(SIGNED + timedelta(days=7), monkeypatch)  # confirm links last 7 days
+    clock.set(SIGNED + timedelta(days=7))  # confirm links last 7 days
     tokens.verify("confirm", token)
-    at(SIGNED + timedelta(days=7, seconds=1), monkeypatch)
+    clock.set(SIGNED + timedelta(days=7, seconds=1))
     with pytest.raises(TokenError) as caught:
         tokens.verify("confirm", token)
     assert caught.value.expired
@@ -135,3 +129,17 @@ def test_without_one_a_private_secret_is_generated_once(
     path = project / "var" / "secret"
     assert len(first) >= 32 and signing_secret(settings) == first
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_tokens_take_their_time_from_the_clock_not_the_process() -> None:
+    # Dated ten years from now, by the clock alone: the process's time never enters.
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3650)
+    clock = FrozenClock(later)
+    tokens = Tokens(SECRET, clock)
+    token = tokens.sign("confirm", person(created=later))
+    assert tokens.verify("confirm", token).signed_at == later
+    clock.advance(timedelta(days=7, seconds=1))
+    with pytest.raises(TokenError) as caught:
+        tokens.verify("confirm", token)
+    assert caught.value.expired
+    assert Tokens(SECRET, FrozenClock(later)).verify("confirm", token).signed_at == later

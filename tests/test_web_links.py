@@ -112,7 +112,7 @@ async def test_every_link_and_form_works_on_the_host_serving_the_page(
     settings, store = web_site
     subscriber, _ = await add(store, "ann@example.org", WEB_NOW, confirmed=True)
     pending, _ = await add(store, "bob@example.org", WEB_NOW)
-    tokens = Tokens(signing_secret(settings))
+    tokens = Tokens(signing_secret(settings), FrozenClock(WEB_NOW))
     seen = await crawl(
         local,
         [

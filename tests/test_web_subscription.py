@@ -2,16 +2,14 @@
 transport, on SQLite and PostgreSQL.
 
 Mail goes to the real Maildir outbox and is parsed back with `email`; each step checks the
-subscriber's row in the database, not just the page. Token expiry: itsdangerous stamps and
-checks tokens with `time.time()` (not our Clock), so the expiry tests move `time.time`
-forward with monkeypatch; the app's FrozenClock drives everything else (the rate limit).
+subscriber's row in the database, not just the page. The app's FrozenClock drives all
+time: the rate limit, and the age of links and form tokens (the expiry tests advance it).
 """
 
 from __future__ import annotations
 
 import html
 import re
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,7 +37,6 @@ SECRET = "web-test-secret-" * 3
 NOW = datetime(2016, 1, 1, 9, tzinfo=UTC)
 CONFIRM_LINK = re.compile(re.escape(SITE) + r"/confirm/[A-Za-z0-9._-]+")
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-DAY = 24 * 3600
 
 
 @dataclass
@@ -126,7 +123,7 @@ async def open_web(
         async with app.router.lifespan_context(app):
             asgi = httpx.ASGITransport(app=app, client=(client_address, 50000))
             async with httpx.AsyncClient(transport=asgi, base_url=SITE) as client:
-                yield Web(client, store, clock, settings, Tokens(SECRET))
+                yield Web(client, store, clock, settings, Tokens(SECRET, clock))
     finally:
         await store.close()
 
@@ -313,10 +310,9 @@ async def test_a_forged_form_is_refused_and_changes_nothing(
     assert outbox_messages(web.settings) == []
 
 
-async def test_an_old_form_is_refused(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_old_form_is_refused(web: Web) -> None:
     token = await web.csrf()
-    later = time.time() + 13 * 3600  # CSRF_MAX_AGE is 12 hours
-    monkeypatch.setattr(time, "time", lambda: later)
+    web.clock.advance(timedelta(hours=13))  # CSRF_MAX_AGE is 12 hours
     response = await web.client.post(
         "/subscribe", data={"email": "a@example.org", "csrf_token": token}
     )
@@ -373,13 +369,10 @@ async def test_subscribing_is_rate_limited_per_client(web: Web, settings: Settin
 # -- confirmation links ------------------------------------------------------------------
 
 
-async def test_an_expired_confirmation_link_changes_nothing(
-    web: Web, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_an_expired_confirmation_link_changes_nothing(web: Web) -> None:
     await web.subscribe("ann@example.org")
     [message] = outbox_messages(web.settings)
-    later = time.time() + 8 * DAY  # confirmation links last 7 days
-    monkeypatch.setattr(time, "time", lambda: later)
+    web.clock.advance(timedelta(days=8))  # confirmation links last 7 days
     for method in ("GET", "POST"):
         response = await web.client.request(method, confirm_link(message))
         assert response.status_code == 410
@@ -395,7 +388,7 @@ async def test_a_forged_link_changes_nothing(web: Web, purpose: str) -> None:
     other_purpose = "confirm" if purpose != "confirm" else "unsubscribe"
     forged = [
         real[:-3] + ("AAA" if not real.endswith("AAA") else "BBB"),
-        f"/{purpose}/{Tokens('another secret').sign(purpose, subscriber)}",
+        f"/{purpose}/{Tokens('another secret', web.clock).sign(purpose, subscriber)}",
         f"/{purpose}/{web.tokens.sign(other_purpose, subscriber)}",
         f"/{purpose}/nonsense",
     ]
@@ -534,15 +527,12 @@ async def test_an_erased_subscriber_s_link_still_answers_success(web: Web) -> No
     assert "You are unsubscribed" in response.text
 
 
-async def test_unsubscribe_links_work_for_400_days(
-    web: Web, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_unsubscribe_links_work_for_400_days(web: Web) -> None:
     subscriber = await active(web)
     path = web.link("unsubscribe", subscriber)
-    start = time.time()
-    monkeypatch.setattr(time, "time", lambda: start + 399 * DAY)
+    web.clock.advance(timedelta(days=399))
     assert (await web.client.get(path)).status_code == 200
-    monkeypatch.setattr(time, "time", lambda: start + 401 * DAY)
+    web.clock.advance(timedelta(days=2))
     for method in ("GET", "POST"):
         response = await web.client.request(method, path, data={"List-Unsubscribe": "One-Click"})
         assert response.status_code == 410

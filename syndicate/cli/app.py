@@ -95,4 +95,6 @@ def cli(ctx: click.Context, config_option: str | None, verbose: int) -> None:
       syndicate --config config.toml check
     """
     logs.configure(verbose)
-    ctx.obj = AppContext(config_option=config_option, verbosity=verbose)
+    # Tests hand in a clock they control as click's `obj` (CliRunner.invoke(..., obj=clock)).
+    clock: Clock = ctx.obj if ctx.obj is not None else SystemClock()
+    ctx.obj = AppContext(config_option=config_option, verbosity=verbose, clock=clock)

@@ -148,7 +148,7 @@ def preview(
             if person is None:
                 html, text = rendered.web_copy(), rendered.text_copy()
             else:
-                tokens = Tokens(signing_secret(settings))
+                tokens = Tokens(signing_secret(settings), app.clock)
                 html, text = rendered.personalise(
                     DigestSubscriber.of(person.name, person.email),
                     tokens.link(settings.site.url, "unsubscribe", person),

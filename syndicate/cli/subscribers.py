@@ -96,7 +96,7 @@ def add(
         )
         if subscriber.status != "pending":
             return subscriber, created, None
-        tokens = Tokens(signing_secret(settings))
+        tokens = Tokens(signing_secret(settings), clock)
         transport = open_transport(settings)
         try:
             await send_confirmation(settings, subscriber, transport, tokens, clock)
@@ -139,7 +139,7 @@ def confirm(app: AppContext, link: str) -> None:
       syndicate subscribers confirm https://news.example.org/confirm/MQ.Zk1a2b.x9Q...
     """
     settings = app.settings
-    tokens = Tokens(signing_secret(settings))
+    tokens = Tokens(signing_secret(settings), app.clock)
 
     async def work(store: Store) -> service.Confirmed:
         transport = open_transport(settings)

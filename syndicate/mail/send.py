@@ -152,7 +152,7 @@ class IssueSender:
             self.concurrency, mail.smtp.rate if mail.transport == "smtp" else 0
         )
         self.signer = signer
-        self.tokens = tokens or Tokens(signing_secret(settings))
+        self.tokens = tokens or Tokens(signing_secret(settings), clock)
         self.on_progress = on_progress
         # `stop` is the caller's (a worker shutting down); a halt stops only this run.
         self.stop = stop or asyncio.Event()

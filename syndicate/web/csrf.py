@@ -45,6 +45,8 @@ from urllib.parse import urlsplit
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.requests import Request
 
+from syndicate.clock import Clock
+from syndicate.tokens import clocked_serializer
 from syndicate.web.services import services
 
 FIELD = "csrf_token"
@@ -54,9 +56,10 @@ SALT = "syndicate-csrf"
 CSRF_MAX_AGE = timedelta(hours=12)
 
 
-def csrf_serializer(signing_secret: str) -> URLSafeTimedSerializer:
-    """What signs and checks the tokens (WebServices.csrf, which app.py builds)."""
-    return URLSafeTimedSerializer(signing_secret, salt=SALT)
+def csrf_serializer(signing_secret: str, clock: Clock) -> URLSafeTimedSerializer:
+    """What signs and checks the tokens (WebServices.csrf, which app.py builds), dated and
+    aged by the app's clock."""
+    return clocked_serializer(signing_secret, SALT, clock)
 
 
 def csrf_token(request: Request) -> str:

@@ -28,10 +28,6 @@ class SourceState:
     feed_link: str | None = None
     feed_id: str | None = None  # the feed's own id (Atom <id>, JSON Feed feed_url)
 
-    @property
-    def healthy(self) -> bool:
-        return self.disabled_reason is None and self.consecutive_failures == 0
-
     def due(self, now: datetime) -> bool:
         return self.disabled_reason is None and (
             self.next_poll_at is None or self.next_poll_at <= now

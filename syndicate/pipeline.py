@@ -32,7 +32,9 @@ class RunReport:
 
 
 async def run_once(settings: Settings, clock: Clock) -> RunReport:
-    """Do everything that is due now: poll sources whose time has come, publish."""
+    """Do everything that is due now, once (`syndicate run --once`): poll the sources whose
+    time has come, link discussions, publish, send the due digest and retry deferred
+    deliveries."""
     report = RunReport()
     async with await Store.open(settings.database_url) as store:
         report.lines.append(

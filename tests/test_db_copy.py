@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from test_store_deliveries import record_outcomes
 from test_store_posts import post
 
 from syndicate.cli import cli
@@ -31,17 +32,19 @@ async def fill(url: str) -> None:
     """A little of everything, written the way syndicate writes it."""
     async with await Store.open(url) as store:
         await store.sync_sources([("blog", "https://blog.example/feed"), ("partner", "p.atom")])
-        await store.save_source_state(
-            SourceState(
-                name="blog",
-                url="https://blog.example/feed",
-                etag='"v7"',
-                last_polled_at=NOW,
-                last_success_at=NOW,
-                last_status=200,
-                next_poll_at=NOW + timedelta(minutes=30),
-                feed_title="The Blog",
-            )
+        await store.save_source_states(
+            [
+                SourceState(
+                    name="blog",
+                    url="https://blog.example/feed",
+                    etag='"v7"',
+                    last_polled_at=NOW,
+                    last_success_at=NOW,
+                    last_status=200,
+                    next_poll_at=NOW + timedelta(minutes=30),
+                    feed_title="The Blog",
+                )
+            ]
         )
         await store.upsert_posts(
             "blog", [post(str(n), published=NOW - timedelta(days=n)) for n in range(10)], NOW
@@ -65,7 +68,8 @@ async def fill(url: str) -> None:
         issue, _ = await store.create_issue("2015-11", "November", [1, 2], "<p>h</p>", "t", NOW)
         await store.snapshot_deliveries(issue.id, NOW)
         claimed = await store.claim_deliveries(issue.id, "w", NOW, 2, lease_expired_before=NOW)
-        await store.record_outcomes(
+        await record_outcomes(
+            store,
             [Outcome(c.id, c.subscriber.id, "sent", message_id=f"<{c.id}@x>") for c in claimed],
             "w",
             NOW,

@@ -303,7 +303,7 @@ async def test_links_stored_before_the_rule_do_not_leave_either(
         await store.save_discussions([Discussion(old.id or 0, "data:,XSS", "feed", NOW)])
         state = await store.source_state("blog")
         assert state is not None and state.feed_link  # credited on pages and in feeds
-        await store.save_source_state(replace(state, feed_link="javascript:alert('XSS')"))
+        await store.save_source_states([replace(state, feed_link="javascript:alert('XSS')")])
 
         outputs = await everything_published(settings, store, monkeypatch)
     assert leaks(outputs) == []

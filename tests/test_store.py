@@ -125,14 +125,16 @@ async def test_sync_sources_follows_the_config(store: Store) -> None:
     await store.sync_sources([("a", "https://a.example/feed"), ("b", "https://b.example/")])
     state = await store.source_state("a")
     assert state is not None
-    await store.save_source_state(
-        SourceState(
-            name="a",
-            url="https://a.example/feed",
-            etag='"v1"',
-            consecutive_failures=2,
-            last_polled_at=datetime(2015, 12, 1, tzinfo=UTC),
-        )
+    await store.save_source_states(
+        [
+            SourceState(
+                name="a",
+                url="https://a.example/feed",
+                etag='"v1"',
+                consecutive_failures=2,
+                last_polled_at=datetime(2015, 12, 1, tzinfo=UTC),
+            )
+        ]
     )
     await store.sync_sources([("a", "https://a.example/feed"), ("c", "https://c.example/")])
     states = {s.name: s for s in await store.source_states()}

@@ -15,6 +15,17 @@ NOW = datetime(2015, 12, 1, 9, tzinfo=UTC)
 LONG_AGO = NOW - timedelta(days=1)
 
 
+async def record_outcomes(
+    store: Store, outcomes: list[Outcome], owner: str, now: datetime, bounce_limit: int
+) -> None:
+    """Outcomes written as a sender writes them: through its own outcome writer."""
+    writer = store.outcome_writer(owner, bounce_limit)
+    try:
+        await writer.write(outcomes, now)
+    finally:
+        await writer.close()
+
+
 async def make_issue(store: Store, period: str = "2015-11") -> DigestIssue:
     issue, _ = await store.create_issue(period, "Subject", [1, 2], "<p>h</p>", "t", NOW)
     return issue
@@ -144,9 +155,9 @@ async def test_outcomes_are_recorded_for_the_owner_only(store: Store) -> None:
         Outcome(rows[2].id, rows[2].subscriber.id, "failed", error="550", bounced=True),
         Outcome(rows[3].id, rows[3].subscriber.id, "pending"),  # released untried
     ]
-    await store.record_outcomes(outcomes[:1], "someone-else", NOW, bounce_limit=3)
+    await record_outcomes(store, outcomes[:1], "someone-else", NOW, bounce_limit=3)
     assert await store.delivery_counts(issue.id) == {"sending": 4}
-    await store.record_outcomes(outcomes, "me", NOW, bounce_limit=3)
+    await record_outcomes(store, outcomes, "me", NOW, bounce_limit=3)
     assert await store.delivery_counts(issue.id) == {
         "sent": 1,
         "deferred": 1,
@@ -169,7 +180,8 @@ async def test_bounce_limit_marks_the_subscriber_bounced(store: Store, limit: in
         issue = await make_issue(store, period)
         await store.snapshot_deliveries(issue.id, NOW)
         [row] = await claim(store, issue, "me")
-        await store.record_outcomes(
+        await record_outcomes(
+            store,
             [Outcome(row.id, subscriber_id, "failed", error="550", bounced=True)],
             "me",
             NOW,

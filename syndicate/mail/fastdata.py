@@ -50,7 +50,6 @@ from aiosmtplib import (
     SMTPTimeoutError,
 )
 from aiosmtplib.email import parse_address as _upstream_parse_address
-from aiosmtplib.protocol import PERIOD_REGEX as _UPSTREAM_PERIOD_REGEX
 from aiosmtplib.protocol import SMTPProtocol
 from aiosmtplib.protocol import normalize_message_line_endings as _upstream_normalize
 from aiosmtplib.typing import Default
@@ -97,11 +96,6 @@ def dot_stuff(message: bytes) -> bytes:
 def prepare(message: bytes) -> bytes:
     """The message as DATA carries it (before the final "."), by the fast paths."""
     return dot_stuff(normalize_line_endings(message))
-
-
-def upstream_prepare(message: bytes) -> bytes:
-    """The same by aiosmtplib's own functions (what tests compare prepare() with)."""
-    return _UPSTREAM_PERIOD_REGEX.sub(b"..", _upstream_normalize(message))
 
 
 class FastSMTP(aiosmtplib.SMTP):

@@ -1,7 +1,7 @@
 """Which documents exist, which posts each holds, and a fingerprint of everything its bytes
 depend on. Pure: no I/O, so it is cheap to run on every publish and easy to test.
 
-Public URLs follow DESIGN.md: everything lives under `<site url>/feeds/`.
+Every public URL of a feed or page lives under `<site url>/feeds/` (README: Publishing).
 """
 
 from __future__ import annotations

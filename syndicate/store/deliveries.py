@@ -14,7 +14,7 @@ lease has run out (an owner on another machine cannot be asked).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import and_, func, literal, or_, select, update
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.models import ClaimedDelivery, Recipient
 from syndicate.store.base import Queries
-from syndicate.store.outcomes import Outcome, OutcomeWriter, write_outcomes
+from syndicate.store.outcomes import Outcome, OutcomeWriter
 from syndicate.store.tables import deliveries, digest_issues, subscribers
 
 __all__ = ["DeliveryQueries", "Outcome"]
@@ -142,14 +142,6 @@ class DeliveryQueries(Queries):
             )
             for row in rows
         ]
-
-    async def record_outcomes(
-        self, outcomes: Sequence[Outcome], owner: str, now: datetime, bounce_limit: int
-    ) -> None:
-        """Record outcomes in one transaction (see write_outcomes)."""
-        if outcomes:
-            async with self.write() as conn:
-                await conn.run_sync(write_outcomes, outcomes, owner, now, bounce_limit)
 
     def outcome_writer(self, owner: str, bounce_limit: int) -> OutcomeWriter:
         """A writer of `owner`'s outcomes on a connection of its own, for a sender that

@@ -127,10 +127,6 @@ class PostQueries(Queries):
         async with self.read() as conn:
             return [post_from_row(row._mapping) for row in await conn.execute(query)]
 
-    async def last_post_time(self) -> datetime | None:
-        async with self.read() as conn:
-            return (await conn.execute(select(func.max(posts.c.first_seen)))).scalar()
-
 
 _UPDATABLE = (
     "url",

@@ -46,9 +46,6 @@ class SourceQueries(Queries):
             row = (await conn.execute(select(sources).where(sources.c.name == name))).first()
         return SourceState(**row._mapping) if row else None
 
-    async def save_source_state(self, state: SourceState) -> None:
-        await self.save_source_states([state])
-
     async def save_source_states(self, states: Sequence[SourceState]) -> None:
         """Save many sources' poll results in one transaction."""
         if not states:

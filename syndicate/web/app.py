@@ -3,7 +3,7 @@
     app = create_app(settings)                       # `syndicate serve` hands it to uvicorn
     app = create_app(settings, store=store, clock=clock, transport=transport)   # tests
 
-Routes are thin (principle 8): parse the request, call a service function, render a page.
+Routes are thin: parse the request, call a service function, render a page.
 What they share lives in `WebServices` (services.py), reached as `services(request)`:
 
     syndicate/web/services.py       WebServices: settings, store, clock, tokens, pages...

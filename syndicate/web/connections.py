@@ -53,7 +53,8 @@ MAX_HEADER_BYTES = 64 * 1024
 # burst cannot run the process out of descriptors before the guard closes the extra ones.
 BACKLOG = 128
 
-# asyncio's context["message"] when accept() fails for want of resources (selector_events.py).
+# asyncio's context["message"] when accept() fails for want of resources (see the standard
+# library's asyncio/selector_events.py).
 ACCEPT_FAILED = "socket.accept() out of system resource"
 
 # A refused connection's 503 is followed by end of file, and what the client still sends is

@@ -7,7 +7,7 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from syndicate.models import Post
-from syndicate.publish.plan import slugify
+from syndicate.slugs import slugify
 
 
 def post_id(post: Post) -> str:

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from syndicate.config import Settings
 from syndicate.links import public_url, with_public_links
 from syndicate.models import PostKey, SourceState
-from syndicate.publish.plan import month_label
+from syndicate.months import month_key, month_label
 from syndicate.web.subscription import csrf_token, offered_categories
 
 HOME_TEMPLATE = "web/home.html.j2"
@@ -89,7 +89,7 @@ def archive_months(
     zone = settings.site.tz
     counts: dict[str, int] = {}
     for key in keys:
-        month = key.published.astimezone(zone).strftime("%Y-%m")
+        month = month_key(key.published, zone)
         counts[month] = counts.get(month, 0) + 1
     feeds_url = feeds_url or f"{settings.site.url}/feeds"
     return [

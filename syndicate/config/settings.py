@@ -91,6 +91,11 @@ class SourceSettings(Section):
             raise ValueError(f"not an http(s) URL or existing file: {value!r}")
         return value
 
+    def display_title(self, feed_title: str | None = None) -> str:
+        """The name the site credits the source with: its `title` in the config, else the
+        title its feed gave (`feed_title`, from the store), else its `name`."""
+        return self.title or feed_title or self.name
+
 
 class CategorySettings(Section):
     """[categories.<name>]: the feed tags that put a post in the site category <name>."""

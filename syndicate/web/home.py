@@ -76,7 +76,7 @@ def source_links(settings: Settings, states: list[SourceState]) -> dict[str, Sou
     links = {}
     for source in settings.sources:
         state = known.get(source.name)
-        title = source.title or (state.feed_title if state else None) or source.name
+        title = source.display_title(state.feed_title if state else None)
         links[source.name] = SourceLink(title, public_url(state.feed_link) if state else None)
     return links
 

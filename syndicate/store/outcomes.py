@@ -128,7 +128,8 @@ def write_outcomes(
 # for an execute (finding the compiled statement, processing parameters, setting up a result)
 # cost more CPU than SQLite's, and the writer runs often. SQLite runs one UPDATE a row in
 # process; PostgreSQL gets one statement for the group (the rows as two arrays), which is a
-# transaction of its own: one round trip.
+# transaction of its own: one round trip. 'sent' and 'sending' are DeliveryStatus values,
+# spelled out in the SQL (tests/test_statuses.py reads them back).
 _SENT_SQLITE = (
     "UPDATE deliveries SET status = 'sent', message_id = ?, last_error = NULL,"
     " next_attempt_at = NULL, sent_at = ?"

@@ -30,6 +30,7 @@ from syndicate.mail.dkim import dkim_signer_for
 from syndicate.mail.send import LEASE, IssueSender, SendReport, send_period
 from syndicate.mail.transport import open_transport
 from syndicate.models import JobRun
+from syndicate.statuses import RunStatus
 from syndicate.store import Store
 
 
@@ -95,7 +96,7 @@ async def pending_digest(settings: Settings, store: Store, now: datetime) -> Pen
         return None
     period, due = found
     run = await store.get_run(f"digest:{period.key}")
-    if run is not None and run.status == "done":
+    if run is not None and run.status == RunStatus.DONE:
         return None
     return PendingDigest(period, due, run)
 

@@ -39,7 +39,7 @@ class JobRun:
     """One run of a periodic job, keyed like "digest:2015-12"."""
 
     key: str
-    status: str  # running | done | failed
+    status: str  # a RunStatus (syndicate.statuses): running | done | failed
     owner: str
     started_at: datetime
     finished_at: datetime | None = None
@@ -138,7 +138,7 @@ class Subscriber:
     id: int
     email: str  # normalised, lower-case
     name: str
-    status: str  # pending | active | unsubscribed | bounced
+    status: str  # a SubscriberStatus (syndicate.statuses)
     categories: tuple[str, ...]
     consent_source: str
     consented_at: datetime

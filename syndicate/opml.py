@@ -84,7 +84,7 @@ def render_opml(settings: Settings) -> str:
     """OPML 2.0 listing every source, grouped in outlines by category."""
     groups: dict[str, list[str]] = {}
     for source in settings.sources:
-        title = source.title or source.name
+        title = source.display_title()
         line = (
             f'<outline type="rss" text={quoteattr(title)} title={quoteattr(title)} '
             f"xmlUrl={quoteattr(source.url)}/>"

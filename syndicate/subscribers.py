@@ -41,12 +41,13 @@ from syndicate.mail.confirm import send_confirmation
 from syndicate.mail.transport import Transport
 from syndicate.mail.welcome import send_welcome
 from syndicate.models import Subscriber
+from syndicate.statuses import SubscriberStatus
 from syndicate.store import Store
 from syndicate.tokens import TokenError, Tokens
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("pending", "active", "unsubscribed", "bounced")
+STATUSES = tuple(status.value for status in SubscriberStatus)
 SUPPRESSED = "suppressed: this address asked to be forgotten"
 NO_LONGER_VALID = "this link is no longer valid"
 
@@ -159,7 +160,7 @@ async def add(
     if await store.is_suppressed(email_hash(address)):
         raise RejectedAddress(f"{address}: {SUPPRESSED}")
     wanted = normalise_categories(categories)
-    status = "active" if confirmed else "pending"
+    status = SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING
     created = await store.insert_subscriber(
         {
             "email": address,
@@ -177,9 +178,9 @@ async def add(
         return created, True
     existing = await store.subscriber_by_email(address)
     assert existing is not None  # the insert just hit its unique constraint
-    if confirmed and existing.status != "active":
+    if confirmed and existing.status != SubscriberStatus.ACTIVE:
         changes: dict[str, Any] = {
-            "status": "active",
+            "status": SubscriberStatus.ACTIVE,
             "consent_source": source,
             "consented_at": now,
             "confirmed_at": now,
@@ -220,7 +221,7 @@ async def subscribe(
     subscriber, _ = await add(
         store, email, clock.now(), name=name, categories=categories, source=source
     )
-    if subscriber.status == "pending":
+    if subscriber.status == SubscriberStatus.PENDING:
         await send_confirmation(settings, subscriber, transport, tokens, clock)
     return subscriber
 
@@ -301,7 +302,10 @@ async def subscriber_to_confirm(tokens: Tokens, store: Store, token: str) -> Sub
     """Whom a confirmation link is for, pending or already active, without changing
     anything (the page with the button); InvalidLink as `confirm` would raise it."""
     subscriber = await _link_owner(tokens, store, "confirm", token)
-    if subscriber is None or subscriber.status not in ("pending", "active"):
+    if subscriber is None or subscriber.status not in (
+        SubscriberStatus.PENDING,
+        SubscriberStatus.ACTIVE,
+    ):
         raise InvalidLink(NO_LONGER_VALID)
     return subscriber
 
@@ -316,7 +320,7 @@ async def _confirm(
     if confirmed is not None:
         return confirmed, True
     current = await store.subscriber_by_id(subscriber.id)
-    if current is not None and current.status == "active":
+    if current is not None and current.status == SubscriberStatus.ACTIVE:
         return current, False
     raise InvalidLink(NO_LONGER_VALID)
 
@@ -500,10 +504,10 @@ async def remove(store: Store, email: str, now: datetime) -> Subscriber:
     """Unsubscribe: the row stays (with when they left), so they get no more digests and an
     import cannot silently make them pending again. Removing twice keeps the first date."""
     subscriber = await _existing(store, email)
-    if subscriber.status == "unsubscribed":
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
         return subscriber
     return await store.update_subscriber(
-        subscriber.id, {"status": "unsubscribed", "unsubscribed_at": now}
+        subscriber.id, {"status": SubscriberStatus.UNSUBSCRIBED, "unsubscribed_at": now}
     )
 
 

@@ -50,24 +50,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
 from syndicate.errors import TemplateError as SyndicateTemplateError
+from syndicate.months import MONTH_NAMES
 from syndicate.plaintext import plaintext, wrap
-
-# Fixed English names rather than strftime's %B, which follows the process locale: the same
-# page must render to the same bytes on every machine.
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 # Jinja's filename for a template compiled from a string (Environment.from_string).
 _STRING_TEMPLATE = "<template>"
@@ -262,7 +246,7 @@ def date_filter(context: Context, value: object) -> str:
     The zone is the template variable `timezone` (an IANA name); UTC when there is none.
     """
     moment = _in_site_zone(context, value, "date")
-    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
+    return f"{moment.day} {MONTH_NAMES[moment.month - 1]} {moment.year}"
 
 
 @pass_context

@@ -23,6 +23,7 @@ from syndicate.errors import UsageError
 from syndicate.mail import headers
 from syndicate.mail.message import alternative_message
 from syndicate.mail.send import plan_period, send_period
+from syndicate.statuses import DeliveryStatus
 from syndicate.store import Store
 from syndicate.terminal import say
 from syndicate.tokens import Tokens, signing_secret
@@ -234,10 +235,10 @@ def send(app: AppContext, month: str | None, week: str | None, dry_run: bool) ->
     if report.next_retry_at is not None:
         local = report.next_retry_at.astimezone(settings.site.tz)
         click.echo(
-            f"{report.ledger.get('deferred', 0)} deferred: next retry after "
+            f"{report.ledger.get(DeliveryStatus.DEFERRED, 0)} deferred: next retry after "
             f"{local:%Y-%m-%d %H:%M %Z}; run this again then, or let `syndicate run` retry"
         )
-    if report.halted or counts.failed or report.ledger.get("deferred"):
+    if report.halted or counts.failed or report.ledger.get(DeliveryStatus.DEFERRED):
         raise SystemExit(1)
 
 

@@ -12,6 +12,7 @@ from syndicate.cli.sources import list_sources
 from syndicate.config import Settings
 from syndicate.jobs import latest_due_period
 from syndicate.models import DigestIssue, JobRun
+from syndicate.statuses import RunStatus
 from syndicate.store import Store
 from syndicate.summary import next_digest
 from syndicate.terminal import say
@@ -90,9 +91,9 @@ async def describe_due_digest(settings: Settings, store: Store, now: datetime) -
     since = f"due since {due.astimezone(settings.site.tz):%Y-%m-%d %H:%M %Z}"
     if run is None:
         return f"{period.key}: {since}, not started (the worker sends it when it next runs)"
-    if run.status == "done":
+    if run.status == RunStatus.DONE:
         return f"{period.key}: done" + ("" if issue else " (no posts, no issue)")
-    if run.status == "failed":
+    if run.status == RunStatus.FAILED:
         return f"{period.key}: {since}, stopped: {run.error} (taken up again by the worker)"
     return f"{period.key}: {since}, running ({run.owner})"
 

@@ -19,6 +19,7 @@ from syndicate.errors import DeliveryError
 from syndicate.mail.confirm import send_confirmation
 from syndicate.mail.transport import open_transport
 from syndicate.models import Subscriber
+from syndicate.statuses import SubscriberStatus
 from syndicate.store import Store
 from syndicate.terminal import cell, say
 from syndicate.tokens import Tokens, signing_secret
@@ -94,7 +95,7 @@ def add(
         subscriber, created = await service.add(
             store, email, clock.now(), name=name, categories=chosen, confirmed=confirmed
         )
-        if subscriber.status != "pending":
+        if subscriber.status != SubscriberStatus.PENDING:
             return subscriber, created, None
         tokens = Tokens(signing_secret(settings), clock)
         transport = open_transport(settings)
@@ -118,7 +119,7 @@ def add(
         raise SystemExit(1)
     done = f"added {subscriber.email}" if created else f"{subscriber.email} already subscribed"
     sent = ""
-    if subscriber.status == "pending":
+    if subscriber.status == SubscriberStatus.PENDING:
         sent = f"; confirmation sent to {subscriber.email} {_via(settings)}"
     click.echo(f"{done}: {subscriber.status}{sent}")
 
@@ -308,7 +309,7 @@ def forget(app: AppContext, email: str) -> None:
 
 
 def _since(subscriber: Subscriber) -> datetime | None:
-    if subscriber.status == "unsubscribed":
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
         return subscriber.unsubscribed_at
     return subscriber.confirmed_at or subscriber.consented_at
 

@@ -86,10 +86,18 @@ class SourceSettings(Section):
         if is_http_url(value):
             return value
         base_dir = (info.context or {}).get("base_dir", Path.cwd())
-        path = local_path(value, base_dir)
+        try:
+            path = local_path(value, base_dir)
+        except ValueError:
+            path = None  # the message below says what is accepted
         if path is None or not path.is_file():
             raise ValueError(f"not an http(s) URL or existing file: {value!r}")
         return value
+
+    def display_title(self, feed_title: str | None = None) -> str:
+        """The name the site credits the source with: its `title` in the config, else the
+        title its feed gave (`feed_title`, from the store), else its `name`."""
+        return self.title or feed_title or self.name
 
 
 class CategorySettings(Section):
@@ -247,14 +255,32 @@ class Settings(Section):
         return next((source for source in self.sources if source.name == name), None)
 
 
-def local_path(url: str, base_dir: Path) -> Path | None:
-    """The file a source URL names (a path or file: URL), or None for other schemes."""
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        return Path(unquote(parts.path))
-    if parts.scheme and len(parts.scheme) > 1:  # one letter is a Windows drive, not a scheme
+def local_path(url: str, base_dir: Path | None = None) -> Path | None:
+    """The file a source URL names, or None for an http(s) URL: the one rule for the config
+    (which checks the file exists) and the fetcher (which reads it).
+
+    A file: URL names a file on this machine; a path is relative to `base_dir` (`~` is
+    expanded), or must be absolute without one. Raises ValueError, saying why, for a file:
+    URL on another host, another scheme, or a relative path without `base_dir`.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        raise ValueError(f"invalid URL {url!r}: {error}") from None
+    if parts.scheme in ("http", "https"):
         return None
-    return (base_dir / Path(url).expanduser()).resolve()
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError(f"cannot fetch a file on another host: {url}")
+        return Path(unquote(parts.path))
+    if len(parts.scheme) > 1:  # one letter is a Windows drive, not a scheme
+        raise ValueError(f"unsupported URL scheme {parts.scheme!r} in {url}")
+    if base_dir is not None:
+        return (base_dir / Path(url).expanduser()).resolve()
+    path = Path(url)
+    if not path.is_absolute():
+        raise ValueError(f"relative path {url!r} (it must be resolved before fetching)")
+    return path
 
 
 def secret(env_name: str | None) -> str | None:

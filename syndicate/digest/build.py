@@ -92,7 +92,7 @@ def issue_web_url(settings: Settings, key: str) -> str:
 def _content(
     settings: Settings, period: DigestPeriod, chosen: list[Post], left_out: list[Post]
 ) -> IssueContent:
-    titles = {s.name: s.title or s.name for s in settings.sources}
+    titles = {s.name: s.display_title() for s in settings.sources}
     site_categories = SiteCategories.of(settings)
     items = [_digest_post(post, titles, site_categories) for post in chosen]
     site = settings.site

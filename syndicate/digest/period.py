@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import calendar
 import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from syndicate.digest.context import DigestPeriod
 from syndicate.errors import UsageError
+from syndicate.months import month_key, month_label
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _WEEK = re.compile(r"^(\d{4})-W(0[1-9]|[1-4]\d|5[0-3])$")
@@ -21,7 +21,7 @@ def month(key: str, tz: ZoneInfo) -> DigestPeriod:
     year, number = int(match[1]), int(match[2])
     start = datetime(year, number, 1, tzinfo=tz)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=tz)
-    return DigestPeriod(key, f"{calendar.month_name[number]} {year}", start, end)
+    return DigestPeriod(key, month_label(key), start, end)
 
 
 def week(key: str, tz: ZoneInfo) -> DigestPeriod:
@@ -48,7 +48,7 @@ def containing(moment: datetime, kind: str, tz: ZoneInfo) -> DigestPeriod:
     if kind == "week":
         year, number, _ = local.isocalendar()
         return week(f"{year}-W{number:02d}", tz)
-    return month(f"{local.year}-{local.month:02d}", tz)
+    return month(month_key(local, tz), tz)
 
 
 def just_ended(moment: datetime, kind: str, tz: ZoneInfo) -> DigestPeriod:

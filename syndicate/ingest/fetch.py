@@ -26,10 +26,11 @@ from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
+from syndicate.config import local_path
 from syndicate.errors import FetchError
 from syndicate.ingest.decode import ACCEPT_ENCODING, DECODE_ERRORS, ContentDecoder
 from syndicate.ingest.netguard import (
@@ -418,22 +419,9 @@ class Fetcher:
 def _local_path(source: str, url: str) -> Path | None:
     """The file ``url`` names (a file: URL or an absolute path), None for http(s)."""
     try:
-        parts = urlsplit(url)
+        return local_path(url)
     except ValueError as error:
-        raise FetchError(source, _one_line(f"invalid URL {url!r}: {error}")) from None
-    if parts.scheme in ("http", "https"):
-        return None
-    if parts.scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise FetchError(source, f"cannot fetch a file on another host: {url}")
-        path = Path(unquote(parts.path))
-    elif len(parts.scheme) > 1:  # one letter is a Windows drive, not a scheme
-        raise FetchError(source, f"unsupported URL scheme {parts.scheme!r} in {url}")
-    else:
-        path = Path(url)
-    if not path.is_absolute():
-        raise FetchError(source, f"relative path {url!r} (it must be resolved before fetching)")
-    return path
+        raise FetchError(source, _one_line(str(error))) from None
 
 
 def _read_file(

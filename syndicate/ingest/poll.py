@@ -240,7 +240,10 @@ class Poller:
     def _url(self, source: SourceSettings, state: SourceState) -> str:
         if state.permanent_url:
             return state.permanent_url
-        path = local_path(source.url, self.settings.base_dir)
+        try:
+            path = local_path(source.url, self.settings.base_dir)
+        except ValueError:
+            return source.url  # the fetcher reports what is wrong with it
         return str(path) if path is not None else source.url
 
 

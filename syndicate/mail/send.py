@@ -59,6 +59,7 @@ from syndicate.mail.recorder import OutcomeRecorder
 from syndicate.mail.transport import Transport, open_transport
 from syndicate.mail.wire import MailCopy
 from syndicate.models import ClaimedDelivery, DigestIssue
+from syndicate.statuses import UNSENT, DeliveryStatus, SubscriberStatus
 from syndicate.store import Store
 from syndicate.store.outcomes import Outcome, OutcomeWriter
 from syndicate.tokens import Tokens, signing_secret
@@ -193,7 +194,7 @@ class IssueSender:
         )
         await self.store.snapshot_deliveries(self.issue.id, self.clock.now())
         ledger = await self.store.delivery_counts(self.issue.id)
-        self.counts.total = sum(ledger.get(s, 0) for s in ("pending", "deferred", "sending"))
+        self.counts.total = sum(ledger.get(s, 0) for s in UNSENT)
         self._progress()
         self._claiming = asyncio.ensure_future(self._claim())
         writer = self.store.outcome_writer(self.owner, self.settings.mail.bounce_limit)
@@ -288,11 +289,13 @@ class IssueSender:
         last) must be stored before it goes, so that a kill loses at most the message on
         the wire: the message is built first, then that outcome's write is waited for."""
         subscriber = claimed.subscriber
-        if subscriber.status != "active":
-            return _outcome(claimed, "skipped", error=f"subscriber is {subscriber.status}")
+        if subscriber.status != SubscriberStatus.ACTIVE:
+            return _outcome(
+                claimed, DeliveryStatus.SKIPPED, error=f"subscriber is {subscriber.status}"
+            )
         copy = await self._copy_for(subscriber.categories)
         if copy is None:
-            return _outcome(claimed, "skipped", error="no posts in their categories")
+            return _outcome(claimed, DeliveryStatus.SKIPPED, error="no posts in their categories")
         site_url = self.settings.site.url
         unsubscribe = self.tokens.link(site_url, "unsubscribe", subscriber)
         preferences = self.tokens.link(site_url, "preferences", subscriber)
@@ -322,7 +325,7 @@ class IssueSender:
         except Exception as error:  # a bug must not stop the other deliveries
             log.exception("sending to %s failed unexpectedly", subscriber.email)
             return self._deferred(claimed, f"internal error: {error!r}")
-        return _outcome(claimed, "sent", message_id=message_id)
+        return _outcome(claimed, DeliveryStatus.SENT, message_id=message_id)
 
     def _halt(self, error: TransportUnavailable) -> None:
         """Every other message would fail the same way, and no address is to blame: stop, and
@@ -342,12 +345,14 @@ class IssueSender:
                 claimed, f"{error} (gave up after {claimed.attempts} attempts)", bounced=False
             )
         delay = mail.retry_backoff * 2 ** (claimed.attempts - 1)
-        return _outcome(claimed, "deferred", error=error, next_attempt_at=self.clock.now() + delay)
+        return _outcome(
+            claimed, DeliveryStatus.DEFERRED, error=error, next_attempt_at=self.clock.now() + delay
+        )
 
     def _failed(self, claimed: ClaimedDelivery, error: str, *, bounced: bool) -> Outcome:
         if len(self.errors) < 20:
             self.errors.append(error)
-        return _outcome(claimed, "failed", error=error, bounced=bounced)
+        return _outcome(claimed, DeliveryStatus.FAILED, error=error, bounced=bounced)
 
     async def _copy_for(self, categories: tuple[str, ...]) -> MailCopy | None:
         """The issue for a choice of categories, rendered once per distinct choice from what
@@ -376,13 +381,13 @@ class IssueSender:
 
     def _count(self, outcome: Outcome) -> None:
         counts = self.counts
-        if outcome.status == "sent":
+        if outcome.status == DeliveryStatus.SENT:
             counts.sent += 1
-        elif outcome.status == "deferred":
+        elif outcome.status == DeliveryStatus.DEFERRED:
             counts.deferred += 1
-        elif outcome.status == "failed":
+        elif outcome.status == DeliveryStatus.FAILED:
             counts.failed += 1
-        elif outcome.status == "skipped":
+        elif outcome.status == DeliveryStatus.SKIPPED:
             counts.skipped += 1
         self._progress()
 
@@ -415,7 +420,7 @@ def _outcome(
 
 def _release(claimed: ClaimedDelivery) -> Outcome:
     """Back to pending, untried: this sender is stopping before it got to the row."""
-    return _outcome(claimed, "pending")
+    return _outcome(claimed, DeliveryStatus.PENDING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,9 +475,9 @@ async def plan_period(settings: Settings, store: Store, key: str) -> SendPlan:
     issue = await store.issue(period.key)
     ledger = await store.delivery_counts(issue.id) if issue else {}
     if issue is not None and issue.snapshot_at is not None:
-        recipients = sum(ledger.get(s, 0) for s in ("pending", "deferred", "sending"))
+        recipients = sum(ledger.get(s, 0) for s in UNSENT)
     else:
-        recipients = await store.count_subscribers("active")
+        recipients = await store.count_subscribers(SubscriberStatus.ACTIVE)
     if issue is not None:
         posts = len(issue.post_ids)
     else:

@@ -370,7 +370,7 @@ async def _source_infos(settings: Settings, store: Store, feeds_url: str) -> dic
     infos = {}
     for source in settings.sources:
         state = states.get(source.name)
-        title = source.title or (state.feed_title if state else None) or source.name
+        title = source.display_title(state.feed_title if state else None)
         if feed_url := public_url(source.url):
             # The source feed's own id when it gave one; else the URL it is read from,
             # which is what identifies a feed without one (RSS has none).

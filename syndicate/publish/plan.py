@@ -6,7 +6,6 @@ Every public URL of a feed or page lives under `<site url>/feeds/` (README: Publ
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from syndicate.categories import SiteCategories
 from syndicate.models import PostKey
+from syndicate.months import month_key, month_label
 from syndicate.publish.document import NO_LINKS, ArchiveLinks
 from syndicate.slugs import slugify
 
@@ -46,11 +46,6 @@ class Plan:
     months: list[MonthPlan] = field(default_factory=list)  # newest first
 
 
-def month_label(key: str) -> str:
-    year, month = key.split("-")
-    return f"{calendar.month_name[int(month)]} {year}"
-
-
 def make_plan(
     keys: list[PostKey],
     *,
@@ -74,7 +69,7 @@ def make_plan(
     categories: dict[str, tuple[str, list[int]]] = {}
     by_source: dict[str, list[int]] = {name: [] for name in sources}
     for key in keys:
-        months.setdefault(key.published.astimezone(timezone).strftime("%Y-%m"), []).append(key.id)
+        months.setdefault(month_key(key.published, timezone), []).append(key.id)
         in_categories = (
             site_categories.of_post(key.source, key.categories)
             if site_categories is not None
@@ -87,7 +82,7 @@ def make_plan(
             by_source[key.source].append(key.id)
 
     month_keys = sorted(months, reverse=True)
-    current_month = now.astimezone(timezone).strftime("%Y-%m")
+    current_month = month_key(now, timezone)
     full_months = [month for month in month_keys if month < current_month]
     plan = Plan(months=[MonthPlan(m, month_label(m), tuple(months[m])) for m in month_keys])
 

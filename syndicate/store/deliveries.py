@@ -21,6 +21,7 @@ from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.models import ClaimedDelivery, Recipient
+from syndicate.statuses import DeliveryStatus, SubscriberStatus
 from syndicate.store.base import Queries
 from syndicate.store.outcomes import Outcome, OutcomeWriter
 from syndicate.store.tables import deliveries, digest_issues, subscribers
@@ -47,8 +48,11 @@ class DeliveryQueries(Queries):
             if issue.snapshot_at is not None:
                 return 0
             recipients = select(
-                literal(issue_id), subscribers.c.id, literal("pending"), literal(0)
-            ).where(subscribers.c.status == "active")
+                literal(issue_id),
+                subscribers.c.id,
+                literal(DeliveryStatus.PENDING.value),
+                literal(0),
+            ).where(subscribers.c.status == SubscriberStatus.ACTIVE)
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             statement = (
                 dialect.insert(deliveries)
@@ -85,10 +89,12 @@ class DeliveryQueries(Queries):
         # a single OR of the three makes the database walk the issue's rows in id order,
         # past every row already sent, which grows with the list (quadratic over a send).
         claimable = (
-            deliveries.c.status == "pending",
-            and_(deliveries.c.status == "deferred", deliveries.c.next_attempt_at <= now),
+            deliveries.c.status == DeliveryStatus.PENDING,
             and_(
-                deliveries.c.status == "sending",
+                deliveries.c.status == DeliveryStatus.DEFERRED, deliveries.c.next_attempt_at <= now
+            ),
+            and_(
+                deliveries.c.status == DeliveryStatus.SENDING,
                 or_(
                     deliveries.c.claimed_at < lease_expired_before,
                     deliveries.c.claimed_by.in_(list(dead_owners)),
@@ -114,7 +120,7 @@ class DeliveryQueries(Queries):
                 update(deliveries)
                 .where(deliveries.c.id.in_(ids))
                 .values(
-                    status="sending",
+                    status=DeliveryStatus.SENDING,
                     claimed_by=owner,
                     claimed_at=now,
                     attempts=deliveries.c.attempts + 1,
@@ -154,10 +160,12 @@ class DeliveryQueries(Queries):
         """Issues with rows to send now: pending, deferred and due, or abandoned "sending"
         (past the lease), oldest issue first."""
         due = or_(
-            deliveries.c.status == "pending",
-            and_(deliveries.c.status == "deferred", deliveries.c.next_attempt_at <= now),
+            deliveries.c.status == DeliveryStatus.PENDING,
             and_(
-                deliveries.c.status == "sending",
+                deliveries.c.status == DeliveryStatus.DEFERRED, deliveries.c.next_attempt_at <= now
+            ),
+            and_(
+                deliveries.c.status == DeliveryStatus.SENDING,
                 deliveries.c.claimed_at < lease_expired_before,
             ),
         )
@@ -169,7 +177,7 @@ class DeliveryQueries(Queries):
         """Who holds rows of the issue in "sending" (to find owners that died)."""
         query = (
             select(deliveries.c.claimed_by)
-            .where(deliveries.c.issue_id == issue_id, deliveries.c.status == "sending")
+            .where(deliveries.c.issue_id == issue_id, deliveries.c.status == DeliveryStatus.SENDING)
             .distinct()
         )
         async with self.read() as conn:
@@ -186,7 +194,7 @@ class DeliveryQueries(Queries):
     async def sent_since(self, since: datetime) -> int:
         """Deliveries sent at or after `since`, across issues (the send rate for /metrics)."""
         query = select(func.count()).where(
-            deliveries.c.status == "sent", deliveries.c.sent_at >= since
+            deliveries.c.status == DeliveryStatus.SENT, deliveries.c.sent_at >= since
         )
         async with self.read() as conn:
             return (await conn.execute(query)).scalar_one()
@@ -194,7 +202,7 @@ class DeliveryQueries(Queries):
     async def next_retry_at(self, issue_id: int) -> datetime | None:
         """When the earliest deferred delivery of the issue is due again."""
         query = select(func.min(deliveries.c.next_attempt_at)).where(
-            deliveries.c.issue_id == issue_id, deliveries.c.status == "deferred"
+            deliveries.c.issue_id == issue_id, deliveries.c.status == DeliveryStatus.DEFERRED
         )
         async with self.read() as conn:
             return (await conn.execute(query)).scalar_one_or_none()

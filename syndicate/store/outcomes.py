@@ -24,6 +24,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, update
 
+from syndicate.statuses import DeliveryStatus, SubscriberStatus
 from syndicate.store.engine import WRITE_OPTION, create_sync_engine
 from syndicate.store.tables import deliveries, subscribers
 
@@ -34,7 +35,7 @@ class Outcome:
 
     delivery_id: int
     subscriber_id: int
-    status: str  # sent | deferred | failed | skipped | pending (released unsent)
+    status: str  # a DeliveryStatus: sent, deferred, failed, skipped, pending (released unsent)
     message_id: str | None = None
     error: str | None = None
     next_attempt_at: datetime | None = None
@@ -46,14 +47,14 @@ class Outcome:
 _MINE = and_(
     deliveries.c.id == bindparam("b_id"),
     deliveries.c.claimed_by == bindparam("b_owner"),
-    deliveries.c.status == "sending",
+    deliveries.c.status == DeliveryStatus.SENDING,
 )
 # Nearly every outcome is "sent": few values a row.
 _SENT = (
     update(deliveries)
     .where(_MINE)
     .values(
-        status="sent",
+        status=DeliveryStatus.SENT,
         message_id=bindparam("b_message_id"),
         last_error=None,
         next_attempt_at=None,
@@ -86,7 +87,7 @@ def write_outcomes(
     sent = [
         {"b_id": o.delivery_id, "b_owner": owner, "b_message_id": o.message_id, "b_now": now}
         for o in outcomes
-        if o.status == "sent"
+        if o.status == DeliveryStatus.SENT
     ]
     others = [
         {
@@ -96,10 +97,10 @@ def write_outcomes(
             "b_message_id": outcome.message_id,
             "b_error": outcome.error,
             "b_next": outcome.next_attempt_at,
-            "b_untried": 1 if outcome.status == "pending" else 0,
+            "b_untried": 1 if outcome.status == DeliveryStatus.PENDING else 0,
         }
         for outcome in outcomes
-        if outcome.status != "sent"
+        if outcome.status != DeliveryStatus.SENT
     ]
     bounced = [outcome.subscriber_id for outcome in outcomes if outcome.bounced]
     if sent:
@@ -116,10 +117,10 @@ def write_outcomes(
             update(subscribers)
             .where(
                 subscribers.c.id.in_(bounced),
-                subscribers.c.status == "active",
+                subscribers.c.status == SubscriberStatus.ACTIVE,
                 subscribers.c.bounce_count >= bounce_limit,
             )
-            .values(status="bounced")
+            .values(status=SubscriberStatus.BOUNCED)
         )
 
 
@@ -127,7 +128,8 @@ def write_outcomes(
 # for an execute (finding the compiled statement, processing parameters, setting up a result)
 # cost more CPU than SQLite's, and the writer runs often. SQLite runs one UPDATE a row in
 # process; PostgreSQL gets one statement for the group (the rows as two arrays), which is a
-# transaction of its own: one round trip.
+# transaction of its own: one round trip. 'sent' and 'sending' are DeliveryStatus values,
+# spelled out in the SQL (tests/test_statuses.py reads them back).
 _SENT_SQLITE = (
     "UPDATE deliveries SET status = 'sent', message_id = ?, last_error = NULL,"
     " next_attempt_at = NULL, sent_at = ?"
@@ -184,7 +186,7 @@ class OutcomeWriter:
                 # loses at most the last moments, as SQLite's synchronous=NORMAL does.
                 with self._conn.begin():
                     self._conn.exec_driver_sql("SET synchronous_commit TO OFF")
-        if all(outcome.status == "sent" for outcome in outcomes):
+        if all(outcome.status == DeliveryStatus.SENT for outcome in outcomes):
             self._write_sent(outcomes, now)
             return
         with self._conn.begin():

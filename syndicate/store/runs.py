@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from syndicate.models import JobRun
+from syndicate.statuses import RunStatus
 from syndicate.store.base import Queries
 from syndicate.store.tables import job_runs
 
@@ -19,7 +20,7 @@ class RunQueries(Queries):
 
         A run that failed may be claimed again; one that is running or done may not.
         """
-        return await self._start_run(key, owner, now, job_runs.c.status == "failed")
+        return await self._start_run(key, owner, now, job_runs.c.status == RunStatus.FAILED)
 
     async def begin_run(self, key: str, owner: str, now: datetime) -> bool:
         """Mark the run `key` running for `owner` unless it is done; False when it is done.
@@ -27,7 +28,7 @@ class RunQueries(Queries):
         For runs whose work is safe to repeat or share (a digest: its issue is built once and
         the ledger decides what is sent), so a run left "running" by a crash is taken over.
         """
-        return await self._start_run(key, owner, now, job_runs.c.status != "done")
+        return await self._start_run(key, owner, now, job_runs.c.status != RunStatus.DONE)
 
     async def lease_run(
         self,
@@ -45,7 +46,7 @@ class RunQueries(Queries):
         `finish_run` releases it, and a holder that crashed loses it when the lease expires.
         """
         restartable = or_(
-            job_runs.c.status != "running",
+            job_runs.c.status != RunStatus.RUNNING,
             job_runs.c.started_at < expired_before,
             job_runs.c.owner.in_(list(dead_owners)),
         )
@@ -59,7 +60,7 @@ class RunQueries(Queries):
             rows = await conn.execute(
                 select(job_runs.c.key, job_runs.c.started_at).where(
                     job_runs.c.key.startswith(prefix, autoescape=True),
-                    job_runs.c.status == "running",
+                    job_runs.c.status == RunStatus.RUNNING,
                     job_runs.c.owner != exclude_owner,
                     job_runs.c.started_at >= expired_before,
                 )
@@ -73,7 +74,9 @@ class RunQueries(Queries):
         try:
             async with self.write() as conn:
                 await conn.execute(
-                    insert(job_runs).values(key=key, status="running", owner=owner, started_at=now)
+                    insert(job_runs).values(
+                        key=key, status=RunStatus.RUNNING, owner=owner, started_at=now
+                    )
                 )
             return True
         except IntegrityError:
@@ -82,7 +85,13 @@ class RunQueries(Queries):
             result = await conn.execute(
                 update(job_runs)
                 .where(job_runs.c.key == key, restartable)
-                .values(status="running", owner=owner, started_at=now, finished_at=None, error=None)
+                .values(
+                    status=RunStatus.RUNNING,
+                    owner=owner,
+                    started_at=now,
+                    finished_at=None,
+                    error=None,
+                )
             )
             return result.rowcount == 1
 
@@ -91,7 +100,11 @@ class RunQueries(Queries):
             await conn.execute(
                 update(job_runs)
                 .where(job_runs.c.key == key)
-                .values(status="failed" if error else "done", finished_at=now, error=error)
+                .values(
+                    status=RunStatus.FAILED if error else RunStatus.DONE,
+                    finished_at=now,
+                    error=error,
+                )
             )
 
     async def get_run(self, key: str) -> JobRun | None:

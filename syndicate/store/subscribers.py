@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from syndicate.models import Subscriber
+from syndicate.statuses import SubscriberStatus
 from syndicate.store.base import Queries
 from syndicate.store.tables import deliveries, subscribers, suppressions
 
@@ -38,8 +39,10 @@ class SubscriberQueries(Queries):
         read and a write cannot be undone by a late click; None when it was not pending."""
         query = (
             update(subscribers)
-            .where(subscribers.c.id == subscriber_id, subscribers.c.status == "pending")
-            .values(status="active", confirmed_at=now)
+            .where(
+                subscribers.c.id == subscriber_id, subscribers.c.status == SubscriberStatus.PENDING
+            )
+            .values(status=SubscriberStatus.ACTIVE, confirmed_at=now)
             .returning(subscribers)
         )
         async with self.write() as conn:
@@ -52,8 +55,11 @@ class SubscriberQueries(Queries):
         it was already unsubscribed or does not exist."""
         query = (
             update(subscribers)
-            .where(subscribers.c.id == subscriber_id, subscribers.c.status != "unsubscribed")
-            .values(status="unsubscribed", unsubscribed_at=now)
+            .where(
+                subscribers.c.id == subscriber_id,
+                subscribers.c.status != SubscriberStatus.UNSUBSCRIBED,
+            )
+            .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=now)
             .returning(subscribers)
         )
         async with self.write() as conn:

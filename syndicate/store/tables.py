@@ -94,7 +94,7 @@ subscribers = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("email", String(320), nullable=False, unique=True),  # stored normalised, lower-case
     Column("name", Text, nullable=False, default=""),
-    Column("status", String(16), nullable=False),  # pending | active | unsubscribed | bounced
+    Column("status", String(16), nullable=False),  # a SubscriberStatus
     Column("categories", JSON, nullable=False),
     Column("consent_source", Text, nullable=False),
     Column("consented_at", UTCDateTime, nullable=False),
@@ -166,7 +166,7 @@ job_runs = Table(
     "job_runs",
     metadata,
     Column("key", String(128), primary_key=True),
-    Column("status", String(16), nullable=False),  # running | done | failed
+    Column("status", String(16), nullable=False),  # a RunStatus
     Column("owner", Text, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from syndicate.config import Settings
 from syndicate.links import public_url, with_public_links
 from syndicate.models import PostKey, SourceState
-from syndicate.publish.plan import month_label
+from syndicate.months import month_key, month_label
 from syndicate.web.csrf import csrf_token
 from syndicate.web.forms import offered_categories
 from syndicate.web.services import services
@@ -76,7 +76,7 @@ def source_links(settings: Settings, states: list[SourceState]) -> dict[str, Sou
     links = {}
     for source in settings.sources:
         state = known.get(source.name)
-        title = source.title or (state.feed_title if state else None) or source.name
+        title = source.display_title(state.feed_title if state else None)
         links[source.name] = SourceLink(title, public_url(state.feed_link) if state else None)
     return links
 
@@ -89,7 +89,7 @@ def archive_months(
     zone = settings.site.tz
     counts: dict[str, int] = {}
     for key in keys:
-        month = key.published.astimezone(zone).strftime("%Y-%m")
+        month = month_key(key.published, zone)
         counts[month] = counts.get(month, 0) + 1
     feeds_url = feeds_url or f"{settings.site.url}/feeds"
     return [

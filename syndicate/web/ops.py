@@ -39,6 +39,7 @@ from syndicate.config import Settings
 from syndicate.config.settings import WebSettings, secret
 from syndicate.errors import SyndicateError
 from syndicate.models import SourceState
+from syndicate.statuses import DeliveryStatus, SubscriberStatus
 from syndicate.store import DatabaseHealth, Store
 from syndicate.store.health import first_line
 from syndicate.web.health import UNHEALTHY
@@ -47,7 +48,7 @@ from syndicate.web.services import services
 log = logging.getLogger(__name__)
 
 SEND_RATE_WINDOW = timedelta(minutes=5)
-SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced")
+SUBSCRIBER_STATUSES = tuple(status.value for status in SubscriberStatus)
 NO_CACHE = {"cache-control": "no-store"}
 
 
@@ -214,7 +215,7 @@ class StoreCollector(Collector):
             [([status], n) for status, n in sorted(snap.deliveries.items())],
         )
         sent = CounterMetricFamily("syndicate_deliveries_sent", "Digest deliveries sent, ever.")
-        sent.add_metric([], snap.deliveries.get("sent", 0))
+        sent.add_metric([], snap.deliveries.get(DeliveryStatus.SENT, 0))
         yield sent
         window = SEND_RATE_WINDOW.total_seconds()
         yield _gauge(

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from syndicate import subscribers
 from syndicate.categories import UnknownCategory, pick
 from syndicate.models import Subscriber
+from syndicate.statuses import SubscriberStatus
 from syndicate.subscribers import InvalidLink, InvalidName
 from syndicate.web.csrf import check_csrf, csrf_token
 from syndicate.web.forms import (
@@ -87,10 +88,10 @@ async def _unsubscribe_view(
         # The button posts back to this very link (the token as it came, not a new one),
         # on the host the page came from.
         "action": web.pages.link(request.url.path, f"/unsubscribe/{request.path_params['token']}"),
-        "subscribed": subscriber is not None and subscriber.status != "unsubscribed",
+        "subscribed": subscriber is not None and subscriber.status != SubscriberStatus.UNSUBSCRIBED,
         "preferences": None,
     }
-    if subscriber is not None and subscriber.status != "unsubscribed":
+    if subscriber is not None and subscriber.status != SubscriberStatus.UNSUBSCRIBED:
         context["preferences"] = await _preferences_form(request, subscriber, {})
     return web.pages.render(UNSUBSCRIBE_PAGE, context, path=request.url.path, headers=PRIVATE)
 
@@ -156,7 +157,7 @@ async def _preferences_view(
     context: dict[str, Any] = {
         "title": "Your subscription",
         "subscriber": public(subscriber),
-        "subscribed": subscriber.status != "unsubscribed",
+        "subscribed": subscriber.status != SubscriberStatus.UNSUBSCRIBED,
         "saved": saved,
         "preferences": await _preferences_form(request, subscriber, values, error=error),
         "unsubscribe_url": site_link(request, "unsubscribe", subscriber),

@@ -42,6 +42,7 @@ from syndicate.categories import UnknownCategory, pick
 from syndicate.clock import Clock
 from syndicate.errors import SyndicateError
 from syndicate.models import Subscriber
+from syndicate.statuses import SubscriberStatus
 from syndicate.subscribers import InvalidLink, InvalidName, RejectedAddress
 from syndicate.tokens import LIFETIMES
 from syndicate.web.csrf import check_csrf, csrf_token
@@ -168,7 +169,7 @@ async def confirm_page(request: Request) -> Response:
         )
     except InvalidLink as error:
         return invalid_link_page(request, error)
-    if subscriber.status == "active":
+    if subscriber.status == SubscriberStatus.ACTIVE:
         return _subscribed_page(request, subscriber)
     return _confirm_view(request, subscriber)
 

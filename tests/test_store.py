@@ -175,3 +175,17 @@ async def test_rows_written_by_one_store_are_seen_by_another(database_url: str) 
         async with reader.engine.connect() as conn:
             keys = (await conn.execute(select(job_runs.c.key))).scalars().all()
     assert keys == ["publish:1"]
+
+
+async def test_two_workers_syncing_the_same_new_sources_both_start(database_url: str) -> None:
+    """Both read the rows before either inserts (on PostgreSQL the second insert then waits
+    for the first one's commit): the second must not fail on the name the first added."""
+    first, second = await Store.open(database_url), await Store.open(database_url)
+    try:
+        for round_ in range(10):
+            configured = [(f"source-{round_}-{n}", f"https://{n}.example/feed") for n in range(5)]
+            await asyncio.gather(first.sync_sources(configured), second.sync_sources(configured))
+            assert [s.name for s in await first.source_states()] == [n for n, _ in configured]
+    finally:
+        await first.close()
+        await second.close()

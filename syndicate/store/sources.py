@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from syndicate.models import SourceState
 from syndicate.store.base import Queries
@@ -20,21 +21,24 @@ class SourceQueries(Queries):
         """
         wanted = dict(configured)
         async with self.write() as conn:
+            # Two workers starting together on PostgreSQL both read the rows before either
+            # inserts: the second one's insert of the same name must not fail its start.
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             rows = (await conn.execute(select(sources.c.name, sources.c.url))).all()
             known = {name: url for name, url in rows}
             gone = set(known) - set(wanted)
             if gone:
                 await conn.execute(delete(sources).where(sources.c.name.in_(gone)))
             for name, url in wanted.items():
-                if name not in known:
-                    await conn.execute(
-                        insert(sources).values(name=name, url=url, consecutive_failures=0)
-                    )
-                elif known[name] != url:
+                if name in known and known[name] == url:
+                    continue
+                if name in known:
                     await conn.execute(delete(sources).where(sources.c.name == name))
-                    await conn.execute(
-                        insert(sources).values(name=name, url=url, consecutive_failures=0)
-                    )
+                await conn.execute(
+                    dialect.insert(sources)
+                    .values(name=name, url=url, consecutive_failures=0)
+                    .on_conflict_do_nothing(index_elements=["name"])
+                )
 
     async def source_states(self) -> list[SourceState]:
         async with self.read() as conn:

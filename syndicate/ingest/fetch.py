@@ -17,12 +17,11 @@ import logging
 import mimetypes
 import socket
 import ssl
-import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
@@ -33,6 +32,7 @@ import httpx
 from syndicate.config import local_path
 from syndicate.errors import FetchError
 from syndicate.ingest.decode import ACCEPT_ENCODING, DECODE_ERRORS, ContentDecoder
+from syndicate.ingest.localfile import read_file, too_large
 from syndicate.ingest.netguard import (
     AddressRefused,
     PublicOnlyBackend,
@@ -361,12 +361,7 @@ class Fetcher:
         return bytes(body)
 
     def _too_large(self, source: str, status: int | None = None) -> FetchError:
-        return FetchError(
-            source,
-            f"larger than {_size(self.max_size)}; raise [ingest] max_size if the feed "
-            "really is this big",
-            status=status,
-        )
+        return too_large(source, self.max_size, status=status)
 
     def _network_message(self, url: str, error: Exception) -> str:
         where = _where(url)
@@ -400,9 +395,9 @@ class Fetcher:
 
     async def _fetch_file(self, source: str, path: Path, validators: Validators) -> FetchResult:
         # Reading happens in a thread: a large file must not stall every other fetch.
-        body, last_modified = await asyncio.to_thread(
-            _read_file, source, path, validators, self.max_size
-        )
+        # The mtime counts only when the body it stood for was stored (its hash is known).
+        known = validators.last_modified if validators.content_hash is not None else None
+        body, last_modified = await asyncio.to_thread(read_file, source, path, known, self.max_size)
         content_type = mimetypes.guess_type(path.name)[0]
         url = path.as_uri()
         if body is None:
@@ -422,56 +417,6 @@ def _local_path(source: str, url: str) -> Path | None:
         return local_path(url)
     except ValueError as error:
         raise FetchError(source, _one_line(str(error))) from None
-
-
-def _read_file(
-    source: str, path: Path, validators: Validators, max_size: int
-) -> tuple[bytes | None, str | None]:
-    """(body, last_modified); body is None when the mtime says the file is unchanged."""
-    try:
-        info = path.stat()
-        # Checked before opening: opening a FIFO or a device could block forever.
-        if not stat.S_ISREG(info.st_mode):
-            raise FetchError(source, f"not a regular file: {path}")
-        last_modified = _file_validator(info.st_mtime)
-        if (
-            validators.content_hash is not None
-            and last_modified is not None
-            and last_modified == validators.last_modified
-        ):
-            return None, last_modified
-        if info.st_size > max_size:
-            raise _file_too_large(source, max_size)
-        with path.open("rb") as file:
-            body = file.read(max_size + 1)
-    except FileNotFoundError:
-        raise FetchError(source, f"no such file: {path}") from None
-    except PermissionError:
-        raise FetchError(source, f"cannot read {path}: permission denied") from None
-    except OSError as error:
-        raise FetchError(source, f"cannot read {path}: {error.strerror or error}") from None
-    if len(body) > max_size:  # it grew after the stat
-        raise _file_too_large(source, max_size)
-    return body, last_modified
-
-
-def _file_validator(mtime: float) -> str | None:
-    """The mtime as an HTTP-date, or None while it cannot be trusted.
-
-    An HTTP-date has whole seconds, so a second write within the same second as the one we
-    read would keep the same date and go unnoticed. Until that second is over the date is
-    not used (the content hash still saves the parse).
-    """
-    if int(mtime) >= int(time.time()):
-        return None
-    return formatdate(mtime, usegmt=True)
-
-
-def _file_too_large(source: str, max_size: int) -> FetchError:
-    return FetchError(
-        source,
-        f"larger than {_size(max_size)}; raise [ingest] max_size if the feed really is this big",
-    )
 
 
 def _conditional_headers(validators: Validators) -> dict[str, str]:
@@ -595,14 +540,6 @@ def _where(url: str) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def _size(size: int) -> str:
-    if size >= 1_000_000:
-        return f"{size / 1_000_000:.1f} MB"
-    if size >= 1_000:
-        return f"{size / 1_000:.1f} kB"
-    return f"{size} bytes"
 
 
 def _duration(delay: timedelta) -> str:

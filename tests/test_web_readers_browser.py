@@ -10,43 +10,26 @@ tests/test_web_browser.py).
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import feedparser
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
+from test_web_browser import browser, free_port, serving, syndicate
+
+__all__ = ["browser"]  # the fixture, shared with tests/test_web_browser.py
 
 PHONE = {"width": 360, "height": 740}
-SECRET = "readers-browser-secret-" * 3
-
-
-def syndicate(config: Path, *args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "syndicate", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "SYNDICATE_SECRET": SECRET},
-        check=False,
-    )
-    assert result.returncode == 0, f"syndicate {' '.join(args)}:\n{result.stdout}{result.stderr}"
 
 
 @pytest.fixture
 def site(project: Path) -> Iterator[str]:
-    """The base URL of a running `syndicate serve` over the bundled config."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    """The base URL of a running `syndicate serve` over the bundled config, its `[site] url`
+    that address, published and with December 2015's digest built."""
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = project / "config.toml"
     text = config.read_text()
@@ -56,49 +39,8 @@ def site(project: Path) -> Iterator[str]:
     syndicate(config, "ingest")
     syndicate(config, "digest", "build", "--month", "2015-12")
     syndicate(config, "publish")  # lists the issue just built
-    serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "syndicate", "--config", str(config), *serve],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "SYNDICATE_SECRET": SECRET},
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if server.poll() is not None:
-                output = server.stdout.read() if server.stdout else ""
-                pytest.fail(f"syndicate serve exited:\n{output}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code < 500:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("syndicate serve did not answer within 30 s")
-            time.sleep(0.1)
+    with serving(config, port):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed: run `apt-get install -y chromium`")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def titles_in(url: str) -> list[str]:

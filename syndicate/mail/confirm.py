@@ -165,6 +165,16 @@ def one_off_fields(
 
 def variables(settings: Settings, subscriber: Subscriber, confirm_url: str) -> dict[str, object]:
     """What the confirm templates see."""
+    return {
+        **one_off_variables(settings, subscriber),
+        "urls": ConfirmUrls(confirm=confirm_url, home=home_url(settings)),
+        "expires_days": LIFETIMES["confirm"].days,
+    }
+
+
+def one_off_variables(settings: Settings, subscriber: Subscriber) -> dict[str, object]:
+    """What every one-off message's templates see (the confirmation, the welcome): the site,
+    the subscriber (the name on one line), the digest's frequency and the time zone."""
     site = settings.site
     return {
         "site": ConfirmSite(site.title, site.url, site.description, site.language),
@@ -174,13 +184,15 @@ def variables(settings: Settings, subscriber: Subscriber, confirm_url: str) -> d
             subscriber.categories,
             subscriber.consent_source,
         ),
-        "urls": ConfirmUrls(
-            confirm=confirm_url, home=site.url if site.url.endswith("/") else f"{site.url}/"
-        ),
-        "expires_days": LIFETIMES["confirm"].days,
         "frequency": FREQUENCY.get(settings.digest.period, settings.digest.period),
         "timezone": site.timezone,
     }
+
+
+def home_url(settings: Settings) -> str:
+    """[site] url with one "/" at its end."""
+    url = settings.site.url
+    return url if url.endswith("/") else f"{url}/"
 
 
 # --- rendering -------------------------------------------------------------------------------

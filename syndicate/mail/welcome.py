@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syndicate.mail.confirm import (
-    FREQUENCY,
     ConfirmRenderer,
     ConfirmSite,
     ConfirmSubscriber,
-    _one_line,
+    home_url,
     one_off_fields,
+    one_off_variables,
     sender_address,
 )
 from syndicate.mail.dkim import dkim_signer_for
@@ -86,9 +86,8 @@ def build_welcome(
 ) -> bytes:
     """The welcome message as bytes (CRLF): multipart/alternative, text then HTML."""
     site = settings.site
-    home = site.url if site.url.endswith("/") else f"{site.url}/"
     urls = WelcomeUrls(
-        home=home,
+        home=home_url(settings),
         preferences=tokens.link(site.url, "preferences", subscriber),
         unsubscribe=tokens.link(site.url, "unsubscribe", subscriber),
         latest_issue=latest_issue,
@@ -100,19 +99,7 @@ def build_welcome(
 
 def variables(settings: Settings, subscriber: Subscriber, urls: WelcomeUrls) -> dict[str, Any]:
     """What the welcome templates see."""
-    site = settings.site
-    return {
-        "site": ConfirmSite(site.title, site.url, site.description, site.language),
-        "subscriber": ConfirmSubscriber(
-            _one_line(subscriber.name),
-            subscriber.email,
-            subscriber.categories,
-            subscriber.consent_source,
-        ),
-        "urls": urls,
-        "frequency": FREQUENCY.get(settings.digest.period, settings.digest.period),
-        "timezone": site.timezone,
-    }
+    return {**one_off_variables(settings, subscriber), "urls": urls}
 
 
 @functools.cache

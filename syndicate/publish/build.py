@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
+from typing import Any
 
 from syndicate import __version__
 from syndicate.categories import SiteCategories
@@ -228,7 +229,6 @@ def _page_files(
     pages: PageRenderer,
     context: str,
 ) -> list[_File]:
-    site = settings.site
     # The pages link to each other and to the site relatively (publish.pages.root_from), so
     # they work wherever they are served: on `[site] url`, or on the admin's 127.0.0.1:8080
     # before that exists. Feeds keep `feeds_url`, absolute: they are read elsewhere.
@@ -242,20 +242,7 @@ def _page_files(
     )
 
     def page(path: str, title: str, posts: tuple[Post, ...] = (), **extra: object) -> ArchivePage:
-        here = root_from(f"/feeds/{path}")  # path under feeds/: "archive/2015-12.html"
-        return ArchivePage(
-            path=path,
-            site_title=site.title,
-            site_url=here,
-            feeds_url=f"{here}/feeds",
-            language=site.language,
-            title=title,
-            posts=posts,
-            months=months,
-            sources=sources,
-            timezone=site.timezone,
-            **extra,
-        )
+        return _page(settings, path, title, posts=posts, months=months, sources=sources, **extra)
 
     files = [
         _File(
@@ -294,6 +281,23 @@ def _page_files(
     return files
 
 
+def _page(settings: Settings, path: str, title: str, **fields: Any) -> ArchivePage:
+    """A published page at `path` under feeds/ ("archive/2015-12.html"), its links to the
+    site and the feeds relative to where it is (see _page_files)."""
+    here = root_from(f"/feeds/{path}")
+    site = settings.site
+    return ArchivePage(
+        path=path,
+        site_title=site.title,
+        site_url=here,
+        feeds_url=f"{here}/feeds",
+        language=site.language,
+        title=title,
+        timezone=site.timezone,
+        **fields,
+    )
+
+
 def _list_files(
     settings: Settings,
     plan: Plan,
@@ -309,17 +313,7 @@ def _list_files(
     links = issue_links(issues)
 
     def page(path: str, title: str) -> ArchivePage:
-        # Relative like the archive pages' (see _page_files): the frame's links too.
-        here = root_from(f"/feeds/{path}")
-        return ArchivePage(
-            path=path,
-            site_title=site.title,
-            site_url=here,
-            feeds_url=f"{here}/feeds",
-            language=site.language,
-            title=title,
-            timezone=site.timezone,
-        )
+        return _page(settings, path, title)
 
     files = [
         _File(

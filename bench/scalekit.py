@@ -201,6 +201,14 @@ def _drain(process: subprocess.Popen[bytes]) -> tuple[str, str]:
     )
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _postgres_admin(statement: str) -> None:
     import psycopg
 

@@ -11,16 +11,18 @@ import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
 from syndicate import __version__, logs
 from syndicate.clock import Clock, SystemClock
-from syndicate.config import Settings, config_path, load_settings
 from syndicate.errors import ConfigError, SyndicateError
 from syndicate.terminal import say
+
+if TYPE_CHECKING:
+    from syndicate.config import Settings
 
 T = TypeVar("T")
 
@@ -37,11 +39,15 @@ class AppContext:
 
     @property
     def config_file(self) -> Path:
+        from syndicate.config import config_path
+
         return config_path(self.config_option)
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from syndicate.config import load_settings
+
             self._settings = load_settings(self.config_file)
         return self._settings
 

@@ -5,13 +5,7 @@ from __future__ import annotations
 import click
 
 from syndicate.cli.app import AppContext, cli, pass_app
-from syndicate.config import missing_secrets
-from syndicate.digest.build import renderer_for
 from syndicate.errors import TemplateError
-from syndicate.mail.confirm import ConfirmRenderer
-from syndicate.mail.welcome import WelcomeRenderer
-from syndicate.publish.pages import PageRenderer
-from syndicate.summary import describe
 
 
 @cli.command()
@@ -27,6 +21,13 @@ def check(app: AppContext) -> None:
     Example:
       syndicate --config /etc/syndicate/config.toml check
     """
+    from syndicate.config import missing_secrets
+    from syndicate.digest.build import renderer_for
+    from syndicate.mail.confirm import ConfirmRenderer
+    from syndicate.mail.welcome import WelcomeRenderer
+    from syndicate.publish.pages import PageRenderer
+    from syndicate.summary import describe
+
     settings = app.settings
     pages = PageRenderer(settings.templates_dir, formats=settings.publish.formats)
     confirmation = ConfirmRenderer(settings.templates_dir)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
-from syndicate.store import Store
-from syndicate.store.copy import BATCH_SIZE, copy_database, count_rows
-from syndicate.store.engine import safe_url
+
+# The store's own default (syndicate.store.copy.BATCH_SIZE; a test keeps them equal), here so
+# that `--help` does not import SQLAlchemy.
+COPY_BATCH_SIZE = 1000
 
 
 @cli.group()
@@ -25,6 +26,9 @@ def upgrade(app: AppContext) -> None:
     Example:
       syndicate db upgrade
     """
+    from syndicate.store import Store
+    from syndicate.store.engine import safe_url
+
     url = app.settings.database_url
 
     async def go() -> tuple[str | None, str]:
@@ -45,7 +49,7 @@ def upgrade(app: AppContext) -> None:
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=BATCH_SIZE,
+    default=COPY_BATCH_SIZE,
     show_default=True,
     help="Rows read and written at a time.",
 )
@@ -62,6 +66,8 @@ def copy_command(app: AppContext, from_url: str, batch_size: int) -> None:
     Example:
       syndicate --config new.toml db copy sqlite:///var/syndicate.db
     """
+    from syndicate.store.copy import copy_database, count_rows
+
     url = app.settings.database_url
 
     def copied(table: str, rows: int) -> None:

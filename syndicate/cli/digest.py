@@ -4,29 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
-from syndicate.cli.progress import send_progress
-from syndicate.config import Settings
-from syndicate.digest.build import (
-    BuildResult,
-    build_issue,
-    issue_content,
-    period_of,
-    renderer_for,
-)
-from syndicate.digest.context import DigestPeriod, DigestSubscriber
 from syndicate.errors import UsageError
-from syndicate.mail import headers
-from syndicate.mail.message import alternative_message
-from syndicate.mail.send import plan_period, send_period
 from syndicate.statuses import DeliveryStatus
-from syndicate.store import Store
 from syndicate.terminal import say
-from syndicate.tokens import Tokens, signing_secret
+
+if TYPE_CHECKING:
+    from syndicate.config import Settings
+    from syndicate.digest.build import BuildResult
+    from syndicate.digest.context import DigestPeriod
+    from syndicate.store import Store
 
 T = TypeVar("T")
 
@@ -47,6 +38,8 @@ def period_options(command: F) -> F:
 def chosen_period(settings: Settings, month: str | None, week: str | None) -> DigestPeriod:
     """The period the options name, checked before any work starts, so a mistake is one
     line naming the option (exit 2) rather than something found with a progress bar drawn."""
+    from syndicate.digest.build import period_of
+
     kind = settings.digest.period
     wanted, example = _EXAMPLES[kind]
     given = {"--month": month, "--week": week}
@@ -79,6 +72,9 @@ def build(app: AppContext, month: str | None, week: str | None) -> None:
     Example:
       syndicate digest build --month 2015-12
     """
+    from syndicate.digest.build import build_issue
+    from syndicate.store import Store
+
     settings = app.settings
     key = chosen_period(settings, month, week).key
 
@@ -134,6 +130,11 @@ def preview(
     Example:
       syndicate digest preview --month 2015-12 --format text
     """
+    from syndicate.digest.build import issue_content, renderer_for
+    from syndicate.digest.context import DigestSubscriber
+    from syndicate.store import Store
+    from syndicate.tokens import Tokens, signing_secret
+
     settings = app.settings
     period = chosen_period(settings, month, week)
 
@@ -171,6 +172,9 @@ def preview(
 
 def _eml(settings: Settings, subject: str, html: str, text: str, to: str | None) -> bytes:
     """The preview as a message file, its headers written and checked like a sent one's."""
+    from syndicate.mail import headers
+    from syndicate.mail.message import alternative_message
+
     fields = [
         headers.configured_mailbox("From", settings.digest.sender),
         headers.mailbox("To", "", to or "preview@example.invalid"),
@@ -198,6 +202,9 @@ def send(app: AppContext, month: str | None, week: str | None, dry_run: bool) ->
       syndicate digest send --month 2015-12 --dry-run
       syndicate digest send --month 2015-12
     """
+    from syndicate.cli.progress import send_progress
+    from syndicate.mail.send import plan_period, send_period
+
     settings = app.settings
     key = chosen_period(settings, month, week).key
     if dry_run:
@@ -254,5 +261,7 @@ def _statuses(counts: dict[str, int]) -> str:
 
 
 async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    from syndicate.store import Store
+
     async with await Store.open(settings.database_url) as store:
         return await work(store)

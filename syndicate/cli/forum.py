@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
-from syndicate.forum.linker import ForumReport, link_discussions
-from syndicate.publish.build import PublishReport, publish
-from syndicate.store import Store
+
+if TYPE_CHECKING:
+    from syndicate.forum.linker import ForumReport
+    from syndicate.publish.build import PublishReport
 
 
 @cli.group()
@@ -30,6 +32,10 @@ def relink(app: AppContext, no_publish: bool) -> None:
     Example:
       syndicate forum relink
     """
+    from syndicate.forum.linker import link_discussions
+    from syndicate.publish.build import publish
+    from syndicate.store import Store
+
     settings = app.settings
 
     async def go() -> tuple[ForumReport, PublishReport | None]:

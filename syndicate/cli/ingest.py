@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
-from syndicate.forum.linker import link_discussions
-from syndicate.ingest.poll import IngestReport, ingest
-from syndicate.publish.build import PublishReport, publish
-from syndicate.store import Store
 from syndicate.terminal import cell, say
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from syndicate.ingest.poll import IngestReport
+    from syndicate.publish.build import PublishReport
 
 
 @cli.command("ingest")
@@ -30,6 +32,11 @@ def ingest_command(app: AppContext, only: str | None, no_publish: bool) -> None:
     Example:
       syndicate ingest --source riverside-news
     """
+    from syndicate.forum.linker import link_discussions
+    from syndicate.ingest.poll import ingest
+    from syndicate.publish.build import publish
+    from syndicate.store import Store
+
     settings = app.settings
 
     async def go() -> tuple[IngestReport, PublishReport | None]:
@@ -50,6 +57,8 @@ def ingest_command(app: AppContext, only: str | None, no_publish: bool) -> None:
 
 
 def report_table(report: IngestReport) -> Table:
+    from rich.table import Table
+
     table = Table(title=None, show_edge=False, pad_edge=False)
     for column in ("source", "status", "http", "new", "updated", "unchanged", "error"):
         table.add_column(

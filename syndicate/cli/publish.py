@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
-from syndicate.publish.build import PublishReport, publish
-from syndicate.store import Store
+
+if TYPE_CHECKING:
+    from syndicate.publish.build import PublishReport
 
 
 @cli.command("publish")
@@ -21,6 +24,9 @@ def publish_command(app: AppContext) -> None:
     Example:
       syndicate publish
     """
+    from syndicate.publish.build import publish
+    from syndicate.store import Store
+
     settings = app.settings
 
     async def go() -> PublishReport:

@@ -7,8 +7,6 @@ import sys
 import click
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
-from syndicate.daemon import run_worker
-from syndicate.pipeline import run_once
 from syndicate.terminal import say
 
 
@@ -47,12 +45,16 @@ def run(
     """
     settings = app.settings
     if once:
+        from syndicate.pipeline import run_once
+
         report = run_async(run_once(settings, app.clock))
         for line in report.lines:
             say(line)
         if report.failed:
             sys.exit(1)
         return
+    from syndicate.daemon import run_worker
+
     run_async(
         run_worker(
             settings,

@@ -7,7 +7,6 @@ import contextlib
 import click
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
-from syndicate.web.server import serve
 
 
 @cli.command("serve")
@@ -31,6 +30,8 @@ def serve_command(app: AppContext, host: str | None, port: int | None, no_access
     metrics_allow lists other networks or [web] metrics_token_env names a variable holding
     a bearer token; anyone else gets a 404.
     """
+    from syndicate.web.server import serve
+
     settings = app.settings
 
     def ready(url: str) -> None:

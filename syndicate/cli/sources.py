@@ -6,17 +6,16 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
-from syndicate.config import load_settings
 from syndicate.errors import ConfigError, UsageError
-from syndicate.models import SourceState
-from syndicate.opml import add_to_config, parse_opml, render_opml
-from syndicate.store import Store
 from syndicate.terminal import cell
+
+if TYPE_CHECKING:
+    from syndicate.models import SourceState
 
 
 @cli.group(invoke_without_command=True)
@@ -41,6 +40,10 @@ def list_sources(app: AppContext) -> None:
     Example:
       syndicate sources list
     """
+    from rich.table import Table
+
+    from syndicate.store import Store
+
     settings = app.settings
 
     async def go() -> tuple[dict[str, SourceState], dict[str, int]]:
@@ -86,6 +89,8 @@ def import_opml(app: AppContext, file: Path) -> None:
     Example:
       syndicate sources import-opml partners.opml
     """
+    from syndicate.opml import add_to_config, parse_opml
+
     config_file = app.config_file
     try:
         feeds = parse_opml(file.read_bytes())
@@ -110,11 +115,15 @@ def export_opml(app: AppContext) -> None:
     Example:
       syndicate sources export-opml > sources.opml
     """
+    from syndicate.opml import render_opml
+
     click.echo(render_opml(app.settings), nl=False)
 
 
 def _write_validated(path: Path, text: str) -> None:
     """Write only a config that loads; atomically, so a crash leaves the old file."""
+    from syndicate.config import load_settings
+
     folder = path.resolve().parent
     handle, temp_name = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=folder)
     temp = Path(temp_name)

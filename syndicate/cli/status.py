@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
 from syndicate.cli.sources import list_sources
-from syndicate.config import Settings
-from syndicate.jobs import latest_due_period
 from syndicate.models import DigestIssue, JobRun
 from syndicate.statuses import RunStatus
-from syndicate.store import Store
-from syndicate.summary import next_digest
 from syndicate.terminal import say
+
+if TYPE_CHECKING:
+    from syndicate.config import Settings
+    from syndicate.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,9 @@ def status(ctx: click.Context, app: AppContext) -> None:
     Example:
       syndicate status
     """
+    from syndicate.store import Store
+    from syndicate.summary import next_digest
+
     ctx.invoke(list_sources)
     settings = app.settings
     tz = settings.site.tz
@@ -82,6 +86,8 @@ def status(ctx: click.Context, app: AppContext) -> None:
 
 async def describe_due_digest(settings: Settings, store: Store, now: datetime) -> str:
     """The most recent period whose digest is due, and how far its run got."""
+    from syndicate.jobs import latest_due_period
+
     found = latest_due_period(settings, now)
     if found is None:
         return "none"

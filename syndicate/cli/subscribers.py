@@ -5,29 +5,28 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import click
-from rich.table import Table
 
-from syndicate import subscribers as service
-from syndicate.categories import offered_categories, pick
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
-from syndicate.config import Settings
 from syndicate.errors import DeliveryError
-from syndicate.mail.confirm import send_confirmation
-from syndicate.mail.transport import open_transport
 from syndicate.models import Subscriber
 from syndicate.statuses import SubscriberStatus
-from syndicate.store import Store
 from syndicate.terminal import cell, say
-from syndicate.tokens import Tokens, signing_secret
+
+if TYPE_CHECKING:
+    from syndicate import subscribers as service
+    from syndicate.config import Settings
+    from syndicate.store import Store
 
 T = TypeVar("T")
 
 
 def _with_store(app: AppContext, work: Callable[[Store], Awaitable[T]]) -> T:
+    from syndicate.store import Store
+
     database_url = app.settings.database_url
 
     async def go() -> T:
@@ -87,6 +86,12 @@ def add(
       syndicate subscribers add cy@example.org --category Wildlife --category "Field notes"
       syndicate subscribers add bob@example.org --confirmed
     """
+    from syndicate import subscribers as service
+    from syndicate.categories import offered_categories, pick
+    from syndicate.mail.confirm import send_confirmation
+    from syndicate.mail.transport import open_transport
+    from syndicate.tokens import Tokens, signing_secret
+
     settings = app.settings
     clock = app.clock
 
@@ -139,6 +144,10 @@ def confirm(app: AppContext, link: str) -> None:
     Example:
       syndicate subscribers confirm https://news.example.org/confirm/MQ.Zk1a2b.x9Q...
     """
+    from syndicate import subscribers as service
+    from syndicate.mail.transport import open_transport
+    from syndicate.tokens import Tokens, signing_secret
+
     settings = app.settings
     tokens = Tokens(signing_secret(settings), app.clock)
 
@@ -206,6 +215,9 @@ def import_(app: AppContext, file: Path, confirmed: bool) -> None:
       ann@example.org,Ann,Rivers;Field notes
       bob@example.org,,
     """
+    from syndicate import subscribers as service
+    from syndicate.categories import offered_categories
+
     now = app.clock.now()
     settings = app.settings
 
@@ -226,7 +238,9 @@ def import_(app: AppContext, file: Path, confirmed: bool) -> None:
 
 @subscribers.command("list")
 @click.option(
-    "--status", type=click.Choice(service.STATUSES), help="Only subscribers with this status."
+    "--status",
+    type=click.Choice([status.value for status in SubscriberStatus]),
+    help="Only subscribers with this status.",
 )
 @pass_app
 def list_(app: AppContext, status: str | None) -> None:
@@ -236,6 +250,10 @@ def list_(app: AppContext, status: str | None) -> None:
     Example:
       syndicate subscribers list --status active
     """
+    from rich.table import Table
+
+    from syndicate import subscribers as service
+
     found = _with_store(app, lambda store: service.list_subscribers(store, status))
     table = Table(show_edge=False, pad_edge=False)
     for column in ("email", "name", "status", "categories", "since", "source"):
@@ -268,6 +286,8 @@ def remove(app: AppContext, email: str) -> None:
     Example:
       syndicate subscribers remove ann@example.org
     """
+    from syndicate import subscribers as service
+
     now = app.clock.now()
     subscriber = _with_store(app, lambda store: service.remove(store, email, now))
     click.echo(f"unsubscribed {subscriber.email}")
@@ -290,6 +310,8 @@ def export(app: AppContext, kind: Literal["csv", "json"]) -> None:
     Example:
       syndicate subscribers export --format json > subscribers.json
     """
+    from syndicate import subscribers as service
+
     click.echo(_with_store(app, lambda store: service.export(store, kind)), nl=False)
 
 
@@ -303,6 +325,8 @@ def forget(app: AppContext, email: str) -> None:
     Example:
       syndicate subscribers forget ann@example.org
     """
+    from syndicate import subscribers as service
+
     now = app.clock.now()
     _with_store(app, lambda store: service.forget(store, email, now))
     click.echo("forgotten: the record is deleted and the address suppressed")

@@ -28,7 +28,11 @@ from syndicate.categories import UnknownCategory, pick
 from syndicate.errors import UsageError
 from syndicate.statuses import SubscriberStatus
 from syndicate.store import Store
-from syndicate.store.subscriber_batches import KnownSubscriber, SubscriberBatch
+from syndicate.store.subscriber_batches import (
+    KnownSubscriber,
+    SubscriberBatch,
+    categories_json,
+)
 from syndicate.subscribers.checks import (
     EXPORT_COLUMNS,
     SUPPRESSED,
@@ -210,9 +214,10 @@ class _Importer:
         self._first_lines = _FirstLines()
         self._suppressed_lines: dict[str, int] = {}  # few: only forgotten addresses
         self._categories: dict[str, tuple[str, ...] | str] = {}  # a cell's result or error
+        self._categories_json: dict[tuple[str, ...], str] = {}
         self._batch_lines: dict[str, int] = {}
         self._rejects: list[tuple[int, str]] = []
-        self._new_row = {
+        self._shared = {  # the columns every new subscriber of this import has alike
             "status": SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING,
             "consent_source": source,
             "consented_at": now,
@@ -314,13 +319,23 @@ class _Importer:
         change: dict[str, Any] = {}
         if line.name is not None and line.name != found.name:
             change["name"] = line.name
-        if line.categories is not None and line.categories != found.categories:
+        if line.categories is not None and not self._same(line.categories, found):
             change["categories"] = line.categories
         if change:
             changes.append((found.id, change))
             self.result.updated += 1
         else:
             self.result.unchanged += 1
+
+    def _same(self, categories: tuple[str, ...], found: KnownSubscriber) -> bool:
+        text = self._categories_json.get(categories)
+        if text is None:
+            if len(self._categories_json) >= 10_000:
+                self._categories_json.clear()
+            text = self._categories_json[categories] = categories_json(categories)
+        # The same text is the same list; other text may still be (written elsewhere, with
+        # other spacing), so only then is it decoded.
+        return found.categories_json == text or found.categories == categories
 
     async def _insert(
         self,
@@ -337,16 +352,8 @@ class _Importer:
                 self._reject(line.number, f"{line.address}: {SUPPRESSED}")
             else:
                 fresh.append(line)
-        rows = [
-            {
-                **self._new_row,
-                "email": line.address,
-                "name": line.name or "",
-                "categories": line.categories or (),
-            }
-            for line in fresh
-        ]
-        ids = await batch.insert(rows)
+        people = [(line.address, line.name or "", line.categories or ()) for line in fresh]
+        ids = await batch.insert(people, self._shared)
         raced: list[_Line] = []
         for line in fresh:
             subscriber_id = ids.get(line.address)

@@ -20,13 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     JSON,
     Column,
     ColumnElement,
-    String,
     Text,
-    any_,
     bindparam,
     cast,
     func,
@@ -100,13 +97,16 @@ class SubscriberBatch:
         return found
 
     def _among(self, column: ColumnElement[str], values: list[str]) -> ColumnElement[bool]:
-        """`column IN values` with the values as one parameter (an array on PostgreSQL, a
-        JSON array that json_each unpacks on SQLite): the statement is the same for every
-        chunk, and cheaper to build than an IN list of thousands of parameters."""
+        """`column IN values` with the values as one JSON array parameter, which the
+        database unpacks (json_each on SQLite, json_array_elements_text on PostgreSQL): the
+        statement is the same for every chunk, and much cheaper to build and send than an
+        IN list of thousands of parameters (or an array the driver adapts value by value)."""
+        packed = bindparam("values", json.dumps(values))
         if self._conn.dialect.name == "postgresql":
-            return column == any_(bindparam("values", values, type_=ARRAY(String)))
-        unpacked = func.json_each(bindparam("values", json.dumps(values))).table_valued("value")
-        return column.in_(select(unpacked.c.value))
+            unpacked = func.json_array_elements_text(cast(packed, JSON)).column_valued()
+            return column.in_(select(unpacked))
+        unpacked = func.json_each(packed).table_valued("value").c.value
+        return column.in_(select(unpacked))
 
     async def insert(
         self, people: Sequence[tuple[str, str, Sequence[str]]], shared: Mapping[str, Any]

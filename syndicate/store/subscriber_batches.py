@@ -83,8 +83,9 @@ class SubscriberBatch:
         found: dict[str, KnownSubscriber] = {}
         for chunk in _chunks(emails):
             where = self._among(subscribers.c.email, chunk)
-            for row in await self._conn.execute(query.where(where)):
-                found[row[1]] = KnownSubscriber(row[0], row[2], row[3])
+            rows = (await self._conn.execute(query.where(where))).all()
+            for subscriber_id, email, name, categories in rows:
+                found[email] = KnownSubscriber(subscriber_id, name, categories)
         return found
 
     async def suppressed(self, hashes: Iterable[str]) -> set[str]:
@@ -93,7 +94,7 @@ class SubscriberBatch:
         found: set[str] = set()
         for chunk in _chunks(hashes):
             where = self._among(suppressions.c.email_sha256, chunk)
-            found.update(row[0] for row in await self._conn.execute(query.where(where)))
+            found.update((await self._conn.execute(query.where(where))).scalars().all())
         return found
 
     def _among(self, column: ColumnElement[str], values: list[str]) -> ColumnElement[bool]:

@@ -7,6 +7,9 @@ ones among the new, one multi-row INSERT for the new and one UPDATE per set of c
 columns. A batch that fails is rolled back; the batches before it stay, and importing the
 file again finishes the job (it is idempotent).
 
+While a batch is written, the next one is read and checked in a thread, so the database's
+work and the Python's overlap.
+
 A repeated address is refused, naming the line that had it first. Within a batch a dict
 finds it; across batches the database does: the row the first line wrote or compared has an
 id, and `_FirstLines` keeps each id's line number in 4 bytes (4 MB for a million
@@ -15,6 +18,7 @@ subscribers) instead of every address in memory.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 from array import array
@@ -110,16 +114,30 @@ async def import_csv(
         with path.open(encoding="utf-8-sig", newline="") as file:
             reader = csv.reader(file)
             header = _header(path, next(reader, []))
+            batch = importer.read(reader, header, batch_size)
             while True:
-                lines = importer.read(reader, header, batch_size)
-                if lines:
-                    async with store.subscriber_batch() as batch:
-                        await importer.write(batch, lines)
-                importer.flush_rejects()
+                # The next batch is read and checked (a thread) while this one is written
+                # (the database's own process or thread): a batch costs the longer of the
+                # two, not their sum.
+                coming = None
+                if batch.full:
+                    coming = asyncio.ensure_future(
+                        asyncio.to_thread(importer.read, reader, header, batch_size)
+                    )
+                try:
+                    if batch.lines:
+                        async with store.subscriber_batch() as writing:
+                            await importer.write(writing, batch)
+                except BaseException:
+                    if coming is not None:
+                        await asyncio.wait([coming])  # the file stays open until it is done
+                    raise
+                importer.flush_rejects(batch)
                 if on_progress is not None:
                     on_progress(file.buffer.tell(), total, importer.result.lines)
-                if len(lines) < batch_size:
+                if coming is None:
                     break
+                batch = await coming
     except (OSError, UnicodeDecodeError) as error:  # the file changed while it was read
         raise UsageError(f"{path}: cannot read: {error}") from None
     return importer.result
@@ -173,6 +191,13 @@ class _Line:
     error: str | None = None
 
 
+@dataclass(slots=True)
+class _Batch:
+    lines: list[_Line]
+    full: bool  # as many lines as a batch takes: the file may have more
+    rejects: list[tuple[int, str]]  # (line number, reason), reading's then writing's
+
+
 class _FirstLines:
     """The line of the file each subscriber id was taken from, 0 for none yet: an array of
     4-byte numbers indexed by id, and a dict for the odd id far beyond the others."""
@@ -216,7 +241,8 @@ class _Importer:
         self._categories: dict[str, tuple[str, ...] | str] = {}  # a cell's result or error
         self._categories_json: dict[tuple[str, ...], str] = {}
         self._batch_lines: dict[str, int] = {}
-        self._rejects: list[tuple[int, str]] = []
+        self._read_rejects: list[tuple[int, str]] = []  # of the batch being read
+        self._rejects: list[tuple[int, str]] = []  # of the batch being written
         self._shared = {  # the columns every new subscriber of this import has alike
             "status": SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING,
             "consent_source": source,
@@ -228,45 +254,66 @@ class _Importer:
 
     # --- reading and checking ---------------------------------------------------------
 
-    def read(self, reader: Any, header: list[str], size: int) -> list[_Line]:
+    def read(self, reader: Any, header: list[str], size: int) -> _Batch:
         """The next `size` lines with a valid address (fewer at the end of the file) from a
-        csv.reader (whose type is private); the others are rejected on the way."""
+        csv.reader (whose type is private); the others are rejected on the way.
+
+        It may run in a thread while the batch before is written: it touches nothing that
+        writing does (cross-batch repeats are only looked for by `write`)."""
         self._batch_lines = {}
+        self._read_rejects = []
         lines: list[_Line] = []
         width = len(header)
+        email = header.index("email")
+        name = header.index("name") if "name" in header else None
+        categories = header.index("categories") if "categories" in header else None
         for row in reader:
             number: int = reader.line_num  # where the row ends: a quoted cell may span lines
-            if len(row) != width:
+            # A line with an address is not blank: only the others need a closer look.
+            if len(row) != width or not row[email].strip():
                 if any(cell.strip() for cell in row):
-                    self._reject(number, f"{len(row)} fields, the header has {width}")
+                    self._read_rejects.append((number, self._bad_shape(row, width, email)))
                 continue
-            line = self._check(number, dict(zip(header, row, strict=True)))
+            line = self._check(
+                number,
+                row[email],
+                None if name is None else row[name],
+                None if categories is None else row[categories],
+            )
             if line is not None:
                 lines.append(line)
                 if len(lines) == size:
                     break
-        return lines
+        return _Batch(lines, len(lines) == size, self._read_rejects)
 
-    def _check(self, number: int, values: dict[str, str]) -> _Line | None:
-        if not any(cell.strip() for cell in values.values()):
-            return None  # a blank line
+    @staticmethod
+    def _bad_shape(row: list[str], width: int, email: int) -> str:
+        if len(row) != width:
+            return f"{len(row)} fields, the header has {width}"
+        return "missing email address"
+
+    def _check(
+        self, number: int, email: str, name: str | None, categories: str | None
+    ) -> _Line | None:
+        """The line, unless its address is invalid or repeats one in this batch. None for
+        a column the file does not have: the subscriber's own value stays."""
         try:
-            address = normalise_email(values["email"])
+            address = normalise_email(email)
         except RejectedAddress as error:
-            self._reject(number, str(error))
+            self._read_rejects.append((number, str(error)))
             return None
-        first = self._batch_lines.get(address) or self._suppressed_lines.get(address)
+        first = self._batch_lines.get(address)
         if first:
-            self._reject(number, f"{address}: repeats line {first}")
+            self._read_rejects.append((number, f"{address}: repeats line {first}"))
             return None
         line = _Line(number, address, None, None)
         try:
-            line.name = clean_name(values["name"]) if "name" in values else None
+            line.name = None if name is None else clean_name(name)
         except InvalidName as error:
             line.error = f"{address}: {error}"
             return line
-        if "categories" in values:
-            picked = self._pick(values["categories"])
+        if categories is not None:
+            picked = self._pick(categories)
             if isinstance(picked, str):
                 line.error = f"{address}: {picked}"
                 return line
@@ -294,13 +341,19 @@ class _Importer:
 
     # --- writing ------------------------------------------------------------------------
 
-    async def write(self, batch: SubscriberBatch, lines: list[_Line]) -> None:
-        known = await batch.known(line.address for line in lines)
+    async def write(self, batch: SubscriberBatch, read: _Batch) -> None:
+        """Write the batch's lines; a line whose address an earlier batch had is a repeat:
+        the row of that address has its line number, or a suppressed address has one."""
+        self._rejects = read.rejects
+        known = await batch.known(line.address for line in read.lines)
         new: list[_Line] = []
         changes: list[tuple[int, dict[str, Any]]] = []
-        for line in lines:
+        for line in read.lines:
             found = known.get(line.address)
-            first = self._first_lines.get(found.id) if found is not None else 0
+            if found is not None:
+                first = self._first_lines.get(found.id)
+            else:
+                first = self._suppressed_lines.get(line.address, 0)
             if first:
                 self._reject(line.number, f"{line.address}: repeats line {first}")
             elif line.error is not None:
@@ -377,13 +430,12 @@ class _Importer:
     def _reject(self, number: int, reason: str) -> None:
         self._rejects.append((number, reason))
 
-    def flush_rejects(self) -> None:
+    def flush_rejects(self, batch: _Batch) -> None:
         """Hand over the batch's rejects in line order (some are only known once written)."""
-        self._rejects.sort()
-        self.result.rejected += len(self._rejects)
+        batch.rejects.sort()
+        self.result.rejected += len(batch.rejects)
         if self._on_reject is None:
-            self.result.rejects.extend(self._rejects)
+            self.result.rejects.extend(batch.rejects)
         else:
-            for number, reason in self._rejects:
+            for number, reason in batch.rejects:
                 self._on_reject(number, reason)
-        self._rejects = []

@@ -156,6 +156,7 @@ def _row(
     met: bool | None,
     note: str,
 ) -> Row:
+    note = f"CPU {measured.cpu_seconds:,.1f} s; {note}".rstrip("; ")
     if not space.scale >= 1 and target != "-":
         note = f"{note}; targets judged at full size only".lstrip("; ")
     return Row(

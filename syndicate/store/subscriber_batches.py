@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Column,
     ColumnElement,
     Text,
     bindparam,
@@ -34,7 +33,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import NullType
 
@@ -43,7 +41,6 @@ from syndicate.store.tables import subscribers, suppressions
 
 CHUNK = 5000  # values in one IN list
 STREAM_ROWS = 5000  # rows fetched at a time when streaming
-CACHED = 10_000  # converted values remembered per column when streaming
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,59 +171,35 @@ class SubscriberBatchQueries(Queries):
         async with self.write() as conn:
             yield SubscriberBatch(conn)
 
-    async def stream_subscriber_columns(
+    async def stream_subscriber_rows(
         self, names: Sequence[str]
-    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+    ) -> AsyncIterator[Sequence[Sequence[Any]]]:
         """These columns of every subscriber in id order, a block of STREAM_ROWS rows at a
-        time (a server-side cursor on PostgreSQL), so memory stays flat however long the
-        list. Values are what Subscriber holds (aware datetimes, a tuple of categories).
+        time (a server-side cursor on PostgreSQL, one await per block), so memory stays flat
+        however long the list.
 
-        A million rows is where per-row costs show: the rows come a block per await (not a
-        greenlet switch each), and each column's conversion from what the driver returns
-        runs once per distinct value (an import gives a whole list the same dates)."""
-        columns = [subscribers.c[name] for name in names]
-        # type_coerce to NullType: the driver's values, converted below with a cache.
-        raw = [type_coerce(column, NullType()) for column in columns]
+        The values are the driver's, JSON ones as their text: `subscriber_value(name)`
+        turns one into what Subscriber holds. At a million rows the conversions are most of
+        the cost, and a list shares most values (an import gives all its rows the same
+        dates), so the caller converts each distinct value once."""
+        raw = [
+            cast(column, Text) if isinstance(column.type, JSON) else type_coerce(column, NullType())
+            for column in (subscribers.c[name] for name in names)
+        ]
         query = select(*raw).order_by(subscribers.c.id)
         async with self.read() as conn:
-            convert = [_converter(conn.dialect, column) for column in columns]
             result = await conn.stream(query.execution_options(yield_per=STREAM_ROWS))
             async for block in result.partitions(STREAM_ROWS):
-                # Column by column: map() and zip() keep the loops out of Python code.
-                values = list(zip(*block, strict=True))
-                for index, change in enumerate(convert):
-                    if change is not None:
-                        values[index] = tuple(map(change, values[index]))
-                yield list(zip(*values, strict=True))
+                yield block
 
-
-def _converter(dialect: Dialect, column: Column[Any]) -> Callable[[Any], Any] | None:
-    """The column type's own conversion of a value from the driver (None: nothing to do),
-    remembering its answers for hashable values, at most CACHED of them."""
-    process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-    if column.name == "categories":
-        decode = process or (lambda value: value)
-
-        def categories(value: Any) -> tuple[str, ...]:
-            return tuple(decode(value) or ())
-
-        process = categories
-    if process is None:
-        return None
-    cache: dict[Any, Any] = {None: None}
-
-    def convert(value: Any) -> Any:
-        try:
-            return cache[value]
-        except KeyError:
-            if len(cache) >= CACHED:
-                cache.clear()
-            converted = cache[value] = process(value)
-            return converted
-        except TypeError:  # not hashable: a list the driver decoded from JSON
-            return process(value)
-
-    return convert
+    def subscriber_value(self, name: str) -> Callable[[Any], Any]:
+        """What Subscriber holds for a value of column `name` from stream_subscriber_rows."""
+        column = subscribers.c[name]
+        if name == "categories":
+            return lambda text: tuple(json.loads(text) or ()) if text is not None else ()
+        dialect = self.engine.dialect
+        process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        return process or (lambda value: value)
 
 
 def _bind_value(column: str, value: Any) -> Any:

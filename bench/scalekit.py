@@ -49,6 +49,9 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    # User + system CPU of the process and the children it waited for: unlike the wall-clock
+    # time, barely moved by other work on the machine (a database server's is not in it).
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -169,6 +172,7 @@ def measure(
         returncode=process.returncode,
         stdout=captured_out,
         stderr=captured_err,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
     )
     if check and result.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} exited {result.returncode}:\n{result.stderr[-3000:]}")

@@ -27,6 +27,7 @@ from syndicate.store.posts import PostQueries
 from syndicate.store.published import PublishedQueries
 from syndicate.store.runs import RunQueries
 from syndicate.store.sources import SourceQueries
+from syndicate.store.subscriber_batches import SubscriberBatchQueries
 from syndicate.store.subscribers import SubscriberQueries
 
 __all__ = ["DatabaseHealth", "Store"]
@@ -41,6 +42,7 @@ class Store(
     PublishedQueries,
     RunQueries,
     SourceQueries,
+    SubscriberBatchQueries,
     SubscriberQueries,
 ):
     def __init__(self, engine: AsyncEngine, url: str) -> None:

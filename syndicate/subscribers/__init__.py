@@ -13,26 +13,19 @@ confirmed, and an address nobody confirms stays pending and is never written to 
 someone subscribes it again. An address that is already active gets no email, and
 `subscribe` returns the same way for it, so the form cannot tell who is subscribed. A bad,
 expired or outdated link raises InvalidLink, which the web app shows as a page.
+
+The checks every address, name and category goes through are in checks.py; importing a
+CSV file (streamed, written in batches) in importing.py; exporting in exporting.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import hashlib
-import io
-import json
 import logging
-import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
-from syndicate.categories import UnknownCategory, pick
 from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.digest.build import issue_web_url
@@ -43,34 +36,58 @@ from syndicate.mail.welcome import send_welcome
 from syndicate.models import Subscriber
 from syndicate.statuses import SubscriberStatus
 from syndicate.store import Store
+from syndicate.subscribers.checks import (
+    EXPORT_COLUMNS,
+    IMPORT_COLUMNS,
+    NAME_MAX_LENGTH,
+    SUPPRESSED,
+    InvalidName,
+    RejectedAddress,
+    clean_name,
+    email_hash,
+    normalise_categories,
+    normalise_email,
+)
+from syndicate.subscribers.exporting import export, write_export
+from syndicate.subscribers.importing import BATCH_SIZE, ImportResult, import_csv
 from syndicate.tokens import TokenError, Tokens
+
+__all__ = [
+    "BATCH_SIZE",
+    "EXPORT_COLUMNS",
+    "IMPORT_COLUMNS",
+    "NAME_MAX_LENGTH",
+    "SUPPRESSED",
+    "Confirmed",
+    "ImportResult",
+    "InvalidLink",
+    "InvalidName",
+    "RejectedAddress",
+    "add",
+    "clean_name",
+    "confirm",
+    "confirm_subscription",
+    "email_hash",
+    "export",
+    "forget",
+    "import_csv",
+    "list_subscribers",
+    "normalise_categories",
+    "normalise_email",
+    "remove",
+    "subscribe",
+    "subscriber_for_link",
+    "subscriber_to_confirm",
+    "unsubscribe_by_id",
+    "unsubscribe_by_link",
+    "update_preferences",
+    "write_export",
+]
 
 log = logging.getLogger(__name__)
 
 STATUSES = tuple(status.value for status in SubscriberStatus)
-SUPPRESSED = "suppressed: this address asked to be forgotten"
 NO_LONGER_VALID = "this link is no longer valid"
-
-# What import_csv reads, and the extra columns export writes: an exported file imports
-# back, but status and consent are not taken from a file (consent is not transferable).
-IMPORT_COLUMNS = ("email", "name", "categories")
-EXPORT_COLUMNS = (
-    *IMPORT_COLUMNS,
-    "status",
-    "consent_source",
-    "consented_at",
-    "confirmed_at",
-    "unsubscribed_at",
-    "bounce_count",
-)
-
-
-class RejectedAddress(UsageError):
-    """An address that cannot be subscribed: invalid, or suppressed after `forget`."""
-
-
-class InvalidName(UsageError):
-    """A subscriber's name that cannot be kept: too long, or with control characters."""
 
 
 class InvalidLink(UsageError):
@@ -81,59 +98,6 @@ class InvalidLink(UsageError):
     def __init__(self, message: str, *, expired: bool = False) -> None:
         self.expired = expired
         super().__init__(message)
-
-
-@dataclass
-class ImportResult:
-    imported: int = 0  # new subscribers
-    updated: int = 0  # existing ones whose name or categories changed
-    unchanged: int = 0
-    rejects: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
-
-
-def normalise_email(address: str) -> str:
-    """The address as stored: syntax-checked (no DNS lookup) and lower-cased."""
-    text = address.strip()
-    if not text:
-        raise RejectedAddress("missing email address")
-    try:
-        checked = validate_email(text, check_deliverability=False)
-    except EmailNotValidError as error:
-        raise RejectedAddress(f"invalid address {text!r}: {error}") from None
-    return checked.normalized.lower()
-
-
-def email_hash(normalised: str) -> str:
-    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
-
-
-def normalise_categories(categories: Iterable[str]) -> tuple[str, ...]:
-    """Stripped, empty ones dropped, duplicates (ignoring case, as the digest does) removed."""
-    seen: set[str] = set()
-    kept: list[str] = []
-    for category in categories:
-        name = category.strip()
-        if name and name.casefold() not in seen:
-            seen.add(name.casefold())
-            kept.append(name)
-    return tuple(kept)
-
-
-NAME_MAX_LENGTH = 200
-
-
-def clean_name(name: str) -> str:
-    """A name as typed (into a form, a CSV file or `subscribers add --name`), stripped and
-    otherwise kept as it is (an "=?utf-8?...?=" stays that text: nothing is decoded).
-    InvalidName when it is longer than NAME_MAX_LENGTH or holds control characters or line
-    breaks (it ends up in the To: header, on pages and in a terminal)."""
-    cleaned = name.strip()
-    if len(cleaned) > NAME_MAX_LENGTH:
-        raise InvalidName(f"the name is longer than {NAME_MAX_LENGTH} characters")
-    # Cc: C0 and C1 controls and DEL; Zl, Zp: U+2028 and U+2029, which end a line too.
-    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in cleaned):
-        raise InvalidName("the name contains control characters")
-    return cleaned
 
 
 async def add(
@@ -388,112 +352,6 @@ async def update_preferences(
     return updated
 
 
-async def import_csv(
-    store: Store,
-    path: Path,
-    now: datetime,
-    *,
-    confirmed: bool = False,
-    offered: Sequence[str] | None = None,
-) -> ImportResult:
-    """Import a CSV file with the header `email,name,categories` (categories split on ";").
-
-    With `offered` (the site's categories: syndicate.categories), a line naming any other
-    category is rejected, naming the choices; the others are spelled as `offered` spells
-    them. None: categories are taken as written.
-
-    Only `email` is required. A known address gets the file's value of each column the file
-    has, including an empty one (no name; no categories: every post), and keeps what the file
-    has no column for, as well as its status, so importing an old list never resubscribes
-    someone who unsubscribed (listmonk updates only the columns given, too). Names go through
-    clean_name, as on the web form. Forgotten addresses, invalid ones, refused names and
-    repeats within the file are rejected with their line number, and the other lines are
-    imported. New subscribers are pending unless `confirmed` (a list whose consent was
-    already confirmed elsewhere).
-    """
-    try:
-        # utf-8-sig: spreadsheets often start the file with a BOM.
-        text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path}: cannot read: {error}") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [column.strip().lower() for column in next(reader, [])]
-    if "email" not in header:
-        raise UsageError(f"{path}: line 1: the header must name the columns email,name,categories")
-    unknown = [column for column in header if column not in EXPORT_COLUMNS]
-    if unknown:
-        raise UsageError(f"{path}: line 1: unknown column {unknown[0]!r}")
-    repeated = [column for index, column in enumerate(header) if column in header[:index]]
-    if repeated:
-        raise UsageError(f"{path}: line 1: the column {repeated[0]!r} appears twice")
-
-    result = ImportResult()
-    seen: dict[str, int] = {}
-    source = f"import:{path.name}"
-    for row in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            result.rejects.append((line, f"{len(row)} fields, the header has {len(header)}"))
-            continue
-        values = dict(zip(header, row, strict=True))
-        try:
-            address = normalise_email(values["email"])
-        except RejectedAddress as error:
-            result.rejects.append((line, str(error)))
-            continue
-        if address in seen:
-            result.rejects.append((line, f"{address}: repeats line {seen[address]}"))
-            continue
-        try:
-            name = clean_name(values["name"]) if "name" in values else None
-        except InvalidName as error:
-            result.rejects.append((line, f"{address}: {error}"))
-            continue
-        categories = (
-            normalise_categories(values["categories"].split(";"))
-            if "categories" in values
-            else None
-        )
-        if categories is not None and offered is not None:
-            try:
-                categories = pick(categories, offered)
-            except UnknownCategory as error:
-                result.rejects.append((line, f"{address}: {error}"))
-                continue
-        seen[address] = line
-        existing = await store.subscriber_by_email(address)
-        if existing is None:
-            try:
-                await add(
-                    store,
-                    address,
-                    now,
-                    name=name or "",
-                    categories=categories or (),
-                    confirmed=confirmed,
-                    source=source,
-                )
-            except RejectedAddress as error:
-                result.rejects.append((line, str(error)))
-                continue
-            result.imported += 1
-            continue
-        # None: the file has no such column, so the subscriber's own value stays.
-        changes: dict[str, Any] = {}
-        if name is not None and name != existing.name:
-            changes["name"] = name
-        if categories is not None and categories != existing.categories:
-            changes["categories"] = categories
-        if changes:
-            await store.update_subscriber(existing.id, changes)
-            result.updated += 1
-        else:
-            result.unchanged += 1
-    return result
-
-
 async def list_subscribers(store: Store, status: str | None = None) -> list[Subscriber]:
     if status is not None and status not in STATUSES:
         raise UsageError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
@@ -509,19 +367,6 @@ async def remove(store: Store, email: str, now: datetime) -> Subscriber:
     return await store.update_subscriber(
         subscriber.id, {"status": SubscriberStatus.UNSUBSCRIBED, "unsubscribed_at": now}
     )
-
-
-async def export(store: Store, kind: Literal["csv", "json"] = "csv") -> str:
-    """Every subscriber as CSV (importable again) or a JSON array."""
-    rows = [_export_row(subscriber) for subscriber in await store.list_subscribers()]
-    if kind == "json":
-        return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({**row, "categories": ";".join(row["categories"])})
-    return out.getvalue()
 
 
 async def forget(store: Store, email: str, now: datetime) -> None:
@@ -541,20 +386,3 @@ async def _existing(store: Store, email: str) -> Subscriber:
     if subscriber is None:
         raise UsageError(f"no subscriber {address}")
     return subscriber
-
-
-def _export_row(subscriber: Subscriber) -> dict[str, Any]:
-    def when(moment: datetime | None) -> str | None:
-        return moment.isoformat() if moment else None
-
-    return {
-        "email": subscriber.email,
-        "name": subscriber.name,
-        "categories": list(subscriber.categories),
-        "status": subscriber.status,
-        "consent_source": subscriber.consent_source,
-        "consented_at": when(subscriber.consented_at),
-        "confirmed_at": when(subscriber.confirmed_at),
-        "unsubscribed_at": when(subscriber.unsubscribed_at),
-        "bounce_count": subscriber.bounce_count,
-    }

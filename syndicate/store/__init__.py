@@ -28,6 +28,7 @@ from syndicate.store.published import PublishedQueries
 from syndicate.store.runs import RunQueries
 from syndicate.store.sources import SourceQueries
 from syndicate.store.subscribers import SubscriberQueries
+from syndicate.store.versions import VersionQueries
 
 __all__ = ["DatabaseHealth", "Store"]
 
@@ -42,6 +43,7 @@ class Store(
     RunQueries,
     SourceQueries,
     SubscriberQueries,
+    VersionQueries,
 ):
     def __init__(self, engine: AsyncEngine, url: str) -> None:
         self.engine = engine

@@ -12,6 +12,7 @@ from syndicate.models import Post
 from syndicate.store.base import Queries
 from syndicate.store.posts import post_from_row
 from syndicate.store.tables import posts
+from syndicate.store.versions import bump
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class ForumQueries(Queries):
                     for d in found
                 ],
             )
+            await bump(conn)
 
     async def topics_to_refresh(self, checked_before: datetime, limit: int) -> list[Post]:
         """Posts with a forum topic whose reply count is oldest, for a refresh."""
@@ -97,3 +99,4 @@ class ForumQueries(Queries):
                 .values(reply_count=bindparam("d_count"), forum_checked_at=checked_at),
                 [{"post_id": post_id, "d_count": count} for post_id, count in counts.items()],
             )
+            await bump(conn)

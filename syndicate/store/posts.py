@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from syndicate.models import Enclosure, Post, PostKey
 from syndicate.store.base import Queries
 from syndicate.store.tables import posts
+from syndicate.store.versions import bump
 
 _CHUNK = 500  # bound parameters per IN (...) stay well under SQLite's limit
 
@@ -54,6 +55,8 @@ class PostQueries(Queries):
                     .values({c: bindparam(c) for c in _UPDATABLE}),
                     [_update_row(post, old, now) for post, old in changed],
                 )
+            if inserts or changed:
+                await bump(conn)
         return UpsertCounts(
             new=len(inserts),
             updated=len(changed),
@@ -99,6 +102,33 @@ class PostQueries(Queries):
                 )
                 for row in await conn.execute(query)
             ]
+
+    async def month_counts(
+        self, month_start: Callable[[datetime], datetime]
+    ) -> list[tuple[datetime, int]]:
+        """Months with posts, newest first: (the month's start, its number of posts).
+
+        `month_start(moment)` is the first instant of the month `moment` falls in (the site's
+        time zone decides, so it is the caller's). Two lookups per month on the index of
+        `published` (the newest post before a month, the posts within it), never a pass
+        over every row: a site with years of posts has a few hundred months.
+        """
+        found: list[tuple[datetime, int]] = []
+        before: datetime | None = None
+        async with self.read() as conn:
+            while True:
+                newest = select(func.max(posts.c.published))
+                if before is not None:
+                    newest = newest.where(posts.c.published < before)
+                moment = await conn.scalar(newest)
+                if moment is None:
+                    return found
+                start = month_start(moment)
+                within = select(func.count()).where(posts.c.published >= start)
+                if before is not None:
+                    within = within.where(posts.c.published < before)
+                found.append((start, int(await conn.scalar(within) or 0)))
+                before = start
 
     async def posts_by_ids(self, ids: Iterable[int]) -> dict[int, Post]:
         wanted, found = list(ids), {}

@@ -88,6 +88,15 @@ posts = Table(
     Index(None, "published"),
 )
 
+# Change counters (store/versions.py): bumped in the transactions that change what pages
+# show, so the web app can tell with one lookup whether a page it rendered is still current.
+versions = Table(
+    "versions",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
 subscribers = Table(
     "subscribers",
     metadata,

@@ -27,10 +27,18 @@ class Discussion:
 
 class ForumQueries(Queries):
     async def posts_to_link(
-        self, keys: Mapping[str, str], *, everything: bool = False
+        self,
+        keys: Mapping[str, str],
+        *,
+        everything: bool = False,
+        after: tuple[datetime, int] | None = None,
+        limit: int | None = None,
     ) -> list[Post]:
         """Posts of these sources whose discussion was not resolved with the source's current
-        key (strategy and template), oldest first; all of them when `everything`."""
+        key (strategy and template), oldest first; all of them when `everything`.
+
+        A page at a time with `limit`, the next one `after` the (published, id) of the last
+        post of the one before: a 10,000-entry feed's posts need not be in memory at once."""
         if not keys:
             return []
         if everything:
@@ -45,7 +53,18 @@ class ForumQueries(Queries):
                     for source, key in keys.items()
                 )
             )
+        if after is not None:
+            published, last_id = after
+            condition = and_(
+                condition,
+                or_(
+                    posts.c.published > published,
+                    and_(posts.c.published == published, posts.c.id > last_id),
+                ),
+            )
         query = select(posts).where(condition).order_by(posts.c.published, posts.c.id)
+        if limit is not None:
+            query = query.limit(limit)
         async with self.read() as conn:
             return [post_from_row(row._mapping) for row in await conn.execute(query)]
 

@@ -17,6 +17,7 @@ from syndicate.store.tables import posts
 from syndicate.store.versions import bump
 
 _CHUNK = 500  # bound parameters per IN (...) stay well under SQLite's limit
+_WRITE_BATCH = 500  # rows per executemany of an upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,36 +33,52 @@ class PostQueries(Queries):
 
         An entry seen before keeps its id and first-seen time; a changed one (content hash)
         gets a new `updated`. A post whose URL another source already holds is the same
-        post, not a new one. Repeated guids within the batch count once.
+        post, not a new one. Repeated guids within the batch count once (the first wins).
         """
-        unique = list({post.guid: post for post in reversed(batch)}.values())[::-1]
+        return await self.upsert_post_batches(source, [batch], now)
+
+    async def upsert_post_batches(
+        self, source: str, batches: Iterable[Sequence[Post]], now: datetime
+    ) -> UpsertCounts:
+        """upsert_posts() of one poll's posts given a batch at a time, in one transaction:
+        a 10,000-entry feed's posts (and the rows made of them) need not all be in memory
+        at once. A guid repeated in a later batch counts once, as within one."""
+        new = updated = unchanged = 0
+        seen: set[str] = set()
         async with self.write() as conn:
             known = await _known(conn, source)
-            fresh = [post for post in unique if post.guid not in known]
-            # A post without a public link (url "") is nobody else's post.
-            elsewhere = await _urls_elsewhere(conn, source, {p.url for p in fresh if p.url})
-            inserts = [_row(post) for post in fresh if post.url not in elsewhere]
-            changed = [
-                (post, known[post.guid])
-                for post in unique
-                if post.guid in known and known[post.guid].content_hash != post.content_hash
-            ]
-            if inserts:
-                await conn.execute(_insert_ignoring_conflicts(conn), inserts)
-            if changed:
-                await conn.execute(
-                    update(posts)
-                    .where(posts.c.id == bindparam("row_id"))
-                    .values({c: bindparam(c) for c in _UPDATABLE}),
-                    [_update_row(post, old, now) for post, old in changed],
-                )
-            if inserts or changed:
+            insert = _insert_ignoring_conflicts(conn)
+            change = (
+                update(posts)
+                .where(posts.c.id == bindparam("row_id"))
+                .values({c: bindparam(c) for c in _UPDATABLE})
+            )
+            for batch in batches:
+                first = {post.guid: post for post in reversed(batch) if post.guid not in seen}
+                unique = list(first.values())[::-1]
+                seen.update(first)
+                fresh = [post for post in unique if post.guid not in known]
+                # A post without a public link (url "") is nobody else's post.
+                elsewhere = await _urls_elsewhere(conn, source, {p.url for p in fresh if p.url})
+                inserts = [post for post in fresh if post.url not in elsewhere]
+                changed = [
+                    (post, known[post.guid])
+                    for post in unique
+                    if post.guid in known and known[post.guid].content_hash != post.content_hash
+                ]
+                # A few rows at a time: the driver's copy of them for a big batch would
+                # otherwise sit in memory all at once, next to the posts themselves.
+                for at in range(0, len(inserts), _WRITE_BATCH):
+                    await conn.execute(insert, [_row(p) for p in inserts[at : at + _WRITE_BATCH]])
+                for at in range(0, len(changed), _WRITE_BATCH):
+                    rows = [_update_row(p, old, now) for p, old in changed[at : at + _WRITE_BATCH]]
+                    await conn.execute(change, rows)
+                new += len(inserts)
+                updated += len(changed)
+                unchanged += len(unique) - len(inserts) - len(changed)
+            if new or updated:
                 await bump(conn)
-        return UpsertCounts(
-            new=len(inserts),
-            updated=len(changed),
-            unchanged=len(unique) - len(inserts) - len(changed),
-        )
+        return UpsertCounts(new=new, updated=updated, unchanged=unchanged)
 
     async def count_posts(self, source: str | None = None) -> int:
         query = select(func.count()).select_from(posts)

@@ -118,24 +118,32 @@ async def publish(settings: Settings, store: Store, clock: Clock) -> PublishRepo
         or not holds(folder / f.path, previous[f.path].sha256)
     ]
     report.unchanged = len(files) - len(stale)
-    # Checked again here, not only at ingest: rows stored before that check may hold links
-    # that must not be published.
-    stored = await store.posts_by_ids({i for f in stale for i in f.post_ids})
-    posts = {i: with_public_links(post) for i, post in stored.items()}
-    records = []
+    # The posts of one group of files at a time (a month's archive in every format shares
+    # them; a feed's newest posts are few): a full build of 100,000 posts never holds them
+    # all at once.
+    groups: dict[tuple[int, ...], list[_File]] = {}
     for file in stale:
-        data = file.build(posts)
-        target = folder / file.path
-        if has_bytes(target, data):
-            report.unchanged += 1
-        else:
-            write_atomic(target, data)
-            report.written.append(file.path)
-        records.append(
-            PublishedFile(
-                file.path, file.fingerprint, sha256(data).hexdigest(), now, ping_pending=False
+        groups.setdefault(file.post_ids, []).append(file)
+    records = []
+    for ids, group in groups.items():
+        # Checked again here, not only at ingest: rows stored before that check may hold
+        # links that must not be published.
+        stored = await store.posts_by_ids(ids)
+        posts = {i: with_public_links(post) for i, post in stored.items()}
+        for file in group:
+            data = file.build(posts)
+            target = folder / file.path
+            if has_bytes(target, data):
+                report.unchanged += 1
+            else:
+                write_atomic(target, data)
+                report.written.append(file.path)
+            records.append(
+                PublishedFile(
+                    file.path, file.fingerprint, sha256(data).hexdigest(), now, ping_pending=False
+                )
             )
-        )
+        del stored, posts
     await store.record_published(records)
 
     planned = {file.path for file in files}

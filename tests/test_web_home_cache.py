@@ -175,3 +175,17 @@ async def test_a_failed_render_is_not_kept(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         await cache.get(None, tmp_path, render)
     assert await cache.get(None, tmp_path, render) == b"fixed"
+
+
+async def test_the_categories_of_stored_posts_come_back_once_each(store: Store) -> None:
+    assert await store.post_categories() == []
+    await store.upsert_posts(
+        "blog",
+        [
+            post("1", categories=("Rivers", "Events")),
+            post("2", categories=("Rivers", "Otters & Voles")),
+            post("3", categories=()),
+        ],
+        WEB_NOW,
+    )
+    assert sorted(await store.post_categories()) == ["Events", "Otters & Voles", "Rivers"]

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -119,6 +119,19 @@ class PostQueries(Queries):
                 )
                 for row in await conn.execute(query)
             ]
+
+    async def post_categories(self) -> list[str]:
+        """Every category some stored post has, once each (as spelled; no order promised).
+
+        The database unpacks the JSON lists and removes the repeats, so a few names come
+        back rather than a row per post."""
+        async with self.read() as conn:
+            if conn.dialect.name == "postgresql":
+                names = func.json_array_elements_text(posts.c.categories).table_valued("value")
+            else:
+                names = func.json_each(posts.c.categories).table_valued("value")
+            query = select(names.c.value).select_from(posts).join(names, true()).distinct()
+            return [str(name) for name in (await conn.execute(query)).scalars()]
 
     async def month_counts(
         self, month_start: Callable[[datetime], datetime]

@@ -23,6 +23,7 @@ class PublishedFile:
     sha256: str
     written_at: datetime
     ping_pending: bool
+    stamp: str | None = None  # files.file_stamp() of the file written
 
 
 class PublishedQueries(Queries):

@@ -192,4 +192,7 @@ published_files = Table(
     Column("sha256", String(64), nullable=False),
     Column("written_at", UTCDateTime, nullable=False),
     Column("ping_pending", Boolean, nullable=False, default=False),
+    # files.file_stamp() of the file as written: an unchanged one is known without reading
+    # it (NULL: read it and compare sha256, as for a folder another worker published to).
+    Column("stamp", String(100)),
 )

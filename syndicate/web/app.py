@@ -71,6 +71,7 @@ def create_app(
             health=HealthCheck(opened_store, app_clock),
             subscribe_limiter=subscription.subscribe_limiter(app_clock),
             home_page=RenderedOnce(opened_store.content_version),
+            post_categories=RenderedOnce(opened_store.content_version),
             worker_state=worker_state,
             own_transport=own_transport,
         )

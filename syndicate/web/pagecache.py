@@ -20,33 +20,35 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 TEMPLATE_CHECK_SECONDS = 1.0
 
 Stamp = tuple[tuple[str, int, int], ...]
+T = TypeVar("T")
 
 
-class RenderedOnce:
-    """One page's bytes, kept while its key holds."""
+class RenderedOnce(Generic[T]):
+    """One page's bytes (or anything else made from the store), kept while its key holds."""
 
     def __init__(self, read_version: Callable[[], Awaitable[int]]) -> None:
         self._read_version = read_version
         self._templates_dir: Path | None = None
         self._reading: asyncio.Future[int] | None = None
-        self._rendering: asyncio.Future[bytes] | None = None
+        self._rendering: asyncio.Future[T] | None = None
         self._rendering_key: tuple[object, ...] | None = None
         self._key: tuple[object, ...] | None = None
-        self._body = b""
+        self._body: T | None = None
         self._stamp: Stamp = ()
         self._stamped_at = -TEMPLATE_CHECK_SECONDS
 
     async def get(
-        self, owner: object, templates_dir: Path, render: Callable[[], Awaitable[bytes]]
-    ) -> bytes:
+        self, owner: object, templates_dir: Path, render: Callable[[], Awaitable[T]]
+    ) -> T:
         """The page for `owner` (the object itself is part of the key) from the templates in
         `templates_dir`, rendered by `render` when the key changed since the last time."""
         key = (await self._version(), owner, self._templates(templates_dir))
-        if key == self._key:
+        if key == self._key and self._body is not None:
             return self._body
         if self._rendering is None or self._rendering_key != key:
             self._rendering_key = key

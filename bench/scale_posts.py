@@ -280,7 +280,7 @@ def _sequential(url: str, path: str, label: str) -> Row:
         "median and p99 < 50 ms",
         p99 < 0.05,
         f"{path}: median {median * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-        f"first {first * 1000:.0f} ms, {len(response.content):,} bytes",
+        f"first {first * 1000:.0f} ms, {len(response.content):,} bytes; {_load_average()}",
     )
 
 
@@ -299,12 +299,18 @@ def _load(url: str) -> Row:
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     sockets = re.search(r"Socket errors: .*", output)
     note = f"p99 {p99.group(1)} {p99.group(2)}" if p99 else "p99 ?"
+    note += f"; {_load_average()}"
     if errors:
         note += f"; {errors.group(1)} non-2xx"
     if sockets:
         note += f"; {sockets.group(0)}"
     met = rate >= 1000 and not errors
     return Row(label, "", total, "requests", total / rate, None, target, met, note)
+
+
+def _load_average() -> str:
+    """The machine's load: other work on it shows in the latencies."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
 
 
 def _free_port() -> int:

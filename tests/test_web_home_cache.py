@@ -189,3 +189,20 @@ async def test_the_categories_of_stored_posts_come_back_once_each(store: Store) 
         WEB_NOW,
     )
     assert sorted(await store.post_categories()) == ["Events", "Otters & Voles", "Rivers"]
+
+
+async def test_post_keys_decode_each_list_of_categories_once(store: Store) -> None:
+    await store.upsert_posts(
+        "blog",
+        [
+            post("1", categories=("Rivers", "Events")),
+            post("2", categories=("Rivers", "Events")),
+            post("3", categories=()),
+        ],
+        WEB_NOW,
+    )
+    keys = {key.id: key for key in await store.post_keys()}
+    by_guid = {p.guid: p.id for p in await store.recent_posts(10)}
+    one, two, three = (keys[by_guid[guid]] for guid in ("1", "2", "3"))  # type: ignore[index]
+    assert one.categories == ("Rivers", "Events") and three.categories == ()
+    assert one.categories is two.categories

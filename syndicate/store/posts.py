@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, true, update
+from sqlalchemy import Text, bindparam, cast, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -98,19 +99,29 @@ class PostQueries(Queries):
         query = select(
             posts.c.id,
             posts.c.source,
-            posts.c.categories,
+            # As text, decoded once per distinct list below: 100,000 posts share a few
+            # hundred lists of categories, and each decoded tuple is shared too.
+            cast(posts.c.categories, Text).label("categories"),
             posts.c.published,
             posts.c.updated,
             posts.c.content_hash,
             posts.c.discussion_url,
             posts.c.reply_count,
         ).order_by(posts.c.published.desc(), posts.c.id.desc())
+        decoded: dict[str | None, tuple[str, ...]] = {}
+
+        def categories(text: str | None) -> tuple[str, ...]:
+            found = decoded.get(text)
+            if found is None:
+                found = decoded[text] = tuple(json.loads(text) or ()) if text else ()
+            return found
+
         async with self.read() as conn:
             return [
                 PostKey(
                     row.id,
                     row.source,
-                    tuple(row.categories or ()),
+                    categories(row.categories),
                     row.published,
                     row.updated,
                     row.content_hash,

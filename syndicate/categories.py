@@ -93,7 +93,7 @@ async def offered_categories(settings: Settings, store: Store) -> list[str]:
     site = SiteCategories.of(settings)
     if not site.needs_posts:
         return site.offered()
-    return site.offered(name for key in await store.post_keys() for name in key.categories)
+    return site.offered(await store.post_categories())
 
 
 def pick(chosen: Iterable[str], offered: Sequence[str]) -> tuple[str, ...]:

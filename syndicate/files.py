@@ -59,6 +59,17 @@ def has_bytes(path: Path, data: bytes) -> bool:
         return False
 
 
+def file_stamp(path: Path) -> str | None:
+    """Which file `path` is, cheaply: device, inode, size and mtime (ns), or None when
+    there is none. Files are written by atomic rename, so a new version has a new inode;
+    equal stamps mean the very file recorded, without reading it."""
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+
+
 def holds(path: Path, digest: str) -> bool:
     """True when `path` holds the bytes whose SHA-256 is `digest` (as recorded when written)."""
     try:

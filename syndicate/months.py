@@ -8,7 +8,7 @@ render to the same bytes on every machine.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 MONTH_NAMES = (
@@ -31,6 +31,12 @@ def month_key(moment: datetime, timezone: ZoneInfo) -> str:
     """The month `moment` falls in, in `timezone`: "2015-12"."""
     local = moment.astimezone(timezone)
     return f"{local.year}-{local.month:02d}"
+
+
+def month_start(moment: datetime, timezone: ZoneInfo) -> datetime:
+    """The first instant of the month `moment` falls in, in `timezone`, as aware UTC."""
+    local = moment.astimezone(timezone)
+    return datetime(local.year, local.month, 1, tzinfo=timezone).astimezone(UTC)
 
 
 def month_label(key: str) -> str:

@@ -204,8 +204,8 @@ def test_a_target_with_rows_is_refused_and_left_alone(
     assert again.stderr.splitlines() == [
         f"error: the target database {safe_url(postgres_url)} is not empty (1 row in "
         "digest_issues, 1 row in job_runs, 11 rows in posts, 2 rows in published_files, "
-        "2 rows in sources, 4 rows in subscribers, 1 row in suppressions, 3 rows in "
-        "deliveries); copy into an empty database"
+        "2 rows in sources, 4 rows in subscribers, 1 row in suppressions, 1 row in "
+        "versions, 3 rows in deliveries); copy into an empty database"
     ]
     assert asyncio.run(dump(postgres_url)) == before
 

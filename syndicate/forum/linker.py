@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 REPLY_REFRESH_AGE = timedelta(hours=1)
 REPLY_REFRESH_LIMIT = 50  # topics per run: reply counts are nice to have, not worth a flood
+LINK_BATCH = 500  # posts read, linked and saved at a time
 
 
 @dataclass(slots=True)
@@ -79,27 +80,31 @@ async def link_discussions(
     strategies = {s.name: s.forum or settings.forum.strategy for s in settings.sources}
     keys = {name: strategy_key(settings, strategy) for name, strategy in strategies.items()}
     report = ForumReport()
-    todo = await store.posts_to_link(keys, everything=everything)
     now = clock.now()
-    found: list[Discussion] = []
     discourse_posts: list[Post] = []
-    for post in todo:
-        strategy = strategies[post.source]
-        if strategy == "discourse":
-            discourse_posts.append(post)
-            continue
-        url = None
-        if strategy == "feed":
-            url = post.comments_url
-        elif strategy == "template" and settings.forum.url_template:
-            url = template_url(settings.forum.url_template, post, settings.site.tz)
-        url = _checked(url, post, strategy)
-        found.append(Discussion(post.id or 0, url, keys[post.source], now))
-        if url:
-            report.linked += 1
-        else:
-            report.without_link += 1
-    await store.save_discussions(found)
+    after = None
+    while todo := await store.posts_to_link(
+        keys, everything=everything, after=after, limit=LINK_BATCH
+    ):
+        after = (todo[-1].published, todo[-1].id or 0)
+        found: list[Discussion] = []
+        for post in todo:
+            strategy = strategies[post.source]
+            if strategy == "discourse":
+                discourse_posts.append(post)
+                continue
+            url = None
+            if strategy == "feed":
+                url = post.comments_url
+            elif strategy == "template" and settings.forum.url_template:
+                url = template_url(settings.forum.url_template, post, settings.site.tz)
+            url = _checked(url, post, strategy)
+            found.append(Discussion(post.id or 0, url, keys[post.source], now))
+            if url:
+                report.linked += 1
+            else:
+                report.without_link += 1
+        await store.save_discussions(found)
     if discourse_posts or (settings.forum.discourse and settings.forum.discourse.refresh_replies):
         await _discourse(settings, store, clock, discourse_posts, keys, report, client)
     return report

@@ -17,7 +17,7 @@ from syndicate.errors import FetchError, UsageError
 from syndicate.ingest.backoff import after_failure, after_success
 from syndicate.ingest.fetch import Fetcher, Validators
 from syndicate.ingest.parse import ParseError
-from syndicate.ingest.workers import ParsedSource, ParserPool, default_workers
+from syndicate.ingest.workers import ParsedSource, ParserPool, default_workers, post_batches
 from syndicate.models import SourceState
 from syndicate.store import Store
 
@@ -196,10 +196,14 @@ class Poller:
         if result.not_modified or result.body is None:
             report = SourceReport(source.name, "not modified", result.status)
             return report, after_success(fetched, now=now, every=source.every, status=result.status)
+        # The body is not kept past the parse: a big feed's bytes need not sit in memory
+        # next to its posts while they are stored.
+        body, result = result.body, replace(result, body=None)
         try:
             parsed = await self.parser.parse(
-                result.body, result.url, result.content_type, source.name, source.category, now
+                body, result.url, result.content_type, source.name, source.category, now
             )
+            del body
         except ParseError as error:
             log.warning("%s", error, extra={"source": source.name})
             # Forget the new hash, so that the same bytes are parsed again next time.
@@ -215,7 +219,7 @@ class Poller:
             log.warning("%s", problem, extra={"source": source.name})
         _warn_dropped(source.name, parsed.dropped)
 
-        counts = await self.store.upsert_posts(source.name, parsed.posts, now)
+        counts = await self.store.upsert_post_batches(source.name, post_batches(parsed.posts), now)
         log.info(
             "%d new, %d updated, %d unchanged",
             counts.new,

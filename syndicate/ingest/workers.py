@@ -22,19 +22,22 @@ first; the others leave its successor alone.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import multiprocessing
 import os
+import pickle
 import resource
 import signal
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, overload
 
 from syndicate.ingest.normalise import absolute_url, normalise_entry
 from syndicate.ingest.parse import ParseError, parse_feed
@@ -50,6 +53,61 @@ log = logging.getLogger(__name__)
 DEFAULT_CPU_LIMIT = 60
 
 
+# Posts per packed batch (PackedPosts): what the store takes at a time.
+PACK_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PackedPosts(Sequence[Post]):
+    """Posts pickled and compressed a batch at a time.
+
+    What a worker process sends back for a 10,000-entry feed is then a few MB of bytes
+    rather than tens of MB of objects; the store unpacks one batch at a time (batches()),
+    so the whole feed's posts are never in memory at once as objects. Iterating, len() and
+    indexing work as on a list, for callers that want the posts themselves.
+    """
+
+    chunks: tuple[bytes, ...]
+    count: int
+
+    @classmethod
+    def pack(cls, posts: Sequence[Post], size: int = PACK_BATCH) -> PackedPosts:
+        chunks = tuple(
+            # Level 1: most of the saving (HTML compresses well) for little CPU.
+            zlib.compress(pickle.dumps(list(posts[at : at + size]), pickle.HIGHEST_PROTOCOL), 1)
+            for at in range(0, len(posts), size)
+        )
+        return cls(chunks, len(posts))
+
+    def batches(self) -> Iterator[list[Post]]:
+        for chunk in self.chunks:
+            batch: list[Post] = pickle.loads(zlib.decompress(chunk))  # noqa: S301 (our own)
+            yield batch
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Post]:
+        for batch in self.batches():
+            yield from batch
+
+    @overload
+    def __getitem__(self, index: int) -> Post: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Post]: ...
+    def __getitem__(self, index: int | slice) -> Post | list[Post]:
+        return list(self)[index]
+
+
+def post_batches(posts: Sequence[Post], size: int = PACK_BATCH) -> Iterator[Sequence[Post]]:
+    """`posts` a batch at a time: PackedPosts' own batches, or slices of a list."""
+    if isinstance(posts, PackedPosts):
+        yield from posts.batches()
+        return
+    for at in range(0, len(posts), size):
+        yield posts[at : at + size]
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedSource:
     """What a worker sends back: the feed's own fields and its normalised posts."""
@@ -57,7 +115,7 @@ class ParsedSource:
     title: str | None
     link: str | None  # the feed's home page: a public http(s) URL, or None
     warning: str | None
-    posts: list[Post]
+    posts: Sequence[Post]  # a list, or PackedPosts from a worker process
     skipped: list[str] = field(default_factory=list)  # entries that could not be normalised
     dropped: list[str] = field(default_factory=list)  # URLs we may not publish, per entry
     feed_id: str | None = None  # the feed's own id (Atom <id>, JSON Feed feed_url), if usable
@@ -110,6 +168,12 @@ def default_workers() -> int:
 
 
 ParseTask = Callable[[bytes, str, str | None, str, str | None, datetime], ParsedSource]
+
+
+def packed(task: ParseTask, *args: Any) -> ParsedSource:
+    """`task`'s result with its posts packed (PackedPosts), to cross a process boundary."""
+    parsed = task(*args)
+    return replace(parsed, posts=PackedPosts.pack(parsed.posts))
 
 
 def run_limited(task: ParseTask, cpu_limit: int, *args: Any) -> ParsedSource:
@@ -218,17 +282,16 @@ class ParserPool:
             return self.task(*args)
         loop = asyncio.get_running_loop()
         executor = self._pool()
+        task = functools.partial(packed, self.task)
         try:
-            return await loop.run_in_executor(
-                executor, run_limited, self.task, self.cpu_limit, *args
-            )
+            return await loop.run_in_executor(executor, run_limited, task, self.cpu_limit, *args)
         except BrokenProcessPool:
             self._discard(executor)
         # A worker died with this feed in the pool, maybe reading it, maybe reading another.
         log.info("parsing again in a process of its own", extra={"source": source})
         async with self._alone:
             try:
-                return await asyncio.to_thread(_parse_alone, self.task, self.cpu_limit, args)
+                return await asyncio.to_thread(_parse_alone, task, self.cpu_limit, args)
             except ParserDied as died:
                 raise ParseError(str(died)) from None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from syndicate import __version__
 from syndicate.categories import SiteCategories
 from syndicate.clock import Clock
 from syndicate.config import Settings
-from syndicate.files import has_bytes, holds, prepare_folder, remove, write_atomic
+from syndicate.files import file_stamp, has_bytes, holds, prepare_folder, remove, write_atomic
 from syndicate.links import public_id, public_url, with_public_links
 from syndicate.models import IssueSummary, Post
 from syndicate.publish.atom import render_atom
@@ -110,32 +110,53 @@ async def publish(settings: Settings, store: Store, clock: Clock) -> PublishRepo
     files += _list_files(settings, plan, issues, feeds_url, pages, context)
 
     previous = await store.published_files()
-    stale = [
-        f
-        for f in files
-        if previous.get(f.path) is None
-        or previous[f.path].fingerprint != f.fingerprint
-        or not holds(folder / f.path, previous[f.path].sha256)
-    ]
-    report.unchanged = len(files) - len(stale)
-    # Checked again here, not only at ingest: rows stored before that check may hold links
-    # that must not be published.
-    stored = await store.posts_by_ids({i for f in stale for i in f.post_ids})
-    posts = {i: with_public_links(post) for i, post in stored.items()}
-    records = []
-    for file in stale:
-        data = file.build(posts)
-        target = folder / file.path
-        if has_bytes(target, data):
-            report.unchanged += 1
+    stale: list[_File] = []
+    # Records of files found current by reading them (no stamp yet, or another worker's
+    # folder): stamped now, so the next build needs only a stat() for them.
+    records: list[PublishedFile] = []
+    for file in files:
+        record = previous.get(file.path)
+        if record is None or record.fingerprint != file.fingerprint:
+            stale.append(file)
+            continue
+        stamp = file_stamp(folder / file.path)
+        if stamp is not None and stamp == record.stamp:
+            continue
+        if stamp is not None and holds(folder / file.path, record.sha256):
+            records.append(replace(record, stamp=stamp))
         else:
-            write_atomic(target, data)
-            report.written.append(file.path)
-        records.append(
-            PublishedFile(
-                file.path, file.fingerprint, sha256(data).hexdigest(), now, ping_pending=False
+            stale.append(file)
+    report.unchanged = len(files) - len(stale)
+    # The posts of one group of files at a time (a month's archive in every format shares
+    # them; a feed's newest posts are few): a full build of 100,000 posts never holds them
+    # all at once.
+    groups: dict[tuple[int, ...], list[_File]] = {}
+    for file in stale:
+        groups.setdefault(file.post_ids, []).append(file)
+    for ids, group in groups.items():
+        # Checked again here, not only at ingest: rows stored before that check may hold
+        # links that must not be published.
+        stored = await store.posts_by_ids(ids)
+        posts = {i: with_public_links(post) for i, post in stored.items()}
+        for file in group:
+            data = file.build(posts)
+            target = folder / file.path
+            if has_bytes(target, data):
+                report.unchanged += 1
+            else:
+                write_atomic(target, data)
+                report.written.append(file.path)
+            records.append(
+                PublishedFile(
+                    file.path,
+                    file.fingerprint,
+                    sha256(data).hexdigest(),
+                    now,
+                    ping_pending=False,
+                    stamp=file_stamp(target),
+                )
             )
-        )
+        del stored, posts
     await store.record_published(records)
 
     planned = {file.path for file in files}

@@ -29,6 +29,7 @@ from syndicate.store.runs import RunQueries
 from syndicate.store.sources import SourceQueries
 from syndicate.store.subscriber_batches import SubscriberBatchQueries
 from syndicate.store.subscribers import SubscriberQueries
+from syndicate.store.versions import VersionQueries
 
 __all__ = ["DatabaseHealth", "Store"]
 
@@ -44,6 +45,7 @@ class Store(
     SourceQueries,
     SubscriberBatchQueries,
     SubscriberQueries,
+    VersionQueries,
 ):
     def __init__(self, engine: AsyncEngine, url: str) -> None:
         self.engine = engine

@@ -12,6 +12,7 @@ from syndicate.models import Post
 from syndicate.store.base import Queries
 from syndicate.store.posts import post_from_row
 from syndicate.store.tables import posts
+from syndicate.store.versions import bump
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +27,18 @@ class Discussion:
 
 class ForumQueries(Queries):
     async def posts_to_link(
-        self, keys: Mapping[str, str], *, everything: bool = False
+        self,
+        keys: Mapping[str, str],
+        *,
+        everything: bool = False,
+        after: tuple[datetime, int] | None = None,
+        limit: int | None = None,
     ) -> list[Post]:
         """Posts of these sources whose discussion was not resolved with the source's current
-        key (strategy and template), oldest first; all of them when `everything`."""
+        key (strategy and template), oldest first; all of them when `everything`.
+
+        A page at a time with `limit`, the next one `after` the (published, id) of the last
+        post of the one before: a 10,000-entry feed's posts need not be in memory at once."""
         if not keys:
             return []
         if everything:
@@ -44,7 +53,18 @@ class ForumQueries(Queries):
                     for source, key in keys.items()
                 )
             )
+        if after is not None:
+            published, last_id = after
+            condition = and_(
+                condition,
+                or_(
+                    posts.c.published > published,
+                    and_(posts.c.published == published, posts.c.id > last_id),
+                ),
+            )
         query = select(posts).where(condition).order_by(posts.c.published, posts.c.id)
+        if limit is not None:
+            query = query.limit(limit)
         async with self.read() as conn:
             return [post_from_row(row._mapping) for row in await conn.execute(query)]
 
@@ -75,6 +95,7 @@ class ForumQueries(Queries):
                     for d in found
                 ],
             )
+            await bump(conn)
 
     async def topics_to_refresh(self, checked_before: datetime, limit: int) -> list[Post]:
         """Posts with a forum topic whose reply count is oldest, for a refresh."""
@@ -97,3 +118,4 @@ class ForumQueries(Queries):
                 .values(reply_count=bindparam("d_count"), forum_checked_at=checked_at),
                 [{"post_id": post_id, "d_count": count} for post_id, count in counts.items()],
             )
+            await bump(conn)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Text, bindparam, cast, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from syndicate.models import Enclosure, Post, PostKey
 from syndicate.store.base import Queries
 from syndicate.store.tables import posts
+from syndicate.store.versions import bump
 
 _CHUNK = 500  # bound parameters per IN (...) stay well under SQLite's limit
+_WRITE_BATCH = 500  # rows per executemany of an upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,34 +34,52 @@ class PostQueries(Queries):
 
         An entry seen before keeps its id and first-seen time; a changed one (content hash)
         gets a new `updated`. A post whose URL another source already holds is the same
-        post, not a new one. Repeated guids within the batch count once.
+        post, not a new one. Repeated guids within the batch count once (the first wins).
         """
-        unique = list({post.guid: post for post in reversed(batch)}.values())[::-1]
+        return await self.upsert_post_batches(source, [batch], now)
+
+    async def upsert_post_batches(
+        self, source: str, batches: Iterable[Sequence[Post]], now: datetime
+    ) -> UpsertCounts:
+        """upsert_posts() of one poll's posts given a batch at a time, in one transaction:
+        a 10,000-entry feed's posts (and the rows made of them) need not all be in memory
+        at once. A guid repeated in a later batch counts once, as within one."""
+        new = updated = unchanged = 0
+        seen: set[str] = set()
         async with self.write() as conn:
             known = await _known(conn, source)
-            fresh = [post for post in unique if post.guid not in known]
-            # A post without a public link (url "") is nobody else's post.
-            elsewhere = await _urls_elsewhere(conn, source, {p.url for p in fresh if p.url})
-            inserts = [_row(post) for post in fresh if post.url not in elsewhere]
-            changed = [
-                (post, known[post.guid])
-                for post in unique
-                if post.guid in known and known[post.guid].content_hash != post.content_hash
-            ]
-            if inserts:
-                await conn.execute(_insert_ignoring_conflicts(conn), inserts)
-            if changed:
-                await conn.execute(
-                    update(posts)
-                    .where(posts.c.id == bindparam("row_id"))
-                    .values({c: bindparam(c) for c in _UPDATABLE}),
-                    [_update_row(post, old, now) for post, old in changed],
-                )
-        return UpsertCounts(
-            new=len(inserts),
-            updated=len(changed),
-            unchanged=len(unique) - len(inserts) - len(changed),
-        )
+            insert = _insert_ignoring_conflicts(conn)
+            change = (
+                update(posts)
+                .where(posts.c.id == bindparam("row_id"))
+                .values({c: bindparam(c) for c in _UPDATABLE})
+            )
+            for batch in batches:
+                first = {post.guid: post for post in reversed(batch) if post.guid not in seen}
+                unique = list(first.values())[::-1]
+                seen.update(first)
+                fresh = [post for post in unique if post.guid not in known]
+                # A post without a public link (url "") is nobody else's post.
+                elsewhere = await _urls_elsewhere(conn, source, {p.url for p in fresh if p.url})
+                inserts = [post for post in fresh if post.url not in elsewhere]
+                changed = [
+                    (post, known[post.guid])
+                    for post in unique
+                    if post.guid in known and known[post.guid].content_hash != post.content_hash
+                ]
+                # A few rows at a time: the driver's copy of them for a big batch would
+                # otherwise sit in memory all at once, next to the posts themselves.
+                for at in range(0, len(inserts), _WRITE_BATCH):
+                    await conn.execute(insert, [_row(p) for p in inserts[at : at + _WRITE_BATCH]])
+                for at in range(0, len(changed), _WRITE_BATCH):
+                    rows = [_update_row(p, old, now) for p, old in changed[at : at + _WRITE_BATCH]]
+                    await conn.execute(change, rows)
+                new += len(inserts)
+                updated += len(changed)
+                unchanged += len(unique) - len(inserts) - len(changed)
+            if new or updated:
+                await bump(conn)
+        return UpsertCounts(new=new, updated=updated, unchanged=unchanged)
 
     async def count_posts(self, source: str | None = None) -> int:
         query = select(func.count()).select_from(posts)
@@ -78,19 +99,29 @@ class PostQueries(Queries):
         query = select(
             posts.c.id,
             posts.c.source,
-            posts.c.categories,
+            # As text, decoded once per distinct list below: 100,000 posts share a few
+            # hundred lists of categories, and each decoded tuple is shared too.
+            cast(posts.c.categories, Text).label("categories"),
             posts.c.published,
             posts.c.updated,
             posts.c.content_hash,
             posts.c.discussion_url,
             posts.c.reply_count,
         ).order_by(posts.c.published.desc(), posts.c.id.desc())
+        decoded: dict[str | None, tuple[str, ...]] = {}
+
+        def categories(text: str | None) -> tuple[str, ...]:
+            found = decoded.get(text)
+            if found is None:
+                found = decoded[text] = tuple(json.loads(text) or ()) if text else ()
+            return found
+
         async with self.read() as conn:
             return [
                 PostKey(
                     row.id,
                     row.source,
-                    tuple(row.categories or ()),
+                    categories(row.categories),
                     row.published,
                     row.updated,
                     row.content_hash,
@@ -99,6 +130,46 @@ class PostQueries(Queries):
                 )
                 for row in await conn.execute(query)
             ]
+
+    async def post_categories(self) -> list[str]:
+        """Every category some stored post has, once each (as spelled; no order promised).
+
+        The database unpacks the JSON lists and removes the repeats, so a few names come
+        back rather than a row per post."""
+        async with self.read() as conn:
+            if conn.dialect.name == "postgresql":
+                names = func.json_array_elements_text(posts.c.categories).table_valued("value")
+            else:
+                names = func.json_each(posts.c.categories).table_valued("value")
+            query = select(names.c.value).select_from(posts).join(names, true()).distinct()
+            return [str(name) for name in (await conn.execute(query)).scalars()]
+
+    async def month_counts(
+        self, month_start: Callable[[datetime], datetime]
+    ) -> list[tuple[datetime, int]]:
+        """Months with posts, newest first: (the month's start, its number of posts).
+
+        `month_start(moment)` is the first instant of the month `moment` falls in (the site's
+        time zone decides, so it is the caller's). Two lookups per month on the index of
+        `published` (the newest post before a month, the posts within it), never a pass
+        over every row: a site with years of posts has a few hundred months.
+        """
+        found: list[tuple[datetime, int]] = []
+        before: datetime | None = None
+        async with self.read() as conn:
+            while True:
+                newest = select(func.max(posts.c.published))
+                if before is not None:
+                    newest = newest.where(posts.c.published < before)
+                moment = await conn.scalar(newest)
+                if moment is None:
+                    return found
+                start = month_start(moment)
+                within = select(func.count()).where(posts.c.published >= start)
+                if before is not None:
+                    within = within.where(posts.c.published < before)
+                found.append((start, int(await conn.scalar(within) or 0)))
+                before = start
 
     async def posts_by_ids(self, ids: Iterable[int]) -> dict[int, Post]:
         wanted, found = list(ids), {}

@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from syndicate.models import SourceState
 from syndicate.store.base import Queries
 from syndicate.store.tables import sources
+from syndicate.store.versions import bump
 
 
 class SourceQueries(Queries):
@@ -62,3 +63,4 @@ class SourceQueries(Queries):
                 .values({field: bindparam(field) for field in fields}),
                 [{"source_name": s.name, **{f: getattr(s, f) for f in fields}} for s in states],
             )
+            await bump(conn)  # the sources' titles and links are shown with their posts

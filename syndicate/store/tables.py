@@ -88,6 +88,15 @@ posts = Table(
     Index(None, "published"),
 )
 
+# Change counters (store/versions.py): bumped in the transactions that change what pages
+# show, so the web app can tell with one lookup whether a page it rendered is still current.
+versions = Table(
+    "versions",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
 subscribers = Table(
     "subscribers",
     metadata,
@@ -183,4 +192,7 @@ published_files = Table(
     Column("sha256", String(64), nullable=False),
     Column("written_at", UTCDateTime, nullable=False),
     Column("ping_pending", Boolean, nullable=False, default=False),
+    # files.file_stamp() of the file as written: an unchanged one is known without reading
+    # it (NULL: read it and compare sha256, as for a folder another worker published to).
+    Column("stamp", String(100)),
 )

@@ -35,6 +35,7 @@ from syndicate.tokens import Tokens, signing_secret
 from syndicate.web import feeds, home, ops, security, subscription
 from syndicate.web.csrf import csrf_serializer
 from syndicate.web.health import HealthCheck
+from syndicate.web.pagecache import RenderedOnce
 from syndicate.web.render import WebPages
 from syndicate.web.services import WebServices
 
@@ -69,6 +70,8 @@ def create_app(
             csrf=csrf_serializer(secret, app_clock),
             health=HealthCheck(opened_store, app_clock),
             subscribe_limiter=subscription.subscribe_limiter(app_clock),
+            home_page=RenderedOnce(opened_store.content_version),
+            post_categories=RenderedOnce(opened_store.content_version),
             worker_state=worker_state,
             own_transport=own_transport,
         )

@@ -33,7 +33,14 @@ UNKNOWN_CATEGORY = "Please choose among the categories listed."
 async def offered_categories(web: WebServices) -> list[str]:
     """The categories a subscriber can choose: the site's (syndicate/categories.py), the
     same on the home page, /subscribe and /preferences."""
-    return await categories.offered_categories(web.settings, web.store)
+    site = categories.SiteCategories.of(web.settings)
+    if not site.needs_posts:
+        return site.offered()
+    # Every stored post's categories count: worked out once per change of the posts.
+    names = await web.post_categories.get(
+        web.settings, web.settings.templates_dir, web.store.post_categories
+    )
+    return site.offered(names)
 
 
 async def linked_subscriber(request: Request, purpose: str) -> Subscriber:

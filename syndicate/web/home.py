@@ -3,26 +3,40 @@
 Everything comes from the store, so the page is current even before the next publish. The
 archive links point at the published month pages (/feeds/archive/YYYY-MM.html), grouped in
 the site's time zone as publish groups them.
+
+It is rendered once per change of what it shows (the store's content counter, the config,
+the templates: pagecache.py), not once per request, and every query behind it stays the same
+size however many posts there are (the newest few, and a few index lookups per month). Each
+visitor's copy gets its own CSRF token in place of TOKEN_SLOT.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from syndicate.config import Settings
 from syndicate.links import public_url, with_public_links
 from syndicate.models import PostKey, SourceState
-from syndicate.months import month_key, month_label
+from syndicate.months import month_key, month_label, month_start
+from syndicate.publish.pages import TemplateProblem
+from syndicate.store import Store
 from syndicate.web.csrf import csrf_token
 from syndicate.web.forms import offered_categories
-from syndicate.web.services import services
+from syndicate.web.services import WebServices, services
+
+log = logging.getLogger(__name__)
 
 HOME_TEMPLATE = "web/home.html.j2"
+HOME_PATH = "/"
 LATEST = 10
+# Where the rendered page has the CSRF token (URL-safe characters, so escaping keeps it).
+TOKEN_SLOT = ("csrf-slot-" + secrets.token_hex(16)).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,27 +61,46 @@ def routes() -> list[BaseRoute]:
 
 async def home(request: Request) -> Response:
     web = services(request)
+    # Rendered once per change of what it shows (pagecache.py), with a stand-in where the
+    # form's CSRF token goes; each visitor gets a fresh token of their own in its place.
+    try:
+        page = await web.home_page.get(web.pages, web.settings.templates_dir, lambda: _render(web))
+    except TemplateProblem as problem:
+        log.error("cannot render page: %s", problem)
+        return web.pages.error_page(500, path=HOME_PATH)
+    body = page.replace(TOKEN_SLOT, csrf_token(request).encode())
+    # The page carries a fresh CSRF token: shared caches must not hand one visitor's copy
+    # to everyone.
+    return HTMLResponse(body, headers={"cache-control": "no-store"})
+
+
+async def _render(web: WebServices) -> bytes:
     settings = web.settings
+    pages = web.pages
     # Checked again here, not only at ingest: rows stored before that check may hold links
     # that must not be shown.
     posts = [with_public_links(post) for post in await web.store.recent_posts(LATEST)]
-    keys = await web.store.post_keys()
     context = {
         "title": settings.site.title,
         "description": settings.site.description,
         "posts": posts,
         "sources": source_links(settings, await web.store.source_states()),
         # Relative: the page works on whatever host serves it (publish.pages.root_from).
-        "months": archive_months(settings, keys, feeds_url="./feeds"),
+        "months": await stored_months(settings, web.store, feeds_url="./feeds"),
         "categories": await offered_categories(web),
-        "csrf_token": csrf_token(request),
+        "csrf_token": TOKEN_SLOT.decode(),
         "form": {},
     }
-    # The page carries a fresh CSRF token: shared caches must not hand one visitor's copy
-    # to everyone.
-    return web.pages.render(
-        HOME_TEMPLATE, context, path=request.url.path, headers={"cache-control": "no-store"}
-    )
+    return pages.renderer.render(HOME_TEMPLATE, {**pages.base_for(HOME_PATH), **context})
+
+
+async def stored_months(settings: Settings, store: Store, *, feeds_url: str) -> list[Month]:
+    """archive_months() of every stored post, from the store's month counts (a few index
+    lookups per month) rather than from every post."""
+    zone = settings.site.tz
+    counts = await store.month_counts(lambda moment: month_start(moment, zone))
+    keys = [(month_key(start, zone), count) for start, count in counts]
+    return [Month(m, month_label(m), n, f"{feeds_url}/archive/{m}.html") for m, n in keys]
 
 
 def source_links(settings: Settings, states: list[SourceState]) -> dict[str, SourceLink]:

@@ -27,6 +27,7 @@ from syndicate.mail.transport import Transport, open_transport
 from syndicate.store import Store
 from syndicate.tokens import Tokens
 from syndicate.web.health import HealthCheck
+from syndicate.web.pagecache import RenderedOnce
 from syndicate.web.ratelimit import RateLimiter
 from syndicate.web.render import WebPages
 
@@ -47,6 +48,10 @@ class WebServices:
     health: HealthCheck
     # POST /subscribe per client address (subscription.py).
     subscribe_limiter: RateLimiter
+    # The home page as last rendered, and when to render it again (home.py, pagecache.py).
+    home_page: RenderedOnce[bytes]
+    # The categories stored posts have (without [site] categories), per change (forms.py).
+    post_categories: RenderedOnce[list[str]]
     # When the worker runs the app (`syndicate run`), what /healthz reports about it.
     worker_state: Callable[[], Mapping[str, Any]] | None = None
     own_transport: bool = False  # opened for the app (so reopened when [mail] changes)

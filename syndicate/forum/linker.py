@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from syndicate.clock import Clock
 from syndicate.config import Settings, secret
@@ -79,14 +80,33 @@ async def link_discussions(
     strategies = {s.name: s.forum or settings.forum.strategy for s in settings.sources}
     keys = {name: strategy_key(settings, strategy) for name, strategy in strategies.items()}
     report = ForumReport()
-    todo = await store.posts_to_link(keys, everything=everything)
     now = clock.now()
-    found: list[Discussion] = []
     discourse_posts: list[Post] = []
-    for post in todo:
+    # Batch by batch: saving one batch's links while the next is read keeps memory flat
+    # however many posts there are.
+    async with aclosing(store.posts_to_link(keys, everything=everything)) as batches:
+        async for batch in batches:
+            found = _resolve(settings, batch, strategies, keys, now, report)
+            discourse_posts.extend(post for post in batch if strategies[post.source] == "discourse")
+            await store.save_discussions(found)
+    if discourse_posts or (settings.forum.discourse and settings.forum.discourse.refresh_replies):
+        await _discourse(settings, store, clock, discourse_posts, keys, report, client)
+    return report
+
+
+def _resolve(
+    settings: Settings,
+    batch: list[Post],
+    strategies: dict[str, str],
+    keys: dict[str, str],
+    now: datetime,
+    report: ForumReport,
+) -> list[Discussion]:
+    """The links of the batch's posts whose strategy needs no forum API (all but discourse)."""
+    found = []
+    for post in batch:
         strategy = strategies[post.source]
         if strategy == "discourse":
-            discourse_posts.append(post)
             continue
         url = None
         if strategy == "feed":
@@ -99,10 +119,7 @@ async def link_discussions(
             report.linked += 1
         else:
             report.without_link += 1
-    await store.save_discussions(found)
-    if discourse_posts or (settings.forum.discourse and settings.forum.discourse.refresh_replies):
-        await _discourse(settings, store, clock, discourse_posts, keys, report, client)
-    return report
+    return found
 
 
 async def _discourse(

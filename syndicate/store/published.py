@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from syndicate.store.base import Queries
 from syndicate.store.tables import published_files
@@ -33,28 +33,31 @@ class PublishedQueries(Queries):
         if not rows:
             return
         async with self.write() as conn:
-            await conn.execute(
-                delete(published_files).where(
-                    published_files.c.path.in_([row["path"] for row in rows])
-                )
-            )
+            await conn.execute(_DELETE, [{"p_path": row["path"]} for row in rows])
             await conn.execute(insert(published_files), rows)
 
     async def forget_published(self, paths: Iterable[str]) -> None:
-        paths = list(paths)
-        if paths:
+        rows = [{"p_path": path} for path in paths]
+        if rows:
             async with self.write() as conn:
-                await conn.execute(delete(published_files).where(published_files.c.path.in_(paths)))
+                await conn.execute(_DELETE, rows)
 
     async def set_ping_pending(self, paths: Iterable[str], pending: bool) -> None:
-        paths = list(paths)
-        if paths:
+        rows = [{"p_path": path} for path in paths]
+        if rows:
             async with self.write() as conn:
                 await conn.execute(
                     update(published_files)
-                    .where(published_files.c.path.in_(paths))
-                    .values(ping_pending=pending)
+                    .where(published_files.c.path == bindparam("p_path"))
+                    .values(ping_pending=pending),
+                    rows,
                 )
+
+
+# One statement run for many paths (executemany), not one IN (...) with a value per file: a
+# site of 5,000 sources publishes 15,000 feeds, and SQLite caps a statement at 32,766
+# variables.
+_DELETE = delete(published_files).where(published_files.c.path == bindparam("p_path"))
 
 
 def vars_of(file: PublishedFile) -> dict[str, object]:

@@ -40,6 +40,7 @@ from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import Poller, SourceReport
 from syndicate.jobs import digest_if_due, pending_digest, retry_deliveries
 from syndicate.mail.send import dead_owners
+from syndicate.models import SourceState
 from syndicate.publish.build import publish
 from syndicate.store import Store
 
@@ -84,6 +85,8 @@ class Worker:
         on_event: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.settings = settings
+        # By name: a poll looks its source up, and a scan of 5,000 per poll is quadratic.
+        self._sources = {source.name: source for source in settings.sources}
         self.store = store
         self.clock = clock
         self.owner = owner
@@ -119,12 +122,13 @@ class Worker:
         await self._sync_sources()
         self.scheduler.start()  # needs the running loop: AsyncIOScheduler uses it
         due = []
+        states = await self._source_states()  # one read for all the sources
         for source in self._polled_sources():
-            state = await self.store.source_state(source.name)
+            state = states.get(source.name)
             if state is not None and state.due(self.started_at):
                 due.append(source.name)
             else:
-                await self._schedule_poll(source)
+                self._add_poll_job(source.name, self._next_poll(source, state))
         # What is due is polled first and published, then the digest is looked at: a digest
         # missed while no worker ran then includes what the sources posted meanwhile.
         self._spawn(self._first_round(due))
@@ -210,7 +214,7 @@ class Worker:
         await self._run_job(f"poll:{name}", self._poll(name))
 
     async def _poll(self, name: str) -> None:
-        source = self.settings.source(name)
+        source = self._sources.get(name)
         if source is None or not source.enabled or self.stopping.is_set():
             return
         not_before: datetime | None = None
@@ -226,7 +230,7 @@ class Worker:
         finally:
             del self._polls[task]
             # A reload while this poll ran may have dropped the source or changed its `every`.
-            current = self.settings.source(name)
+            current = self._sources.get(name)
             if current is not None and current.enabled and not self.stopping.is_set():
                 await self._schedule_poll(current, not_before=not_before)
 
@@ -270,12 +274,23 @@ class Worker:
         self, source: SourceSettings, *, not_before: datetime | None = None, jitter: bool = True
     ) -> datetime:
         """When the source is next due, by the database; `every` from now if it cannot say."""
-        now = self.clock.now()
         try:
             state = await self.store.source_state(source.name)
         except Exception:  # the database is away: look again after `every`
             log.exception("cannot read the poll state", extra={"source": source.name})
             state = None
+        return self._next_poll(source, state, not_before=not_before, jitter=jitter)
+
+    def _next_poll(
+        self,
+        source: SourceSettings,
+        state: SourceState | None,
+        *,
+        not_before: datetime | None = None,
+        jitter: bool = True,
+    ) -> datetime:
+        """When the source is next due by its `state`; `every` from now without one."""
+        now = self.clock.now()
         if state is None or state.disabled_reason is not None:
             # Disabled after a 410 until polled by hand: only look at the state again.
             when = now + source.every
@@ -333,8 +348,12 @@ class Worker:
             switch.poller = Poller.open(settings, self.store, self.clock)
         try:
             await self.store.sync_sources((s.name, s.url) for s in settings.sources)
-            for source in changed:  # read after the sync: a new or moved source is due now
-                switch.polls[source.name] = await self._poll_time(source, jitter=False)
+            if changed:  # read after the sync: a new or moved source is due now
+                states = await self._source_states()
+                for source in changed:
+                    switch.polls[source.name] = self._next_poll(
+                        source, states.get(source.name), jitter=False
+                    )
         except BaseException:
             if switch.poller is not None:
                 await switch.poller.aclose()
@@ -344,6 +363,7 @@ class Worker:
     def _switch_to(self, switch: _Switch) -> None:
         """Put a prepared config in place. No await: no job sees half of it."""
         self.settings = switch.settings
+        self._sources = {source.name: source for source in switch.settings.sources}
         for name in switch.dropped:
             if self.scheduler.get_job(f"poll:{name}"):
                 self.scheduler.remove_job(f"poll:{name}")
@@ -478,6 +498,9 @@ class Worker:
 
     async def _sync_sources(self) -> None:
         await self.store.sync_sources((s.name, s.url) for s in self.settings.sources)
+
+    async def _source_states(self) -> dict[str, SourceState]:
+        return {state.name: state for state in await self.store.source_states()}
 
     def _polled_sources(self) -> list[SourceSettings]:
         return [source for source in self.settings.sources if source.enabled]

@@ -50,7 +50,7 @@ def list_sources(app: AppContext) -> None:
         async with await Store.open(settings.database_url) as store:
             await store.sync_sources((s.name, s.url) for s in settings.sources)
             states = {s.name: s for s in await store.source_states()}
-            counts = {s.name: await store.count_posts(s.name) for s in settings.sources}
+            counts = await store.post_counts()  # one query, not one per source
             return states, counts
 
     states, counts = run_async(go())
@@ -68,7 +68,7 @@ def list_sources(app: AppContext) -> None:
                     _when(state.last_polled_at),
                     state.last_status or "-",
                     _when(state.next_poll_at),
-                    counts[source.name],
+                    counts.get(source.name, 0),
                     state.last_error or "",  # a feed server's words
                 ),
             )

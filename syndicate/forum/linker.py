@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from syndicate.clock import Clock
 from syndicate.config import Settings, secret
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 REPLY_REFRESH_AGE = timedelta(hours=1)
 REPLY_REFRESH_LIMIT = 50  # topics per run: reply counts are nice to have, not worth a flood
-LINK_BATCH = 500  # posts read, linked and saved at a time
+LINK_BATCH = 500  # posts read, linked and saved at a time (memory stays flat)
 
 
 @dataclass(slots=True)
@@ -82,32 +83,46 @@ async def link_discussions(
     report = ForumReport()
     now = clock.now()
     discourse_posts: list[Post] = []
-    after = None
-    while todo := await store.posts_to_link(
-        keys, everything=everything, after=after, limit=LINK_BATCH
-    ):
-        after = (todo[-1].published, todo[-1].id or 0)
-        found: list[Discussion] = []
-        for post in todo:
-            strategy = strategies[post.source]
-            if strategy == "discourse":
-                discourse_posts.append(post)
-                continue
-            url = None
-            if strategy == "feed":
-                url = post.comments_url
-            elif strategy == "template" and settings.forum.url_template:
-                url = template_url(settings.forum.url_template, post, settings.site.tz)
-            url = _checked(url, post, strategy)
-            found.append(Discussion(post.id or 0, url, keys[post.source], now))
-            if url:
-                report.linked += 1
-            else:
-                report.without_link += 1
-        await store.save_discussions(found)
+    # Batch by batch: saving one batch's links while the next is read keeps memory flat
+    # however many posts there are.
+    async with aclosing(
+        store.posts_to_link(keys, everything=everything, batch=LINK_BATCH)
+    ) as batches:
+        async for batch in batches:
+            found = _resolve(settings, batch, strategies, keys, now, report)
+            discourse_posts.extend(post for post in batch if strategies[post.source] == "discourse")
+            await store.save_discussions(found)
     if discourse_posts or (settings.forum.discourse and settings.forum.discourse.refresh_replies):
         await _discourse(settings, store, clock, discourse_posts, keys, report, client)
     return report
+
+
+def _resolve(
+    settings: Settings,
+    batch: list[Post],
+    strategies: dict[str, str],
+    keys: dict[str, str],
+    now: datetime,
+    report: ForumReport,
+) -> list[Discussion]:
+    """The links of the batch's posts whose strategy needs no forum API (all but discourse)."""
+    found = []
+    for post in batch:
+        strategy = strategies[post.source]
+        if strategy == "discourse":
+            continue
+        url = None
+        if strategy == "feed":
+            url = post.comments_url
+        elif strategy == "template" and settings.forum.url_template:
+            url = template_url(settings.forum.url_template, post, settings.site.tz)
+        url = _checked(url, post, strategy)
+        found.append(Discussion(post.id or 0, url, keys[post.source], now))
+        if url:
+            report.linked += 1
+        else:
+            report.without_link += 1
+    return found
 
 
 async def _discourse(

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from syndicate.models import Post
 from syndicate.store.base import Queries
 from syndicate.store.posts import post_from_row
 from syndicate.store.tables import posts
+from syndicate.store.values import pairs_table
 from syndicate.store.versions import bump
+
+BATCH = 500  # posts a batch of posts_to_link: a few MB of content at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,46 +30,29 @@ class Discussion:
 
 class ForumQueries(Queries):
     async def posts_to_link(
-        self,
-        keys: Mapping[str, str],
-        *,
-        everything: bool = False,
-        after: tuple[datetime, int] | None = None,
-        limit: int | None = None,
-    ) -> list[Post]:
+        self, keys: Mapping[str, str], *, everything: bool = False, batch: int = BATCH
+    ) -> AsyncIterator[list[Post]]:
         """Posts of these sources whose discussion was not resolved with the source's current
-        key (strategy and template), oldest first; all of them when `everything`.
+        key (strategy and template), oldest first, `batch` at a time; all of them when
+        `everything`.
 
-        A page at a time with `limit`, the next one `after` the (published, id) of the last
-        post of the one before: a 10,000-entry feed's posts need not be in memory at once."""
+        One query however many sources: the sources and their keys are one JSON parameter
+        joined as a table (store.values), and the rows are streamed, so neither the
+        statement nor the memory grows with the sources or the posts.
+        """
         if not keys:
-            return []
-        if everything:
-            condition = posts.c.source.in_(list(keys))
-        else:
-            condition = or_(
-                *(
-                    and_(
-                        posts.c.source == source,
-                        or_(posts.c.discussion_key.is_(None), posts.c.discussion_key != key),
-                    )
-                    for source, key in keys.items()
-                )
-            )
-        if after is not None:
-            published, last_id = after
-            condition = and_(
-                condition,
-                or_(
-                    posts.c.published > published,
-                    and_(posts.c.published == published, posts.c.id > last_id),
-                ),
-            )
-        query = select(posts).where(condition).order_by(posts.c.published, posts.c.id)
-        if limit is not None:
-            query = query.limit(limit)
+            return
         async with self.read() as conn:
-            return [post_from_row(row._mapping) for row in await conn.execute(query)]
+            wanted = pairs_table(conn, keys, "wanted")
+            query = select(posts).join(wanted, posts.c.source == wanted.c.key)
+            if not everything:
+                query = query.where(
+                    or_(posts.c.discussion_key.is_(None), posts.c.discussion_key != wanted.c.value)
+                )
+            query = query.order_by(posts.c.published, posts.c.id)
+            result = await conn.stream(query)
+            async for rows in result.partitions(batch):
+                yield [post_from_row(row._mapping) for row in rows]
 
     async def save_discussions(self, found: Sequence[Discussion]) -> None:
         if not found:

@@ -27,18 +27,21 @@ class SourceQueries(Queries):
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             rows = (await conn.execute(select(sources.c.name, sources.c.url))).all()
             known = {name: url for name, url in rows}
-            gone = set(known) - set(wanted)
-            if gone:
-                await conn.execute(delete(sources).where(sources.c.name.in_(gone)))
-            for name, url in wanted.items():
-                if name in known and known[name] == url:
-                    continue
-                if name in known:
-                    await conn.execute(delete(sources).where(sources.c.name == name))
+            # One statement run for many rows (executemany), never one with a value per
+            # source: SQLite caps a statement at 32,766 variables.
+            stale = [{"gone": name} for name in known if wanted.get(name) != known[name]]
+            if stale:
                 await conn.execute(
-                    dialect.insert(sources)
-                    .values(name=name, url=url, consecutive_failures=0)
-                    .on_conflict_do_nothing(index_elements=["name"])
+                    delete(sources).where(sources.c.name == bindparam("gone")), stale
+                )
+            new = [
+                {"name": name, "url": url, "consecutive_failures": 0}
+                for name, url in wanted.items()
+                if known.get(name) != url
+            ]
+            if new:
+                await conn.execute(
+                    dialect.insert(sources).on_conflict_do_nothing(index_elements=["name"]), new
                 )
 
     async def source_states(self) -> list[SourceState]:

@@ -34,6 +34,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -182,6 +183,10 @@ class IssueSender:
         self._take_lock = asyncio.Lock()
         self._claiming: asyncio.Future[list[ClaimedDelivery]]
         self._made_of: tuple[IssueContent, DigestRenderer] | None = None
+        # The progress log: which tenth of the send is next, and when the last one ended.
+        self._tenth = 0
+        self._tenth_at = 0.0
+        self._tenth_done = 0
 
     async def run(self) -> SendReport:
         try:
@@ -192,7 +197,15 @@ class IssueSender:
         self.factory = MessageFactory.for_issue(
             self.settings, self.issue, clock=self.clock, eight_bit=eight_bit
         )
-        await self.store.snapshot_deliveries(self.issue.id, self.clock.now())
+        began = time.perf_counter()
+        created = await self.store.snapshot_deliveries(self.issue.id, self.clock.now())
+        if created:  # once per issue; how long it took says whether the list outgrew it
+            log.info(
+                "snapshot: %d recipients in %.2f s",
+                created,
+                time.perf_counter() - began,
+                extra={"issue": self.issue.period},
+            )
         ledger = await self.store.delivery_counts(self.issue.id)
         self.counts.total = sum(ledger.get(s, 0) for s in UNSENT)
         self._progress()
@@ -394,6 +407,22 @@ class IssueSender:
     def _progress(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.counts)
+        counts = self.counts
+        if counts.total and counts.done * 10 >= counts.total * self._tenth:
+            # A line a tenth (-v): a long send under cron shows its pace, and a rate that
+            # falls tenth after tenth shows something growing with the list.
+            now = time.perf_counter()
+            if self._tenth:
+                log.info(
+                    "%d of %d done (%d sent), %.0f msg/s over the last tenth",
+                    counts.done,
+                    counts.total,
+                    counts.sent,
+                    (counts.done - self._tenth_done) / max(now - self._tenth_at, 1e-9),
+                    extra={"issue": self.issue.period},
+                )
+            self._tenth += 1
+            self._tenth_at, self._tenth_done = now, counts.done
 
 
 def _batch_size(concurrency: int, rate: float) -> int:

@@ -157,7 +157,8 @@ deliveries = Table(
     Column("claimed_at", UTCDateTime),
     Column("sent_at", UTCDateTime),
     UniqueConstraint("issue_id", "subscriber_id"),
-    Index(None, "issue_id", "status"),
+    # id last: a claim reads an issue's rows of one status in id order (revision 0010).
+    Index(None, "issue_id", "status", "id"),
     Index(None, "status"),  # the queue across issues (status, retries)
 )
 

@@ -135,7 +135,10 @@ def _posts(period: str, count: int) -> list:
                 content_html=paragraph * 4,
                 excerpt=(
                     f"Post {n}: the volunteers met on Saturday to clear the towpath and plant "
-                    "two hundred trees; the council has promised to fund the next stretch."
+                    "two hundred trees; the council has promised to fund the next stretch if "
+                    "the survey goes well. The school's pond dipping day found newts, water "
+                    "boatmen and a heron that would not leave, and the allotment society is "
+                    "looking for help with the new beds before the frost comes."
                 ),
                 image_url=f"https://riverside-commons.example/images/{n}.jpg" if n % 3 else None,
                 comments_url=f"https://forum.riverside-commons.example/t/{n}" if n % 4 else None,

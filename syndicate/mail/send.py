@@ -183,6 +183,7 @@ class IssueSender:
         self._take_lock = asyncio.Lock()
         self._claiming: asyncio.Future[list[ClaimedDelivery]]
         self._made_of: tuple[IssueContent, DigestRenderer] | None = None
+        self._dead: set[str] | None = None  # owners of rows in "sending" found dead
         # The progress log: which tenth of the send is next, and when the last one ended.
         self._tenth = 0
         self._tenth_at = 0.0
@@ -236,17 +237,33 @@ class IssueSender:
         )
 
     async def _claim(self) -> list[ClaimedDelivery]:
+        """The next batch. Rows of a dead owner come after the pending and due ones, so
+        who is dead is asked only for the first claim and for one that comes back short
+        (then it claims again): asking at every claim read the issue's rows in "sending"
+        each time, and the index entries left behind by every row sent so far."""
         if self._stopping():
             return []
+        fresh = self._dead is None
+        if self._dead is None:
+            self._dead = await self._dead_owners()
+        claimed = await self._claim_some(self.batch, self._dead)
+        if len(claimed) < self.batch and not fresh:
+            self._dead = await self._dead_owners()
+            claimed += await self._claim_some(self.batch - len(claimed), self._dead)
+        return claimed
+
+    async def _dead_owners(self) -> set[str]:
+        return dead_owners(await self.store.sending_owners(self.issue.id), self.owner)
+
+    async def _claim_some(self, limit: int, dead: set[str]) -> list[ClaimedDelivery]:
         now = self.clock.now()
-        owners = await self.store.sending_owners(self.issue.id)
         return await self.store.claim_deliveries(
             self.issue.id,
             self.owner,
             now,
-            self.batch,
+            limit,
             lease_expired_before=now - LEASE,
-            dead_owners=dead_owners(owners, self.owner),
+            dead_owners=dead,
         )
 
     async def _work(self, recorder: OutcomeRecorder) -> None:

@@ -17,8 +17,18 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from syndicate.models import ClaimedDelivery, Recipient
 from syndicate.statuses import DeliveryStatus, SubscriberStatus
@@ -53,11 +63,11 @@ class DeliveryQueries(Queries):
                 literal(DeliveryStatus.PENDING.value),
                 literal(0),
             ).where(subscribers.c.status == SubscriberStatus.ACTIVE)
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            statement = (
-                dialect.insert(deliveries)
-                .from_select(["issue_id", "subscriber_id", "status", "attempts"], recipients)
-                .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
+            # No ON CONFLICT: the issue has no rows before its snapshot (only the snapshot
+            # writes them, once, under the issue's lock), and PostgreSQL's speculative insert
+            # a row would cost 4 of the 20 s a million took (bench/scale_send.py).
+            statement = insert(deliveries).from_select(
+                ["issue_id", "subscriber_id", "status", "attempts"], recipients
             )
             # The rows created, counted before and after: rowcount of INSERT ... SELECT is not
             # portable, and RETURNING would hold one row per recipient in memory (12 MiB at
@@ -70,6 +80,13 @@ class DeliveryQueries(Queries):
             await conn.execute(
                 update(digest_issues).where(digest_issues.c.id == issue_id).values(snapshot_at=now)
             )
+        if created and self.engine.dialect.name == "postgresql":
+            # The planner's idea of the ledger is from before these rows (autovacuum's
+            # ANALYZE comes minutes later, if at all before the send ends): taking the
+            # issue's few rows for many, it read and sorted every pending row at each claim
+            # (0.4 s a claim at 1,000,000 subscribers, bench/scale_send.py).
+            async with self.write() as conn:
+                await conn.execute(text("ANALYZE deliveries"))
         return created
 
     async def claim_deliveries(
@@ -159,17 +176,30 @@ class DeliveryQueries(Queries):
     ) -> list[int]:
         """Issues with rows to send now: pending, deferred and due, or abandoned "sending"
         (past the lease), oldest issue first."""
-        due = or_(
-            deliveries.c.status == DeliveryStatus.PENDING,
-            and_(
-                deliveries.c.status == DeliveryStatus.DEFERRED, deliveries.c.next_attempt_at <= now
-            ),
-            and_(
-                deliveries.c.status == DeliveryStatus.SENDING,
-                deliveries.c.claimed_at < lease_expired_before,
-            ),
+
+        # One EXISTS per kind, each an index range on (issue_id, status) that stops at its
+        # first row: an OR of the three would read every pending row of an issue being sent
+        # (a million, at every check of the worker's during a send to a million).
+        def any_row(*condition: ColumnElement[bool]) -> ColumnElement[bool]:
+            return exists().where(deliveries.c.issue_id == digest_issues.c.id, *condition)
+
+        query = (
+            select(digest_issues.c.id)
+            .where(
+                or_(
+                    any_row(deliveries.c.status == DeliveryStatus.PENDING),
+                    any_row(
+                        deliveries.c.status == DeliveryStatus.DEFERRED,
+                        deliveries.c.next_attempt_at <= now,
+                    ),
+                    any_row(
+                        deliveries.c.status == DeliveryStatus.SENDING,
+                        deliveries.c.claimed_at < lease_expired_before,
+                    ),
+                )
+            )
+            .order_by(digest_issues.c.id)
         )
-        query = select(deliveries.c.issue_id).where(due).distinct().order_by(deliveries.c.issue_id)
         async with self.read() as conn:
             return list((await conn.execute(query)).scalars())
 

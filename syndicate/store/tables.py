@@ -159,7 +159,6 @@ deliveries = Table(
     UniqueConstraint("issue_id", "subscriber_id"),
     # id last: a claim reads an issue's rows of one status in id order (revision 0010).
     Index(None, "issue_id", "status", "id"),
-    Index(None, "status"),  # the queue across issues (status, retries)
 )
 
 # One row per periodic run ("digest:2015-12"): the unique key is what makes a run happen once.

@@ -64,8 +64,9 @@ class DeliveryQueries(Queries):
                 literal(0),
             ).where(subscribers.c.status == SubscriberStatus.ACTIVE)
             # No ON CONFLICT: the issue has no rows before its snapshot (only the snapshot
-            # writes them, once, under the issue's lock), and PostgreSQL's speculative insert
-            # a row would cost 4 of the 20 s a million took (bench/scale_send.py).
+            # writes them, once, under the issue's lock; the unique constraint still holds),
+            # and on PostgreSQL its speculative insertion of each row is a large part of a
+            # million-row snapshot (bench/scale_send.py).
             statement = insert(deliveries).from_select(
                 ["issue_id", "subscriber_id", "status", "attempts"], recipients
             )

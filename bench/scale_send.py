@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from scalekit import SYNDICATE, Measured, Row, Space
+from scalekit import SYNDICATE, Measured, Row, Space, print_table
 from send import Sink, reference
 
 FULL = 1_000_000
@@ -309,7 +309,9 @@ def run(space: Space) -> list[Row]:
         try:
             _configure(space, sink.port)
             for label, period, posts in DIGESTS:
-                rows += _send_one(space, sink, label, period, posts, wanted)
+                found = _send_one(space, sink, label, period, posts, wanted)
+                print_table(found)  # as soon as it is known: a full-size send takes long
+                rows += found
         finally:
             sink.close()
             space.write_config()  # back to the outbox for the stages after this one

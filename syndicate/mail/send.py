@@ -184,6 +184,7 @@ class IssueSender:
         self._claiming: asyncio.Future[list[ClaimedDelivery]]
         self._made_of: tuple[IssueContent, DigestRenderer] | None = None
         self._dead: set[str] | None = None  # owners of rows in "sending" found dead
+        self._after = 0  # the highest id claimed: the next claim's pending rows start past it
         # The progress log: which tenth of the send is next, and when the last one ended.
         self._tenth = 0
         self._tenth_at = 0.0
@@ -237,25 +238,29 @@ class IssueSender:
         )
 
     async def _claim(self) -> list[ClaimedDelivery]:
-        """The next batch. Rows of a dead owner come after the pending and due ones, so
-        who is dead is asked only for the first claim and for one that comes back short
-        (then it claims again): asking at every claim read the issue's rows in "sending"
-        each time, and the index entries left behind by every row sent so far."""
+        """The next batch: pending rows past the last one claimed, then due and abandoned
+        ones. A claim that comes back short looks again from the start (rows released or
+        left behind by others), asking again who is dead: rows of a dead owner come after
+        the pending and due ones, so asking at every claim (which read the issue's rows in
+        "sending" each time, and the index entries every row sent so far left) was waste."""
         if self._stopping():
             return []
         fresh = self._dead is None
         if self._dead is None:
             self._dead = await self._dead_owners()
-        claimed = await self._claim_some(self.batch, self._dead)
-        if len(claimed) < self.batch and not fresh:
-            self._dead = await self._dead_owners()
-            claimed += await self._claim_some(self.batch - len(claimed), self._dead)
+        claimed = await self._claim_some(self.batch, self._dead, self._after)
+        if len(claimed) < self.batch and (self._after or not fresh):
+            if not fresh:
+                self._dead = await self._dead_owners()
+            claimed += await self._claim_some(self.batch - len(claimed), self._dead, 0)
+        if claimed:
+            self._after = max(self._after, max(row.id for row in claimed))
         return claimed
 
     async def _dead_owners(self) -> set[str]:
         return dead_owners(await self.store.sending_owners(self.issue.id), self.owner)
 
-    async def _claim_some(self, limit: int, dead: set[str]) -> list[ClaimedDelivery]:
+    async def _claim_some(self, limit: int, dead: set[str], after: int) -> list[ClaimedDelivery]:
         now = self.clock.now()
         return await self.store.claim_deliveries(
             self.issue.id,
@@ -264,6 +269,7 @@ class IssueSender:
             limit,
             lease_expired_before=now - LEASE,
             dead_owners=dead,
+            pending_after=after,
         )
 
     async def _work(self, recorder: OutcomeRecorder) -> None:

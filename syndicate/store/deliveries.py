@@ -99,15 +99,23 @@ class DeliveryQueries(Queries):
         *,
         lease_expired_before: datetime,
         dead_owners: Collection[str] = (),
+        pending_after: int = 0,
     ) -> list[ClaimedDelivery]:
         """Take up to `limit` rows that are due (pending, deferred and due, or "sending" for
         an owner that is dead or whose lease expired), mark them sending for `owner`, and
-        return them with their subscribers, in id order."""
-        # One query per kind, each an index range on (issue_id, status) already in id order:
-        # a single OR of the three makes the database walk the issue's rows in id order,
-        # past every row already sent, which grows with the list (quadratic over a send).
+        return them with their subscribers, in id order.
+
+        `pending_after`: take only pending rows past this id (a sender passes the last id
+        it claimed, and looks from the start again when the claim comes back short).
+        """
+        # One query per kind, each an index range on (issue_id, status, id): a single OR of
+        # the three makes the database walk the issue's rows in id order, past every row
+        # already sent, which grows with the list (quadratic over a send). So can the
+        # pending one on PostgreSQL, whose statistics (all pending, from the snapshot) make
+        # the primary key's order look as good: `pending_after` starts either walk where
+        # the last claim ended (1.2 s a claim, 900,000 rows into a send to a million).
         claimable = (
-            deliveries.c.status == DeliveryStatus.PENDING,
+            and_(deliveries.c.status == DeliveryStatus.PENDING, deliveries.c.id > pending_after),
             and_(
                 deliveries.c.status == DeliveryStatus.DEFERRED, deliveries.c.next_attempt_at <= now
             ),

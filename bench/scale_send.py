@@ -345,6 +345,7 @@ def _send_one(
     ratio = ours_rate / ref_rate
     first, last = flatness(sampled.samples, result.seconds)
     peak = max([result.peak_rss_mib, *(rss for _, rss in sampled.samples)])
+    top_at, top_rss = max(sampled.samples, key=lambda sample: sample[1], default=(0.0, 0.0))
     checks = []
     if received != sent:
         checks.append(f"sink counted {received:,}")
@@ -406,6 +407,7 @@ def _send_one(
             f"<= {RSS_LIMIT_MIB:.0f} MiB, flat (+{FLAT_MIB:.0f})",
             peak <= RSS_LIMIT_MIB and last - first <= FLAT_MIB,
             f"first {min(60, result.seconds / 4):.0f} s max {first:.0f} MiB, "
-            f"last max {last:.0f} MiB",
+            f"last max {last:.0f} MiB; highest sample {top_rss:.0f} MiB at {top_at:.0f} s, "
+            f"wait4 {result.peak_rss_mib:.0f} MiB",
         ),
     ]

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import re
+import socket
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from outbox import outbox_messages as read_outbox
 from smtpserver import SmtpServer
@@ -306,6 +311,71 @@ async def test_a_message_goes_out_only_once_its_connections_last_one_is_recorded
     # When a message starts, each of the other three connections may have one delivered
     # message whose outcome is still being written; its own last one is in the ledger.
     assert max(transport.unrecorded) <= 3, transport.unrecorded
+
+
+class DyingSenderOutbox(OutboxTransport):
+    """The outbox; at the first message, another sender on this host (a process that has
+    since exited) claims five rows and dies with them "sending"."""
+
+    def __init__(self, path: Path, store: Store, issue: DigestIssue) -> None:
+        super().__init__(path)
+        self.store = store
+        self.issue = issue
+        self.taken: list[int] = []
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        self.dead_owner = f"{socket.gethostname()}:{gone.pid}:0badc0de"
+
+    async def send(self, message: bytes, envelope_from: str, envelope_to: str) -> None:
+        if not self.taken:
+            claimed = await self.store.claim_deliveries(
+                self.issue.id,
+                self.dead_owner,
+                NOW,
+                5,
+                lease_expired_before=NOW - timedelta(hours=1),
+            )
+            self.taken = [row.id for row in claimed]
+        await super().send(message, envelope_from, envelope_to)
+
+
+async def test_rows_of_a_sender_that_died_during_the_send_are_sent_before_it_ends(
+    project: Path, database_url: str
+) -> None:
+    # Who is dead is asked at the first claim and again only when a claim comes back short:
+    # these rows are claimed after the first, and must not be left "sending" at the end.
+    settings, store = await prepared(project, database_url)
+    async with store:
+        for n in range(60):
+            await subscribe(store, f"reader{n}@example.org")
+        issue = await issue_of(settings, store)
+        transport = DyingSenderOutbox(settings.outbox_dir, store, issue)
+        report = await IssueSender(
+            settings, store, FrozenClock(NOW), issue, transport, concurrency=1
+        ).run()
+    assert len(transport.taken) == 5
+    assert report.ledger == {"sent": 60}
+    recipients = Counter(m["To"].addresses[0].addr_spec for m in outbox_messages(settings))
+    assert len(recipients) == 60 and set(recipients.values()) == {1}
+
+
+async def test_the_log_says_how_long_the_snapshot_took_and_the_pace_a_tenth_at_a_time(
+    project: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What `syndicate -v digest send` shows of a long send (bench/scale_send.py reads it).
+    settings, store = await prepared(project, database_url)
+    async with store:
+        for n in range(20):
+            await subscribe(store, f"reader{n}@example.org")
+        issue = await issue_of(settings, store)
+        with caplog.at_level(logging.INFO, logger="syndicate.mail.send"):
+            await IssueSender(
+                settings, store, FrozenClock(NOW), issue, OutboxTransport(settings.outbox_dir)
+            ).run()
+    lines = [r.getMessage() for r in caplog.records if r.name == "syndicate.mail.send"]
+    assert re.fullmatch(r"snapshot: 20 recipients in \d+\.\d\d s", lines[0]), lines
+    tenths = [line for line in lines if "over the last tenth" in line]
+    assert [line.split(" done")[0] for line in tenths] == [f"{n} of 20" for n in range(2, 21, 2)]
 
 
 async def test_unsubscribing_after_the_snapshot_skips_them(

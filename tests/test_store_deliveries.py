@@ -104,6 +104,19 @@ async def test_claims_mark_rows_sending_and_count_attempts(store: Store) -> None
     assert await store.sending_owners(issue.id) == {"a", "b"}
 
 
+async def test_pending_after_takes_only_pending_rows_past_it(store: Store) -> None:
+    ids = await make_subscribers(store, 6)
+    issue = await make_issue(store)
+    await store.snapshot_deliveries(issue.id, NOW)
+    rows = await claim(store, issue, "dead", limit=1)  # the first row: "sending", owner dead
+    after = rows[0].id + 2  # past the first three rows
+    taken = await claim(store, issue, "a", pending_after=after, dead_owners={"dead"})
+    # Pending rows past it, and (not limited by it) the dead owner's row; in id order.
+    assert [c.subscriber.id for c in taken] == [ids[0], *ids[3:]]
+    rest = await claim(store, issue, "a")
+    assert [c.subscriber.id for c in rest] == ids[1:3]
+
+
 async def test_two_claimers_never_share_a_row(database_url: str) -> None:
     # Separate engines, as two processes would have: on PostgreSQL the claims overlap in
     # time and SKIP LOCKED makes them take different rows; on SQLite they queue.

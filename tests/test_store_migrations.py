@@ -177,8 +177,7 @@ async def test_0006_keeps_every_row_and_fills_in_created_at(database_url: str) -
             "diff": [],
             "indexes": {
                 "ix_subscribers_status",
-                "ix_deliveries_issue_id_status",
-                "ix_deliveries_status",
+                "ix_deliveries_issue_id_status_id",
             },
             "unique": {"uq_subscribers_email", "uq_deliveries_issue_id_subscriber_id"},
             "foreign keys": {

@@ -34,6 +34,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -182,6 +183,12 @@ class IssueSender:
         self._take_lock = asyncio.Lock()
         self._claiming: asyncio.Future[list[ClaimedDelivery]]
         self._made_of: tuple[IssueContent, DigestRenderer] | None = None
+        self._dead: set[str] | None = None  # owners of rows in "sending" found dead
+        self._after = 0  # the highest id claimed: the next claim's pending rows start past it
+        # The progress log: which tenth of the send is next, and when the last one ended.
+        self._tenth = 0
+        self._tenth_at = 0.0
+        self._tenth_done = 0
 
     async def run(self) -> SendReport:
         try:
@@ -192,7 +199,15 @@ class IssueSender:
         self.factory = MessageFactory.for_issue(
             self.settings, self.issue, clock=self.clock, eight_bit=eight_bit
         )
-        await self.store.snapshot_deliveries(self.issue.id, self.clock.now())
+        began = time.perf_counter()
+        created = await self.store.snapshot_deliveries(self.issue.id, self.clock.now())
+        if created:  # once per issue; how long it took says whether the list outgrew it
+            log.info(
+                "snapshot: %d recipients in %.2f s",
+                created,
+                time.perf_counter() - began,
+                extra={"issue": self.issue.period},
+            )
         ledger = await self.store.delivery_counts(self.issue.id)
         self.counts.total = sum(ledger.get(s, 0) for s in UNSENT)
         self._progress()
@@ -223,17 +238,38 @@ class IssueSender:
         )
 
     async def _claim(self) -> list[ClaimedDelivery]:
+        """The next batch: pending rows past the last one claimed, then due and abandoned
+        ones. A claim that comes back short looks again from the start (rows released or
+        left behind by others), asking again who is dead: rows of a dead owner come after
+        the pending and due ones, so asking at every claim (which read the issue's rows in
+        "sending" each time, and the index entries every row sent so far left) was waste."""
         if self._stopping():
             return []
+        fresh = self._dead is None
+        if self._dead is None:
+            self._dead = await self._dead_owners()
+        claimed = await self._claim_some(self.batch, self._dead, self._after)
+        if len(claimed) < self.batch and (self._after or not fresh):
+            if not fresh:
+                self._dead = await self._dead_owners()
+            claimed += await self._claim_some(self.batch - len(claimed), self._dead, 0)
+        if claimed:
+            self._after = max(self._after, max(row.id for row in claimed))
+        return claimed
+
+    async def _dead_owners(self) -> set[str]:
+        return dead_owners(await self.store.sending_owners(self.issue.id), self.owner)
+
+    async def _claim_some(self, limit: int, dead: set[str], after: int) -> list[ClaimedDelivery]:
         now = self.clock.now()
-        owners = await self.store.sending_owners(self.issue.id)
         return await self.store.claim_deliveries(
             self.issue.id,
             self.owner,
             now,
-            self.batch,
+            limit,
             lease_expired_before=now - LEASE,
-            dead_owners=dead_owners(owners, self.owner),
+            dead_owners=dead,
+            pending_after=after,
         )
 
     async def _work(self, recorder: OutcomeRecorder) -> None:
@@ -394,6 +430,22 @@ class IssueSender:
     def _progress(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.counts)
+        counts = self.counts
+        if counts.total and counts.done * 10 >= counts.total * self._tenth:
+            # A line a tenth (-v): a long send under cron shows its pace, and a rate that
+            # falls tenth after tenth shows something growing with the list.
+            now = time.perf_counter()
+            if self._tenth:
+                log.info(
+                    "%d of %d done (%d sent), %.0f msg/s over the last tenth",
+                    counts.done,
+                    counts.total,
+                    counts.sent,
+                    (counts.done - self._tenth_done) / max(now - self._tenth_at, 1e-9),
+                    extra={"issue": self.issue.period},
+                )
+            self._tenth += 1
+            self._tenth_at, self._tenth_done = now, counts.done
 
 
 def _batch_size(concurrency: int, rate: float) -> int:

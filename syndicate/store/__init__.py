@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
-from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -76,7 +75,7 @@ class Store(
             raise StoreError(
                 f"cannot open database {safe_url(self.url)}: {_first_line(error)}"
             ) from None
-        except CommandError as error:
+        except migrate.MigrationError as error:
             # Alembic does not know the database's revision: a newer syndicate migrated it.
             raise StoreError(
                 f"cannot migrate {safe_url(self.url)}: {error}; is it from a newer syndicate?"

@@ -17,8 +17,18 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from syndicate.models import ClaimedDelivery, Recipient
 from syndicate.statuses import DeliveryStatus, SubscriberStatus
@@ -53,11 +63,12 @@ class DeliveryQueries(Queries):
                 literal(DeliveryStatus.PENDING.value),
                 literal(0),
             ).where(subscribers.c.status == SubscriberStatus.ACTIVE)
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            statement = (
-                dialect.insert(deliveries)
-                .from_select(["issue_id", "subscriber_id", "status", "attempts"], recipients)
-                .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
+            # No ON CONFLICT: the issue has no rows before its snapshot (only the snapshot
+            # writes them, once, under the issue's lock; the unique constraint still holds),
+            # and on PostgreSQL its speculative insertion of each row is a large part of a
+            # million-row snapshot (bench/scale_send.py).
+            statement = insert(deliveries).from_select(
+                ["issue_id", "subscriber_id", "status", "attempts"], recipients
             )
             # The rows created, counted before and after: rowcount of INSERT ... SELECT is not
             # portable, and RETURNING would hold one row per recipient in memory (12 MiB at
@@ -70,6 +81,13 @@ class DeliveryQueries(Queries):
             await conn.execute(
                 update(digest_issues).where(digest_issues.c.id == issue_id).values(snapshot_at=now)
             )
+        if created and self.engine.dialect.name == "postgresql":
+            # The planner's idea of the ledger is from before these rows (autovacuum's
+            # ANALYZE comes minutes later, if at all before the send ends): taking the
+            # issue's few rows for many, it read and sorted every pending row at each claim
+            # (0.4 s a claim at 1,000,000 subscribers, bench/scale_send.py).
+            async with self.write() as conn:
+                await conn.execute(text("ANALYZE deliveries"))
         return created
 
     async def claim_deliveries(
@@ -81,15 +99,23 @@ class DeliveryQueries(Queries):
         *,
         lease_expired_before: datetime,
         dead_owners: Collection[str] = (),
+        pending_after: int = 0,
     ) -> list[ClaimedDelivery]:
         """Take up to `limit` rows that are due (pending, deferred and due, or "sending" for
         an owner that is dead or whose lease expired), mark them sending for `owner`, and
-        return them with their subscribers, in id order."""
-        # One query per kind, each an index range on (issue_id, status) already in id order:
-        # a single OR of the three makes the database walk the issue's rows in id order,
-        # past every row already sent, which grows with the list (quadratic over a send).
+        return them with their subscribers, in id order.
+
+        `pending_after`: take only pending rows past this id (a sender passes the last id
+        it claimed, and looks from the start again when the claim comes back short).
+        """
+        # One query per kind, each an index range on (issue_id, status, id): a single OR of
+        # the three makes the database walk the issue's rows in id order, past every row
+        # already sent, which grows with the list (quadratic over a send). So can the
+        # pending one on PostgreSQL, whose statistics (all pending, from the snapshot) make
+        # the primary key's order look as good: `pending_after` starts either walk where
+        # the last claim ended (1.2 s a claim, 900,000 rows into a send to a million).
         claimable = (
-            deliveries.c.status == DeliveryStatus.PENDING,
+            and_(deliveries.c.status == DeliveryStatus.PENDING, deliveries.c.id > pending_after),
             and_(
                 deliveries.c.status == DeliveryStatus.DEFERRED, deliveries.c.next_attempt_at <= now
             ),
@@ -159,17 +185,30 @@ class DeliveryQueries(Queries):
     ) -> list[int]:
         """Issues with rows to send now: pending, deferred and due, or abandoned "sending"
         (past the lease), oldest issue first."""
-        due = or_(
-            deliveries.c.status == DeliveryStatus.PENDING,
-            and_(
-                deliveries.c.status == DeliveryStatus.DEFERRED, deliveries.c.next_attempt_at <= now
-            ),
-            and_(
-                deliveries.c.status == DeliveryStatus.SENDING,
-                deliveries.c.claimed_at < lease_expired_before,
-            ),
+
+        # One EXISTS per kind, each an index range on (issue_id, status) that stops at its
+        # first row: an OR of the three would read every pending row of an issue being sent
+        # (a million, at every check of the worker's during a send to a million).
+        def any_row(*condition: ColumnElement[bool]) -> ColumnElement[bool]:
+            return exists().where(deliveries.c.issue_id == digest_issues.c.id, *condition)
+
+        query = (
+            select(digest_issues.c.id)
+            .where(
+                or_(
+                    any_row(deliveries.c.status == DeliveryStatus.PENDING),
+                    any_row(
+                        deliveries.c.status == DeliveryStatus.DEFERRED,
+                        deliveries.c.next_attempt_at <= now,
+                    ),
+                    any_row(
+                        deliveries.c.status == DeliveryStatus.SENDING,
+                        deliveries.c.claimed_at < lease_expired_before,
+                    ),
+                )
+            )
+            .order_by(digest_issues.c.id)
         )
-        query = select(deliveries.c.issue_id).where(due).distinct().order_by(deliveries.c.issue_id)
         async with self.read() as conn:
             return list((await conn.execute(query)).scalars())
 

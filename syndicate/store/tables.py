@@ -166,8 +166,8 @@ deliveries = Table(
     Column("claimed_at", UTCDateTime),
     Column("sent_at", UTCDateTime),
     UniqueConstraint("issue_id", "subscriber_id"),
-    Index(None, "issue_id", "status"),
-    Index(None, "status"),  # the queue across issues (status, retries)
+    # id last: a claim reads an issue's rows of one status in id order (revision 0010).
+    Index(None, "issue_id", "status", "id"),
 )
 
 # One row per periodic run ("digest:2015-12"): the unique key is what makes a run happen once.

@@ -166,7 +166,7 @@ deliveries = Table(
     Column("claimed_at", UTCDateTime),
     Column("sent_at", UTCDateTime),
     UniqueConstraint("issue_id", "subscriber_id"),
-    # id last: a claim reads an issue's rows of one status in id order (revision 0010).
+    # id last: a claim reads an issue's rows of one status in id order (revision 0011).
     Index(None, "issue_id", "status", "id"),
 )
 

@@ -11,8 +11,8 @@ The index on status alone served the worker's "which issues have rows due?", whi
 better per issue on the other index (store/deliveries.py); kept, it was written at every
 change of a row's status, twice a message, and a fifth of a million-row snapshot's time.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

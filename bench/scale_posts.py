@@ -22,7 +22,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import httpx
-from scalekit import SYNDICATE, Row, Space
+from scalekit import SYNDICATE, Row, Space, free_port
 
 POSTS = 100_000
 SOURCES = 20
@@ -225,7 +224,7 @@ def web_rows(space: Space) -> list[Row]:
 
 @contextlib.contextmanager
 def serving(space: Space) -> Iterator[tuple[str, int]]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [*SYNDICATE, "serve", "--port", str(port), "--no-access-log"],
         env=space.env(),
@@ -311,12 +310,6 @@ def _load(url: str) -> Row:
 def _load_average() -> str:
     """The machine's load: other work on it shows in the latencies."""
     return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _rss_mib(pid: int) -> float:

@@ -92,3 +92,34 @@ def test_no_publish_flag(project: Path) -> None:
     result = invoke(project, "ingest", "--no-publish")
     assert result.exit_code == 0
     assert not (project / "feeds").exists()
+
+
+def test_a_large_site_lists_the_sources_with_news_and_counts_the_quiet_ones(
+    tmp_path: Path,
+) -> None:
+    """Past QUIET_LISTED_UP_TO sources, a row each for the ones with nothing new would bury
+    the few that changed or failed: they are counted in one line instead."""
+    from test_many_sources import feed, write_site
+
+    from syndicate.cli.ingest import QUIET_LISTED_UP_TO
+
+    count = QUIET_LISTED_UP_TO + 10
+    config = write_site(tmp_path, f"sqlite:///{tmp_path / 'site.db'}", count)
+    ingest = ["--config", str(config), "ingest", "--no-publish"]
+    first = CliRunner().invoke(cli, ingest)
+    assert first.exit_code == 0, first.output
+    assert len(rows(first.stdout)) == count  # every source has new posts: every one listed
+    assert "more sources: nothing new" not in first.stdout
+
+    (tmp_path / "in" / "s0003.xml").write_text(feed(3, 5), encoding="utf-8")  # 3 new posts
+    (tmp_path / "in" / "s0007.xml").write_bytes(b"\x00 not a feed")
+    again = CliRunner().invoke(cli, ingest)
+    assert again.exit_code == 1  # a source failed
+    table = rows(again.stdout)
+    assert {name: (cells[0], cells[2]) for name, cells in table.items()} == {
+        "s0003": ("ok", "3"),
+        "s0007": ("failed", "0"),
+    }, again.stdout
+    assert f"{count - 2} more sources: nothing new (not modified, or the same posts)" in (
+        again.stdout
+    )

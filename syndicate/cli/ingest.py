@@ -13,7 +13,7 @@ from syndicate.terminal import cell, say
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from syndicate.ingest.poll import IngestReport
+    from syndicate.ingest.poll import IngestReport, SourceReport
     from syndicate.publish.build import PublishReport
 
 
@@ -25,8 +25,9 @@ def ingest_command(app: AppContext, only: str | None, no_publish: bool) -> None:
     """Poll every enabled source now and store new and changed posts.
 
     Prints a table per source (status, new, updated, unchanged, error), then publishes the
-    feeds when anything changed. Exits 0 when all sources succeeded and 1 when any failed;
-    the others are still stored and published.
+    feeds when anything changed. With more than 50 sources, those with nothing new (and no
+    error or warning) are counted in one line instead of listed. Exits 0 when all sources
+    succeeded and 1 when any failed; the others are still stored and published.
 
     \b
     Example:
@@ -49,14 +50,39 @@ def ingest_command(app: AppContext, only: str | None, no_publish: bool) -> None:
             return report, published
 
     report, published = run_async(go())
-    app.out.print(report_table(report))
+    listed, quiet = split_quiet(report)
+    app.out.print(report_table(listed))
+    if quiet:
+        click.echo(f"{quiet:,} more sources: nothing new (not modified, or the same posts)")
     if published is not None:
         say(published.summary())
     if report.failed:
         sys.exit(1)
 
 
-def report_table(report: IngestReport) -> Table:
+# Past this many sources a row each for the quiet ones would bury the few that changed or
+# failed (and printing 5,000 rows took a fifth of a warm poll's time): they are counted.
+QUIET_LISTED_UP_TO = 50
+
+
+def split_quiet(report: IngestReport) -> tuple[list[SourceReport], int]:
+    """The sources worth a row, and how many quiet ones (nothing new, no error or warning)
+    are left out: none for a small site, where every source gets its row."""
+    if len(report.sources) <= QUIET_LISTED_UP_TO:
+        return list(report.sources), 0
+    listed = [
+        source
+        for source in report.sources
+        if source.status == "failed"
+        or source.new
+        or source.updated
+        or source.error
+        or source.warning
+    ]
+    return listed, len(report.sources) - len(listed)
+
+
+def report_table(sources: list[SourceReport]) -> Table:
     from rich.table import Table
 
     table = Table(title=None, show_edge=False, pad_edge=False)
@@ -66,7 +92,7 @@ def report_table(report: IngestReport) -> Table:
             justify="right" if column in ("http", "new", "updated", "unchanged") else "left",
             overflow="fold",
         )
-    for source in report.sources:
+    for source in sources:
         style = "red" if source.status == "failed" else None
         table.add_row(
             *map(

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, text, update
 
 from syndicate.models import Post
 from syndicate.store.base import Queries
@@ -50,6 +50,13 @@ class ForumQueries(Queries):
                     or_(posts.c.discussion_key.is_(None), posts.c.discussion_key != wanted.c.value)
                 )
             query = query.order_by(posts.c.published, posts.c.id)
+            if conn.dialect.name == "postgresql":
+                # A streamed result is a server-side cursor, which PostgreSQL plans for its
+                # first tenth of rows: it walked the posts in `published` order, matching each
+                # against every source (100,000 x 5,000 comparisons, 17 s of a warm poll of
+                # 5,000 sources). Planned for all rows, it joins the sources to the index on
+                # (source, discussion_key) and sorts the few that match.
+                await conn.execute(text("SET LOCAL cursor_tuple_fraction = 1"))
             result = await conn.stream(query)
             async for rows in result.partitions(batch):
                 yield [post_from_row(row._mapping) for row in rows]

@@ -116,9 +116,11 @@ EVERY_COMMAND = [
     ["run", "--once"],
     ["db", "upgrade"],
 ]
+# Not `ingest`: when no source changed (as here) it reads only the posts' indexes (the
+# counts by source, and the linker's look-up by (source, discussion_key)), not the table; the
+# damage shows at the next command that reads posts.
 READING_POSTS = [
     ["publish"],
-    ["ingest"],
     ["forum", "relink"],
     ["digest", "preview", "--month", "2015-12"],
     ["digest", "send", "--month", "2015-12"],

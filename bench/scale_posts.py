@@ -31,7 +31,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import httpx
-from scalekit import SYNDICATE, Row, Space, free_port
+from scalekit import SYNDICATE, Row, Space, free_port, status_mib
 
 POSTS = 100_000
 SOURCES = 20
@@ -212,10 +212,10 @@ def web_rows(space: Space) -> list[Row]:
     month = months[-2] if len(months) > 1 else months[-1] if months else None
     archive = f"/feeds/archive/{month.name}" if month else "/feeds/archive/index.html"
     with serving(space) as (url, pid):
-        start_rss = _rss_mib(pid)
+        start_rss = status_mib(pid) or 0.0
         rows = [_sequential(url, "/", "home"), _sequential(url, archive, "archive page")]
         rows.append(_load(url + "/"))
-        peak = _hwm_mib(pid)
+        peak = status_mib(pid, "VmHWM") or 0.0
     rows[0].note += f"; server RSS {start_rss:,.0f} MiB at start"
     for row in rows:
         row.peak_rss_mib = peak
@@ -310,21 +310,6 @@ def _load(url: str) -> Row:
 def _load_average() -> str:
     """The machine's load: other work on it shows in the latencies."""
     return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-
-
-def _rss_mib(pid: int) -> float:
-    return _status_kib(pid, "VmRSS") / 1024
-
-
-def _hwm_mib(pid: int) -> float:
-    return _status_kib(pid, "VmHWM") / 1024
-
-
-def _status_kib(pid: int, field: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return float(line.split()[1])
-    return 0.0
 
 
 # -- ingest -------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from scalekit import SYNDICATE, Measured, Row, Space, print_table
+from scalekit import SYNDICATE, Measured, Row, Space, print_table, status_mib
 from send import Sink, reference
 
 FULL = 1_000_000
@@ -256,7 +256,7 @@ def measure_sampled(space: Space, *args: str, every: float = 1.0) -> Sampled:
                 break
             now = time.perf_counter()
             if now >= next_sample:
-                rss = _vm_rss_mib(process.pid)
+                rss = status_mib(process.pid)
                 if rss is not None:
                     samples.append((now - started, rss))
                 next_sample += every
@@ -273,17 +273,6 @@ def measure_sampled(space: Space, *args: str, every: float = 1.0) -> Sampled:
             stderr=err.read().decode("utf-8", "replace"),
         )
     return Sampled(measured, samples)
-
-
-def _vm_rss_mib(pid: int) -> float | None:
-    try:
-        with Path(f"/proc/{pid}/status").open(encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 def flatness(samples: list[tuple[float, float]], seconds: float) -> tuple[float, float]:

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from scalekit import Row, Space, free_port, measure
+from scalekit import Row, Space, free_port, measure, status_mib
 
 REPEATS = 15
 IDLE_SECONDS = 10
@@ -124,7 +124,7 @@ def _idle_worker(space: Space, command: list[str]) -> Row:
         ready = _wait_for_port(port, process, timeout=60)
         up = time.perf_counter() - started
         time.sleep(IDLE_SECONDS)
-        rss = sum(_rss_mib(pid) for pid in _tree(process.pid))
+        rss = sum(status_mib(pid) or 0.0 for pid in _tree(process.pid))
         processes = len(_tree(process.pid))
     finally:
         process.send_signal(signal.SIGTERM)
@@ -182,16 +182,6 @@ def _tree(pid: int) -> list[int]:
         found.append(current)
         todo.extend(children.get(current, []))
     return found
-
-
-def _rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 if __name__ == "__main__":  # python bench/scale_startup.py: this stage alone

@@ -213,6 +213,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def status_mib(pid: int, field: str = "VmRSS") -> float | None:
+    """A memory figure of a running process from /proc/<pid>/status (VmRSS now, VmHWM its
+    peak), in MiB; None once the process is gone."""
+    try:
+        with Path(f"/proc/{pid}/status").open(encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def _postgres_admin(statement: str) -> None:
     import psycopg
 

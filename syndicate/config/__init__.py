@@ -18,8 +18,10 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from syndicate.config.settings import (
+    BounceSettings,
     DigestSettings,
     ForumSettings,
+    ImapSettings,
     MailSettings,
     PublishSettings,
     Settings,
@@ -32,8 +34,10 @@ from syndicate.errors import ConfigError
 from syndicate.slugs import slugify
 
 __all__ = [
+    "BounceSettings",
     "DigestSettings",
     "ForumSettings",
+    "ImapSettings",
     "MailSettings",
     "PublishSettings",
     "Settings",
@@ -108,6 +112,8 @@ def missing_secrets(settings: Settings) -> list[str]:
         wanted.append((settings.forum.discourse.api_key_env, "forum.discourse.api_key_env"))
     if settings.web.metrics_token_env:
         wanted.append((settings.web.metrics_token_env, "web.metrics_token_env"))
+    if settings.bounces.imap:
+        wanted.append((settings.bounces.imap.password_env, "bounces.imap.password_env"))
     return [
         f"{key}: environment variable {name} is not set"
         for name, key in wanted

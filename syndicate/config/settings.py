@@ -186,6 +186,48 @@ class MailSettings(Section):
     bounce_limit: int = Field(default=3, ge=1, le=100)
     smtp: SmtpSettings = SmtpSettings()
     dkim: DkimSettings | None = None
+    # Where bounces go: each copy's envelope sender (MAIL FROM) becomes
+    # "<local>+<signed token>@<domain>" of this address (VERP), naming the issue and the
+    # subscriber (syndicate/returnpath.py). None: the address of [digest] from, and bounces
+    # are matched by the Message-ID they quote.
+    return_path: Address | None = None
+    # The mailto: of List-Unsubscribe, "<local>+<signed token>@<domain>" of this address,
+    # for mail that `syndicate bounces process` or [bounces.imap] reads. None: no mailto.
+    unsubscribe_mailbox: Address | None = None
+
+
+class ImapSettings(Section):
+    """[bounces.imap]: a mailbox the worker polls for bounces, complaints and unsubscribes."""
+
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)  # None: 993, or 143 without TLS
+    tls: Literal["implicit", "starttls", "none"] = "implicit"
+    username: str
+    password_env: EnvName = "SYNDICATE_IMAP_PASSWORD"  # noqa: S105 (a variable name)
+    folder: str = "INBOX"
+    # What happens to a message once its outcome is stored: moved to `processed_folder`
+    # (created when missing) or deleted.
+    processed: Literal["move", "delete"] = "move"
+    processed_folder: str = "Processed"
+    timeout: Seconds = 30.0
+    batch: int = Field(default=200, ge=1, le=10_000)  # messages a poll reads at most
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.tls == "implicit" else 143)
+
+
+class BounceSettings(Section):
+    """[bounces]: what a bounce report or a complaint does to a subscriber."""
+
+    # Hard bounces (5.x.x, Action: failed) reported for an address before it is marked
+    # bounced; soft ones (4.x.x, delayed) count only within soft_window.
+    hard_limit: int = Field(default=1, ge=1, le=100)
+    soft_limit: int = Field(default=3, ge=1, le=100)
+    soft_window: Duration = timedelta(days=30)
+    every: Duration = timedelta(minutes=10)  # how often `syndicate run` polls [bounces.imap]
+    keep: str = "var/bounces"  # a Maildir that keeps the mail that could not be read
+    imap: ImapSettings | None = None
 
 
 class WebSettings(Section):
@@ -216,6 +258,7 @@ class Settings(Section):
     publish: PublishSettings = PublishSettings()
     digest: DigestSettings = DigestSettings()
     mail: MailSettings = MailSettings()
+    bounces: BounceSettings = BounceSettings()
     web: WebSettings = WebSettings()
     path: Path = Field(default=Path("config.toml"), exclude=True)
 
@@ -246,6 +289,10 @@ class Settings(Section):
     @property
     def outbox_dir(self) -> Path:
         return self.resolve(self.mail.outbox)
+
+    @property
+    def bounces_keep_dir(self) -> Path:
+        return self.resolve(self.bounces.keep)
 
     @property
     def templates_dir(self) -> Path:

@@ -57,6 +57,9 @@ def factory(**overrides: object) -> MessageFactory:
     return MessageFactory(**options)  # type: ignore[arg-type]
 
 
+MAILTO = "unsubscribe+u9466-7-abcdefghijklmnop@news.example.org"
+
+
 def parse(raw: bytes) -> EmailMessage:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
@@ -71,6 +74,7 @@ def build(made: MessageFactory, who: Subscriber | None = None, **kwargs: str) ->
         kwargs.get("text", TEXT),
         kwargs.get("unsubscribe_url", UNSUBSCRIBE),
         kwargs.get("message_id", message_id_for(3, who.id, made.domain)),
+        kwargs.get("mailto", MAILTO),
     )
 
 
@@ -105,7 +109,7 @@ def test_message_through_the_outbox_has_every_header(tmp_path: Path) -> None:
     unsubscribe = [u.strip() for u in str(message["List-Unsubscribe"]).split(",")]
     assert unsubscribe == [
         f"<{UNSUBSCRIBE}>",
-        "<mailto:unsubscribe@news.example.org?subject=unsubscribe>",
+        f"<mailto:{MAILTO}?subject=unsubscribe>",
     ]
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["MIME-Version"] == "1.0"
@@ -120,6 +124,13 @@ def test_message_through_the_outbox_has_every_header(tmp_path: Path) -> None:
     assert len(names) == len(set(names))
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     assert b"\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_without_an_unsubscribe_mailbox_there_is_no_mailto() -> None:
+    # Nobody would read mail sent to it: List-Unsubscribe offers the one-click URL alone.
+    message = parse(factory().build(subscriber(), HTML, TEXT, UNSUBSCRIBE, "<a@b>"))
+    assert message["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 def test_message_id_is_stable_per_issue_and_subscriber() -> None:
@@ -188,6 +199,9 @@ def test_hostile_issue_values_are_rejected_naming_the_field(
         ({"unsubscribe_url": f"{UNSUBSCRIBE}>, <https://evil.example/"}, "List-Unsubscribe"),
         ({"message_id": "<a@b>\r\nBcc: x@evil.example"}, "Message-ID"),
         ({"message_id": "no-brackets@b"}, "Message-ID"),
+        ({"mailto": f"{MAILTO}>\r\nBcc: x@evil.example"}, "List-Unsubscribe"),
+        ({"mailto": f"{MAILTO}?cc=x@evil.example"}, "List-Unsubscribe"),
+        ({"mailto": "Zoë@example.org"}, "List-Unsubscribe"),
     ],
 )
 def test_hostile_per_message_values_are_rejected(kwargs: dict[str, str], named: str) -> None:

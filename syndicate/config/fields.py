@@ -12,7 +12,7 @@ import re
 import string
 import unicodedata
 from datetime import timedelta
-from email.utils import getaddresses
+from email.utils import getaddresses, parseaddr
 from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -229,6 +229,35 @@ TimeZoneName = Annotated[str, BeforeValidator(check_timezone)]
 Slug = Annotated[str, BeforeValidator(check_slug)]
 HttpUrl = Annotated[str, BeforeValidator(check_http_url)]
 Address = Annotated[str, BeforeValidator(check_address)]
+
+# The longest local part of an address a token is added to (syndicate/verp.py): the token
+# adds at most 40 characters after a "+", and a local part holds 64 (RFC 5321).
+MAX_VERP_LOCAL = 24
+_VERP_LOCAL = re.compile(r"[a-z0-9._-]+")
+
+
+def verp_parts(value: object) -> tuple[str, str]:
+    """(local part, domain) of an address a signed token is added to ("+<token>"), written
+    bare or with a name; ValueError saying what is wrong."""
+    address = parseaddr(check_address(value))[1]
+    local, _, domain = address.rpartition("@")
+    if not address.isascii():
+        raise ValueError(f"not an ASCII address: {value!r}")
+    if "+" in local or len(local) > MAX_VERP_LOCAL or not _VERP_LOCAL.fullmatch(local):
+        raise ValueError(
+            f"the part before @ must be at most {MAX_VERP_LOCAL} lower-case letters, digits, "
+            f"'.', '-' or '_', without '+' (a token is added after a '+'): {value!r}"
+        )
+    return local, domain.lower()
+
+
+def check_verp_address(value: object) -> str:
+    verp_parts(value)
+    assert isinstance(value, str)
+    return value
+
+
+VerpAddress = Annotated[str, BeforeValidator(check_verp_address)]
 EnvName = Annotated[str, BeforeValidator(check_env_name)]
 CategoryName = Annotated[str, BeforeValidator(check_category)]
 UrlTemplate = Annotated[str, BeforeValidator(check_url_template)]

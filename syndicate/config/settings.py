@@ -25,6 +25,7 @@ from syndicate.config.fields import (
     Slug,
     TimeZoneName,
     UrlTemplate,
+    VerpAddress,
     is_http_url,
 )
 
@@ -190,10 +191,10 @@ class MailSettings(Section):
     # "<local>+<signed token>@<domain>" of this address (VERP), naming the issue and the
     # subscriber (syndicate/returnpath.py). None: the address of [digest] from, and bounces
     # are matched by the Message-ID they quote.
-    return_path: Address | None = None
+    return_path: VerpAddress | None = None
     # The mailto: of List-Unsubscribe, "<local>+<signed token>@<domain>" of this address,
     # for mail that `syndicate bounces process` or [bounces.imap] reads. None: no mailto.
-    unsubscribe_mailbox: Address | None = None
+    unsubscribe_mailbox: VerpAddress | None = None
 
 
 class ImapSettings(Section):

@@ -3,12 +3,13 @@
     factory = MessageFactory.for_issue(settings, issue, clock=clock)     # once per issue
     html, text = rendered.personalise(subscriber, unsubscribe_url, preferences_url)
     raw = factory.build(subscriber, html, text, unsubscribe_url,
-                        message_id_for(issue.id, subscriber.id, factory.domain))
+                        message_id_for(issue.id, subscriber.id, factory.domain),
+                        mailto="unsubscribe+u9466-42-...@example.org")   # or None: no mailto
 
 What comes out is an RFC 5322 message with CRLF line endings:
 
     From, To, Subject, Date, Message-ID, [Reply-To], List-Id, List-Archive,
-    List-Unsubscribe (https one-click URL + mailto), List-Unsubscribe-Post, MIME-Version
+    List-Unsubscribe (https one-click URL [+ mailto]), List-Unsubscribe-Post, MIME-Version
     multipart/alternative: text/plain first, text/html last (the last part is the preferred one)
 
 Why not EmailMessage per subscriber: with policy.SMTP it costs about 2 ms a message, more than
@@ -56,6 +57,9 @@ if TYPE_CHECKING:
     from syndicate.models import DigestIssue, Recipient, Subscriber
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
+MAILTO_QUERY = "?subject=unsubscribe"
+# The address of a mailto in List-Unsubscribe: ours (syndicate.mail.verp), so plain ASCII.
+_MAILTO_ADDRESS = re.compile(r"[a-z0-9._+-]{1,64}@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
 
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]+")
 _NEWLINES = re.compile(r"\r\n?")
@@ -113,7 +117,6 @@ class MessageFactory:
         self.eight_bit = eight_bit
         self._clock = clock or SystemClock()
         _check_url(archive_url, "List-Archive")
-        self.mailto = f"mailto:unsubscribe@{self.domain}?subject=unsubscribe"
 
         self._from = headers.configured_mailbox("From", sender)
         self._subject = headers.text("Subject", subject)
@@ -176,15 +179,20 @@ class MessageFactory:
         text: str | bytes,
         unsubscribe_url: str,
         message_id: str,
+        mailto: str | None = None,
     ) -> bytes:
         """One subscriber's message, as the bytes to store or send (CRLF line endings).
+
+        `mailto` is the address of List-Unsubscribe's mailto (RFC 8058's fallback: the
+        subscriber's unsubscribe mailbox address, syndicate.mail.verp); None leaves it out,
+        since nobody would read that mail.
 
         A body given as bytes is wire-ready: UTF-8 with CRLF line ends, no control characters
         but tab, no line over 998 bytes (wire.MailCopy.bodies works that out
         from the shared body once), so it is not scanned and copied again here.
         """
         return self._assemble(
-            subscriber, html, text, unsubscribe_url, message_id, self._clock.now()
+            subscriber, html, text, unsubscribe_url, message_id, self._clock.now(), mailto
         )
 
     def _assemble(
@@ -195,10 +203,13 @@ class MessageFactory:
         unsubscribe_url: str,
         message_id: str,
         now: datetime,
+        mailto: str | None = None,
     ) -> bytes:
         if not _MESSAGE_ID.fullmatch(message_id) or "=?" in message_id:
             raise HeaderError(f"Message-ID: not a message id: {message_id!r}")
         _check_url(unsubscribe_url, "List-Unsubscribe")
+        if mailto is not None and not _MAILTO_ADDRESS.fullmatch(mailto):
+            raise HeaderError(f"List-Unsubscribe: not a mailto address: {mailto!r}")
         if now.tzinfo is None:
             raise ValueError("Date: the clock must give an aware datetime")
         text_body = _encode(text, self._delimiter, self.eight_bit)
@@ -206,7 +217,12 @@ class MessageFactory:
         # Date, Message-ID and List-Unsubscribe are written as they are: the clock's date in
         # RFC 5322's format, and an id and a URL the checks above held to printable ASCII
         # without spaces, brackets or "=?" (what headers.fixed would check again).
-        unsubscribe = f"List-Unsubscribe: <{unsubscribe_url}>,\r\n <{self.mailto}>\r\n"
+        if mailto is None:
+            unsubscribe = f"List-Unsubscribe: <{unsubscribe_url}>\r\n"
+        else:
+            unsubscribe = (
+                f"List-Unsubscribe: <{unsubscribe_url}>,\r\n <mailto:{mailto}{MAILTO_QUERY}>\r\n"
+            )
         # Header lines start with a name or a space, delimiters with "--": only the bodies
         # could start a line with ".", and a DotFreeText sent as it is does not.
         dot_free = text_body.data is text and html_body.data is html
@@ -246,8 +262,9 @@ class MessageFactory:
         sample = _Sample(name=SAMPLE_NAME, email=f"sample@{self.domain}")
         unsubscribe = f"https://{self.domain}/unsubscribe/sample-token"
         message_id = message_id_for(0, 0, self.domain)
+        mailto = f"unsubscribe+u1-1-sample@{self.domain}"
         raw = self._assemble(
-            sample, "<p>html</p>\n", "text\n", unsubscribe, message_id, SAMPLE_DATE
+            sample, "<p>html</p>\n", "text\n", unsubscribe, message_id, SAMPLE_DATE, mailto
         )
         fields = [
             self._from,
@@ -256,7 +273,9 @@ class MessageFactory:
             headers.fixed("Date", format_datetime(SAMPLE_DATE)),
             headers.fixed("Message-ID", message_id),
             *self._rest,
-            headers.fixed("List-Unsubscribe", f"<{unsubscribe}>,", f"<{self.mailto}>"),
+            headers.fixed(
+                "List-Unsubscribe", f"<{unsubscribe}>,", f"<mailto:{mailto}{MAILTO_QUERY}>"
+            ),
             *self._tail,
         ]
         check_alternative(headers.verify(raw, fields))

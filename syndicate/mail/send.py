@@ -58,8 +58,9 @@ from syndicate.mail.dkim import DkimSigner, dkim_signer_for
 from syndicate.mail.message import MessageFactory
 from syndicate.mail.recorder import OutcomeRecorder
 from syndicate.mail.transport import Transport, open_transport
+from syndicate.mail.verp import VerpAddresses
 from syndicate.mail.wire import MailCopy
-from syndicate.models import ClaimedDelivery, DigestIssue
+from syndicate.models import ClaimedDelivery, DigestIssue, Recipient
 from syndicate.statuses import UNSENT, DeliveryStatus, SubscriberStatus
 from syndicate.store import Store
 from syndicate.store.outcomes import Outcome, OutcomeWriter
@@ -155,6 +156,8 @@ class IssueSender:
         )
         self.signer = signer
         self.tokens = tokens or Tokens(signing_secret(settings), clock)
+        # Per-copy addresses that bring bounces and unsubscribe mail back to a subscriber.
+        self.verp = VerpAddresses(signing_secret(settings)) if _uses_verp(settings) else None
         self.on_progress = on_progress
         # `stop` is the caller's (a worker shutting down); a halt stops only this run.
         self.stop = stop or asyncio.Event()
@@ -336,11 +339,12 @@ class IssueSender:
         unsubscribe = self.tokens.link(site_url, "unsubscribe", subscriber)
         preferences = self.tokens.link(site_url, "preferences", subscriber)
         message_id = self.factory.message_id(self.issue.id, subscriber.id)
+        envelope_from, mailto = self._verp_addresses(subscriber)
         try:
             html, text = copy.bodies(
                 DigestSubscriber.of(subscriber.name, subscriber.email), unsubscribe, preferences
             )
-            raw = self.factory.build(subscriber, html, text, unsubscribe, message_id)
+            raw = self.factory.build(subscriber, html, text, unsubscribe, message_id, mailto)
             if self.signer is not None:
                 raw = self.signer.sign(raw)
         except ValueError as error:  # an address this builder cannot write
@@ -350,7 +354,7 @@ class IssueSender:
             if self._stopping():  # asked to stop while waiting: this one has not started
                 return _release(claimed)
         try:
-            await self.transport.send(raw, self.envelope_from, subscriber.email)
+            await self.transport.send(raw, envelope_from, subscriber.email)
         except TransportUnavailable as error:
             self._halt(error)
             return _release(claimed)
@@ -362,6 +366,21 @@ class IssueSender:
             log.exception("sending to %s failed unexpectedly", subscriber.email)
             return self._deferred(claimed, f"internal error: {error!r}")
         return _outcome(claimed, DeliveryStatus.SENT, message_id=message_id)
+
+    def _verp_addresses(self, subscriber: Recipient) -> tuple[str, str | None]:
+        """The copy's envelope sender ([mail] return_path with a token naming the issue and
+        the subscriber, else [digest] from's address) and its unsubscribe mailto (None
+        without [mail] unsubscribe_mailbox)."""
+        mail = self.settings.mail
+        if self.verp is None:
+            return self.envelope_from, None
+        envelope_from = self.envelope_from
+        if mail.return_path is not None:
+            envelope_from = self.verp.return_path(mail.return_path, self.issue.id, subscriber)
+        mailto = None
+        if mail.unsubscribe_mailbox is not None:
+            mailto = self.verp.unsubscribe(mail.unsubscribe_mailbox, subscriber, self.clock.now())
+        return envelope_from, mailto
 
     def _halt(self, error: TransportUnavailable) -> None:
         """Every other message would fail the same way, and no address is to blame: stop, and
@@ -446,6 +465,10 @@ class IssueSender:
                 )
             self._tenth += 1
             self._tenth_at, self._tenth_done = now, counts.done
+
+
+def _uses_verp(settings: Settings) -> bool:
+    return settings.mail.return_path is not None or settings.mail.unsubscribe_mailbox is not None
 
 
 def _batch_size(concurrency: int, rate: float) -> int:

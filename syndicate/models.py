@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -167,3 +167,45 @@ class ClaimedDelivery:
     id: int
     attempts: int  # including this one
     subscriber: Recipient
+
+
+@dataclass(frozen=True, slots=True)
+class BounceEvent:
+    """What a returning mail says happened to one subscriber's mail (bounce_events)."""
+
+    subscriber_id: int
+    issue_id: int | None  # the issue whose copy bounced, when the mail says
+    kind: str  # a BounceKind
+    status_code: str  # "5.1.1", "" when the report gives none
+    diagnostic: str  # the server's words, one line
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMail:
+    """One mail read from the bounce intake, and what became of it (inbound_mail)."""
+
+    sha256: str  # of its bytes: the same mail read twice is processed once
+    origin: str  # "imap" or "file"
+    kind: str  # what it was (syndicate.bounces.reports.ReportKind)
+    outcome: str  # an InboundOutcome
+    detail: str  # one line: what was done, or why not
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BouncePolicy:
+    """When reported bounces make a subscriber "bounced" ([bounces] in the config)."""
+
+    hard_limit: int
+    soft_limit: int
+    soft_window: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedMail:
+    """What storing one inbound mail did."""
+
+    duplicate: bool  # stored before (read twice): nothing was done again
+    status_before: str | None = None  # the subscriber's status, when an event was stored
+    status_after: str | None = None

@@ -40,3 +40,22 @@ class RunStatus(StrEnum):
 
 # Rows a sender still has to deal with: the ledger's "recipients left" for progress counts.
 UNSENT = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
+
+
+class BounceKind(StrEnum):
+    """What one event of a subscriber's returning mail was (bounce_events)."""
+
+    HARD = "hard"  # a permanent failure reported (5.x.x, Action: failed)
+    SOFT = "soft"  # a temporary one (4.x.x, Action: delayed): counts within a window
+    COMPLAINT = "complaint"  # a spam complaint (ARF): unsubscribed and suppressed at once
+    UNSUBSCRIBE = "unsubscribe"  # mail to their unsubscribe mailbox address (RFC 8058 mailto)
+
+
+class InboundOutcome(StrEnum):
+    """What became of one mail read from the bounce intake (inbound_mail)."""
+
+    APPLIED = "applied"  # a subscriber's event was stored (their status may have changed)
+    IGNORED = "ignored"  # an auto-reply, a success notice, a person writing to the bounce box
+    UNMATCHED = "unmatched"  # no signed token or Message-ID names a subscriber of ours
+    FORGED = "forged"  # a token whose signature does not match: changes nothing
+    UNREADABLE = "unreadable"  # could not be read; kept in [bounces] keep for a person

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from syndicate.errors import StoreError
 from syndicate.store import migrate
+from syndicate.store.bounces import BounceQueries
 from syndicate.store.deliveries import DeliveryQueries
 from syndicate.store.engine import create_engine, safe_url
 from syndicate.store.forum import ForumQueries
@@ -34,6 +35,7 @@ __all__ = ["DatabaseHealth", "Store"]
 
 
 class Store(
+    BounceQueries,
     DeliveryQueries,
     ForumQueries,
     HealthQueries,

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from syndicate.models import Subscriber
 from syndicate.statuses import SubscriberStatus
 from syndicate.store.base import Queries
-from syndicate.store.tables import deliveries, subscribers, suppressions
+from syndicate.store.tables import bounce_events, deliveries, subscribers, suppressions
 
 
 class SubscriberQueries(Queries):
@@ -135,8 +135,8 @@ class SubscriberQueries(Queries):
         """Delete the subscriber's row and record the address's hash, in one transaction so
         the address is never both forgotten and unsuppressed. False if there is no such row.
 
-        Their delivery rows go too: they point at the row being erased, and someone who was
-        forgotten is never sent anything again, so the ledger has nothing left to guard.
+        Their delivery rows and bounce events go too: they point at the row being erased, and
+        someone who was forgotten is never sent anything again, so they guard nothing.
         """
         async with self.write() as conn:
             found = (
@@ -145,6 +145,9 @@ class SubscriberQueries(Queries):
             if found is None:
                 return False
             await conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == found.id))
+            await conn.execute(
+                delete(bounce_events).where(bounce_events.c.subscriber_id == found.id)
+            )
             await conn.execute(delete(subscribers).where(subscribers.c.id == found.id))
             already = (
                 await conn.execute(

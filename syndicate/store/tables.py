@@ -199,3 +199,37 @@ published_files = Table(
     # it (NULL: read it and compare sha256, as for a folder another worker published to).
     Column("stamp", String(100)),
 )
+
+# Mail that came back to us (bounces, complaints, mail to an unsubscribe mailbox address),
+# one row each, keyed on its bytes' hash: a mail read twice (a poll that stopped before it
+# moved the mail away) is processed once.
+inbound_mail = Table(
+    "inbound_mail",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("origin", String(16), nullable=False),  # "imap" or "file"
+    Column("kind", String(16), nullable=False),  # syndicate.bounces.reports.ReportKind
+    Column("outcome", String(16), nullable=False),  # an InboundOutcome
+    Column("detail", Text, nullable=False),  # one line; no address (ids only)
+    Column("received_at", UTCDateTime, nullable=False),
+    Index(None, "received_at"),
+)
+
+# What returning mail said about a subscriber: the evidence behind a "bounced" or a
+# complaint's unsubscribe ([bounces] policy, store/bounces.py).
+bounce_events = Table(
+    "bounce_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("issue_id", Integer, ForeignKey("digest_issues.id")),
+    Column("mail_id", Integer, ForeignKey("inbound_mail.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # a BounceKind
+    Column("status_code", String(16), nullable=False),
+    Column("diagnostic", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    # "How many soft bounces has this subscriber had in the window?" for each report.
+    Index(None, "subscriber_id", "kind", "received_at"),
+    Index(None, "received_at"),
+)

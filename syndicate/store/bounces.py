@@ -29,7 +29,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from syndicate.models import BounceEvent, BouncePolicy, InboundMail, RecordedMail
 from syndicate.statuses import BounceKind, SubscriberStatus
 from syndicate.store.base import Queries
-from syndicate.store.tables import bounce_events, inbound_mail, subscribers, suppressions
+from syndicate.store.tables import (
+    bounce_events,
+    deliveries,
+    digest_issues,
+    inbound_mail,
+    subscribers,
+    suppressions,
+)
 
 
 class BounceQueries(Queries):
@@ -75,6 +82,16 @@ class BounceQueries(Queries):
         async with self.read() as conn:
             return (await conn.execute(query)).first() is not None
 
+    async def was_sent(self, issue_id: int, subscriber_id: int, message_id: str) -> bool:
+        """Whether the copy of `issue_id` for `subscriber_id` went out with `message_id`."""
+        query = select(deliveries.c.id).where(
+            deliveries.c.issue_id == issue_id,
+            deliveries.c.subscriber_id == subscriber_id,
+            deliveries.c.message_id == message_id,
+        )
+        async with self.read() as conn:
+            return (await conn.execute(query)).first() is not None
+
     async def bounce_event_counts(self, since: datetime | None = None) -> dict[str, int]:
         """Events by kind (all time, or received since `since`)."""
         query = select(bounce_events.c.kind, func.count()).group_by(bounce_events.c.kind)
@@ -116,10 +133,14 @@ async def _apply(
     ).first()
     if found is None:  # forgotten since the mail was matched: keep the mail, not the event
         return RecordedMail(duplicate=False)
+    issue_id = event.issue_id
+    if issue_id is not None:  # a signed token names an issue; it may have been deleted since
+        issue = select(digest_issues.c.id).where(digest_issues.c.id == issue_id)
+        issue_id = (await conn.execute(issue)).scalar_one_or_none()
     await conn.execute(
         insert(bounce_events).values(
             subscriber_id=event.subscriber_id,
-            issue_id=event.issue_id,
+            issue_id=issue_id,
             mail_id=mail_id,
             kind=event.kind,
             status_code=event.status_code[:16],

@@ -5,6 +5,7 @@ config); nothing else reaches the user as a traceback.
 """
 
 from syndicate.cli import (
+    bounces,
     check,
     db,
     digest,
@@ -20,6 +21,7 @@ from syndicate.cli import (
 from syndicate.cli.app import cli
 
 __all__ = [
+    "bounces",
     "check",
     "cli",
     "db",

@@ -1,9 +1,10 @@
-"""`syndicate status`: sources, the last and next digest, and the delivery queue at a glance."""
+"""`syndicate status`: sources, the last and next digest, the delivery queue, and how clean
+the list is (subscribers by status, bounces and complaints) at a glance."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import click
@@ -11,7 +12,7 @@ import click
 from syndicate.cli.app import AppContext, cli, pass_app, run_async
 from syndicate.cli.sources import list_sources
 from syndicate.models import DigestIssue, JobRun
-from syndicate.statuses import RunStatus
+from syndicate.statuses import InboundOutcome, RunStatus, SubscriberStatus
 from syndicate.terminal import say
 
 if TYPE_CHECKING:
@@ -59,11 +60,15 @@ def status(ctx: click.Context, app: AppContext) -> None:
 
     now = app.clock.now()
 
-    async def go() -> tuple[DigestStatus, str]:
+    async def go() -> tuple[DigestStatus, str, ListStatus]:
         async with await Store.open(settings.database_url) as store:
-            return await digest_status(store), await describe_due_digest(settings, store, now)
+            return (
+                await digest_status(store),
+                await describe_due_digest(settings, store, now),
+                await list_status(store, now),
+            )
 
-    found, due = run_async(go())
+    found, due, health = run_async(go())
     click.echo()
     if found.last is None:
         click.echo("last digest   none yet")
@@ -82,6 +87,45 @@ def status(ctx: click.Context, app: AppContext) -> None:
     click.echo(f"deliveries    {_statuses(found.queue) or 'none'}")
     if found.next_retry_at is not None:
         click.echo(f"next retry    {found.next_retry_at.astimezone(tz):%Y-%m-%d %H:%M %Z}")
+    click.echo(f"subscribers   {_statuses(health.subscribers) or 'none'}")
+    days = RECENT.days
+    click.echo(
+        f"bounces       {days} days: {_statuses(health.recent_events) or 'none'}; "
+        f"ever: {_statuses(health.events) or 'none'}"
+    )
+    kept = health.recent_mail.get(InboundOutcome.UNREADABLE, 0)
+    click.echo(
+        f"returned mail {days} days: {_statuses(health.recent_mail) or 'none'}"
+        + (f" (unreadable ones kept in {settings.bounces_keep_dir})" if kept else "")
+    )
+
+
+# How far back `status` counts bounces and returned mail besides the totals.
+RECENT = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class ListStatus:
+    """How clean the list is: subscribers by status, and what came back by mail."""
+
+    subscribers: dict[str, int]
+    events: dict[str, int]  # bounce events by kind, ever
+    recent_events: dict[str, int]  # in the last RECENT
+    recent_mail: dict[str, int]  # returned mail by outcome, in the last RECENT
+
+
+async def list_status(store: Store, now: datetime) -> ListStatus:
+    since = now - RECENT
+    return ListStatus(
+        subscribers={
+            status: count
+            for status in SubscriberStatus
+            if (count := await store.count_subscribers(status))
+        },
+        events=await store.bounce_event_counts(),
+        recent_events=await store.bounce_event_counts(since),
+        recent_mail=await store.inbound_counts(since),
+    )
 
 
 async def describe_due_digest(settings: Settings, store: Store, now: datetime) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from syndicate.store import Store
 
 T = TypeVar("T")
+Copy = tuple[str, str, "datetime | None", "str | None"]  # period, status, sent at, error
 
 
 def _with_store(app: AppContext, work: Callable[[Store], Awaitable[T]]) -> T:
@@ -348,6 +350,81 @@ def forget(app: AppContext, email: str) -> None:
     now = app.clock.now()
     _with_store(app, lambda store: service.forget(store, email, now))
     click.echo("forgotten: the record is deleted and the address suppressed")
+
+
+@subscribers.command()
+@click.argument("email")
+@pass_app
+def show(app: AppContext, email: str) -> None:
+    """Show one subscriber: status, dates, their last copies, and every bounce, complaint or
+    unsubscribe that came back by mail (newest first).
+
+    \b
+    Example:
+      syndicate subscribers show ann@example.org
+    """
+    from rich.table import Table
+
+    from syndicate.models import BounceEvent
+
+    async def work(
+        store: Store,
+    ) -> tuple[
+        Subscriber | None, list[BounceEvent], list[tuple[str, str, datetime | None, str | None]]
+    ]:
+        found = await store.subscriber_by_email(email)
+        if found is None:
+            return None, [], []
+        return found, await store.bounce_events_of(found.id), await store.deliveries_of(found.id)
+
+    subscriber, events, copies = _with_store(app, work)
+    if subscriber is None:
+        say(f"error: no subscriber {email}", err=True)
+        sys.exit(1)
+    tz = app.settings.site.tz
+    rows = [
+        ("email", subscriber.email),
+        ("name", subscriber.name or "-"),
+        ("status", subscriber.status),
+        ("categories", ", ".join(subscriber.categories) or "all"),
+        ("consent", f"{subscriber.consent_source}, {_moment(subscriber.consented_at, tz)}"),
+        ("confirmed", _moment(subscriber.confirmed_at, tz)),
+        ("unsubscribed", _moment(subscriber.unsubscribed_at, tz)),
+        ("hard bounces", str(subscriber.bounce_count)),
+    ]
+    for label, value in rows:
+        say(f"{label:<13} {value}")
+    if copies:
+        table = Table(title="last issues", show_edge=False, pad_edge=False, title_justify="left")
+        for column in ("issue", "status", "sent", "error"):
+            table.add_column(column, overflow="fold")
+        for period, status, sent_at, error in copies:
+            table.add_row(*map(cell, (period, status, _moment(sent_at, tz), error or "")))
+        app.out.print(table)
+    if not events:
+        click.echo("no bounces, complaints or unsubscribes by mail")
+        return
+    table = Table(title="returned mail", show_edge=False, pad_edge=False, title_justify="left")
+    for column in ("received", "kind", "status", "issue", "diagnostic"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        table.add_row(
+            *map(
+                cell,
+                (
+                    _moment(event.received_at, tz),
+                    event.kind,
+                    event.status_code or "-",
+                    str(event.issue_id or "-"),
+                    event.diagnostic,  # a remote server's words
+                ),
+            )
+        )
+    app.out.print(table)
+
+
+def _moment(moment: datetime | None, tz: tzinfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if moment else "-"
 
 
 def _since(subscriber: Subscriber) -> datetime | None:

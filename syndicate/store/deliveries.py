@@ -230,6 +230,37 @@ class DeliveryQueries(Queries):
         async with self.read() as conn:
             return {status: count for status, count in (await conn.execute(query)).all()}
 
+    async def deliveries_of(
+        self, subscriber_id: int, issues: int = 12
+    ) -> list[tuple[str, str, datetime | None, str | None]]:
+        """(period, status, sent_at, last_error) of one subscriber's copies of the newest
+        `issues` issues, newest first. Each is found through the (issue, subscriber) unique
+        index: the ledger has no index on the subscriber alone, and needs none for this."""
+        newest = (
+            select(digest_issues.c.id, digest_issues.c.period)
+            .order_by(digest_issues.c.id.desc())
+            .limit(issues)
+            .subquery()
+        )
+        query = (
+            select(
+                newest.c.period,
+                deliveries.c.status,
+                deliveries.c.sent_at,
+                deliveries.c.last_error,
+            )
+            .join(
+                deliveries,
+                and_(
+                    deliveries.c.issue_id == newest.c.id,
+                    deliveries.c.subscriber_id == subscriber_id,
+                ),
+            )
+            .order_by(newest.c.id.desc())
+        )
+        async with self.read() as conn:
+            return [tuple(row) for row in (await conn.execute(query)).all()]  # type: ignore[misc]
+
     async def sent_since(self, since: datetime) -> int:
         """Deliveries sent at or after `since`, across issues (the send rate for /metrics)."""
         query = select(func.count()).where(

@@ -39,7 +39,7 @@ from syndicate.config import Settings
 from syndicate.config.settings import WebSettings, secret
 from syndicate.errors import SyndicateError
 from syndicate.models import SourceState
-from syndicate.statuses import DeliveryStatus, SubscriberStatus
+from syndicate.statuses import BounceKind, DeliveryStatus, InboundOutcome, SubscriberStatus
 from syndicate.store import DatabaseHealth, Store
 from syndicate.store.health import first_line
 from syndicate.web.health import UNHEALTHY
@@ -150,6 +150,8 @@ class Snapshot:
     deliveries: dict[str, int] = field(default_factory=dict)
     sent_recently: int = 0
     subscribers: dict[str, int] = field(default_factory=dict)
+    bounce_events: dict[str, int] = field(default_factory=dict)  # by BounceKind, ever
+    inbound_mail: dict[str, int] = field(default_factory=dict)  # by InboundOutcome, ever
 
 
 async def take_snapshot(store: Store, now: datetime) -> Snapshot:
@@ -161,6 +163,8 @@ async def take_snapshot(store: Store, now: datetime) -> Snapshot:
             deliveries=await store.delivery_counts(),
             sent_recently=await store.sent_since(now - SEND_RATE_WINDOW),
             subscribers={s: await store.count_subscribers(s) for s in SUBSCRIBER_STATUSES},
+            bounce_events=await store.bounce_event_counts(),
+            inbound_mail=await store.inbound_counts(),
         )
     except (SQLAlchemyError, SyndicateError, OSError) as error:
         # A scrape must still answer, so Prometheus records "database down" rather than a gap.
@@ -230,6 +234,23 @@ class StoreCollector(Collector):
             ["status"],
             [([status], n) for status, n in snap.subscribers.items()],
         )
+        # Every kind and outcome, zeros included, so a rate() over them has a series to read.
+        events = CounterMetricFamily(
+            "syndicate_bounce_events",
+            "Bounces, complaints and unsubscribes by mail stored for subscribers, ever.",
+            labels=["kind"],
+        )
+        for kind in BounceKind:
+            events.add_metric([kind.value], snap.bounce_events.get(kind, 0))
+        yield events
+        inbound = CounterMetricFamily(
+            "syndicate_inbound_mail",
+            "Mail read from the bounce intake, by what became of it, ever.",
+            labels=["outcome"],
+        )
+        for outcome in InboundOutcome:
+            inbound.add_metric([outcome.value], snap.inbound_mail.get(outcome, 0))
+        yield inbound
 
 
 def _gauge(

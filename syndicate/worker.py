@@ -15,6 +15,8 @@ no worker runs and nothing is done twice when several do.
   job_runs), so two workers never poll one source at once.
 - publishing follows a poll that changed posts, and every LINK_EVERY (a forum that was down
   gets its threads created): link discussions, then publish; a burst of changes is one build.
+- `bounces` reads the [bounces.imap] mailbox every [bounces] every, when there is one,
+  under its lease row (syndicate.bounces.polling: each mail acts once, then moves away).
 - `digest` runs on `[digest] schedule`, and `deliveries` at start-up and every DELIVERY_EVERY:
   both send the due digest unless its run row is done (jobs.digest_if_due), then retry the
   deferred deliveries whose time has come.
@@ -33,6 +35,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 
+from syndicate.bounces.polling import poll_mailbox
 from syndicate.clock import Clock
 from syndicate.config import Settings, SourceSettings
 from syndicate.cron import cron_trigger
@@ -148,6 +151,8 @@ class Worker:
         self.scheduler.add_job(
             self._link_job, "interval", seconds=LINK_EVERY.total_seconds(), id="link"
         )
+        if self.settings.bounces.imap is not None:
+            self._add_bounces_job(now)
         self._spawn(self._publisher())
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
@@ -362,7 +367,13 @@ class Worker:
 
     def _switch_to(self, switch: _Switch) -> None:
         """Put a prepared config in place. No await: no job sees half of it."""
+        bounces_before = self.settings.bounces
         self.settings = switch.settings
+        if switch.settings.bounces != bounces_before:
+            if switch.settings.bounces.imap is not None:
+                self._add_bounces_job(datetime.now(UTC))
+            elif self.scheduler.get_job("bounces"):
+                self.scheduler.remove_job("bounces")
         self._sources = {source.name: source for source in switch.settings.sources}
         for name in switch.dropped:
             if self.scheduler.get_job(f"poll:{name}"):
@@ -467,6 +478,46 @@ class Worker:
         async with self._publish_lock:
             await link_discussions(self.settings, self.store, self.clock)
         self.request_publish()
+
+    # -- bounces ---------------------------------------------------------------------------
+
+    def _add_bounces_job(self, first: datetime | None = None) -> None:
+        self.scheduler.add_job(
+            self._bounces_job,
+            "interval",
+            seconds=self.settings.bounces.every.total_seconds(),
+            next_run_time=first,
+            id="bounces",
+            replace_existing=True,
+        )
+
+    async def _bounces_job(self) -> None:
+        await self._run_job("bounces", self._poll_bounces())
+
+    async def _poll_bounces(self) -> None:
+        """Read the bounce mailbox, holding the `bounces` lease so that one worker at a time
+        does (two would fetch the same mail; it would act once, but be read twice)."""
+        if self.settings.bounces.imap is None or self.stopping.is_set():
+            return
+        key, now = "bounces", self.clock.now()
+        lease = timedelta(seconds=self.settings.bounces.imap.timeout) + LEASE_MARGIN
+        holder = await self.store.get_run(key)
+        dead = dead_owners({holder.owner}, self.owner) if holder else set()
+        if not await self.store.lease_run(
+            key, self.owner, now, expired_before=now - lease, dead_owners=dead
+        ):
+            return
+        error = None
+        try:
+            report = await poll_mailbox(self.settings, self.store, self.clock)
+            error = report.error
+            if report.mails:
+                counts = ", ".join(f"{name} {n}" for name, n in sorted(report.outcomes.items()))
+                self.on_event(f"bounces: {report.mails} mails ({counts or 'read before'})")
+        finally:
+            await self.store.finish_run(key, self.clock.now(), error)
+        if error is not None:
+            self.on_event(f"bounces: {error}")
 
     # -- plumbing --------------------------------------------------------------------------
 

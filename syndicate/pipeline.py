@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from syndicate.bounces.polling import PollReport, poll_mailbox
 from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.forum.linker import link_discussions
@@ -21,11 +22,13 @@ class RunReport:
     ingest: IngestReport | None = None
     digest: DigestRun | None = None
     retries: list[SendReport] = field(default_factory=list)
+    bounces: PollReport | None = None
 
     @property
     def failed(self) -> bool:
         return bool(
             (self.ingest and self.ingest.failed)
+            or (self.bounces and self.bounces.error)
             or (self.digest and self.digest.failed)
             or any(report.halted or report.counts.failed for report in self.retries)
         )
@@ -33,8 +36,8 @@ class RunReport:
 
 async def run_once(settings: Settings, clock: Clock) -> RunReport:
     """Do everything that is due now, once (`syndicate run --once`): poll the sources whose
-    time has come, link discussions, publish, send the due digest and retry deferred
-    deliveries."""
+    time has come, link discussions, publish, read the bounce mailbox, send the due digest and
+    retry deferred deliveries."""
     report = RunReport()
     async with await Store.open(settings.database_url) as store:
         report.lines.append(
@@ -54,6 +57,15 @@ async def run_once(settings: Settings, clock: Clock) -> RunReport:
         # Cheap when nothing changed: unchanged documents are recognised by fingerprint.
         published = await publish(settings, store, clock)
         report.lines.append(published.summary())
+        if settings.bounces.imap is not None:
+            # Before the digest: an address that bounced is not in its recipients.
+            report.bounces = bounces = await poll_mailbox(settings, store, clock)
+            outcomes = ", ".join(f"{k} {n}" for k, n in sorted(bounces.outcomes.items()))
+            report.lines.append(
+                f"bounces: {bounces.error}"
+                if bounces.error
+                else f"bounces: {bounces.mails} mails" + (f" ({outcomes})" if outcomes else "")
+            )
         report.digest = await digest_if_due(settings, store, clock, sender_id())
         digest = report.digest
         report.lines.append(digest.summary() if digest else "digest: nothing due")

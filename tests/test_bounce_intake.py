@@ -233,7 +233,7 @@ async def test_unreadable_mail_is_kept_and_counted(project: Path, database_url: 
         processed = await w.intake().process(raw, "file")
         assert processed.outcome == InboundOutcome.UNREADABLE
         kept = mailbox.Maildir(w.settings.bounces_keep_dir, create=False)
-        assert [kept.get_bytes(key) for key in kept.keys()] == [raw]
+        assert [kept.get_bytes(key) for key in kept.iterkeys()] == [raw]
         assert await w.store.inbound_counts() == {"unreadable": 1}
 
 

@@ -1,0 +1,1 @@
+"""Bounces, complaints and unsubscribe mail: reading what comes back."""

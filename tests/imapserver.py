@@ -34,6 +34,8 @@ that user (Dovecot cannot switch users then).
     flags(folder="INBOX")           each message's flags, oldest first
     folders()                       every folder's name
     log()                           Dovecot's log so far
+    logouts(count=0)                each finished session's "Logged out ... deleted=N
+                                    expunged=N" line, waiting up to 3 s for `count` of them
 
 append/messages/flags/folders use a connection of their own (imaplib), reading with
 BODY.PEEK so that looking never sets \\Seen. If /usr/sbin/dovecot is missing the fixture
@@ -301,6 +303,18 @@ service imap-login {{
             with contextlib.suppress(OSError):
                 text += (self._dir / name).read_text(errors="replace")
         return text
+
+    def logouts(self, count: int = 0, within: float = 3.0) -> list[str]:
+        """Each finished session's "Logged out ..." log line (with its deleted= and expunged=
+        counters), waiting until there are at least `count` (Dovecot logs asynchronously)."""
+        deadline = time.monotonic() + within
+        while True:
+            lines = [line for line in self.log().splitlines() if ": Logged out " in line]
+            if len(lines) >= count:
+                return lines
+            if time.monotonic() > deadline:
+                pytest.fail(f"fewer than {count} sessions in the log:\n{self.log()}", pytrace=False)
+            time.sleep(0.02)
 
     def _read(self, folder: str) -> list[tuple[bytes, set[str]]]:
         with self._session() as imap:

@@ -54,6 +54,7 @@ def test_reads_moves_and_creates_the_processed_folder(server: ImapServer) -> Non
     for number in range(3):
         server.append(bounce(number))
     assert "Processed" not in server.folders()
+    sessions = len(server.logouts(4))  # the four sessions above
 
     with mailbox(server) as box:
         uids = box.uids(10)
@@ -65,6 +66,8 @@ def test_reads_moves_and_creates_the_processed_folder(server: ImapServer) -> Non
         box.done(uids[1])
         assert box.uids(10) == [uids[2]]
 
+    # One MOVE each: Dovecot counts no \\Deleted flag and no EXPUNGE for the session.
+    assert " deleted=0 expunged=0 " in server.logouts(sessions + 1)[sessions]
     assert "Processed" in server.folders()
     assert server.messages("Processed") == [bounce(0), bounce(1)]
     assert server.messages("INBOX") == [bounce(2)]
@@ -175,12 +178,15 @@ def test_without_move_it_copies_flags_and_expunges(imap_server_factory) -> None:
     server = imap_server_factory(capabilities=BASE_CAPABILITIES + " UIDPLUS")
     server.append(bounce(1))
     server.append(bounce(2))
+    sessions = len(server.logouts(2))
     with mailbox(server) as box:
         assert "MOVE" not in box._capabilities
         first, second = box.uids(10)
         box.done(first)
         box.done(first)
         assert box.uids(10) == [second]
+    # COPY, \\Deleted and UID EXPUNGE (once: the second done found nothing to copy).
+    assert " deleted=1 expunged=1 " in server.logouts(sessions + 1)[sessions]
     assert server.messages("Processed") == [bounce(1)]
     assert server.messages("INBOX") == [bounce(2)]
 
@@ -503,3 +509,13 @@ def test_fetch_ignores_other_messages_data() -> None:
 
     with fake_server(script=script) as port, ImapMailbox(fake_settings(port), "pw") as box:
         assert box.fetch(1) is None
+
+
+def test_a_missing_dovecot_fails_the_test_saying_how_to_install_it(monkeypatch) -> None:
+    from pathlib import Path
+
+    import imapserver
+
+    monkeypatch.setattr(imapserver, "DOVECOT", Path("/nonexistent/sbin/dovecot"))
+    with pytest.raises(pytest.fail.Exception, match="scripts/test installs"):
+        ImapServer()

@@ -56,6 +56,7 @@ import ssl
 from base64 import b64encode
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from syndicate.errors import SyndicateError
@@ -135,12 +136,8 @@ class ImapMailbox:
         self._tls_context = tls_context
         self._max_size = max_size
         self._budget = max_size + _HEADROOM
-        host = settings.host
-        self._where = (
-            f"[{host}]:{settings.effective_port}"
-            if ":" in host
-            else (f"{host}:{settings.effective_port}")
-        )
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host  # IPv6
+        self._where = f"{host}:{settings.effective_port}"
         self._imap: imaplib.IMAP4 | None = None
         self._capabilities: frozenset[str] = frozenset()
 
@@ -187,9 +184,9 @@ class ImapMailbox:
         start = 1
         while len(found) < limit and start <= exists:
             end = min(exists, start + limit - 1)
-            typ, data = self._call(
-                lambda s=start, e=end: imap.uid("SEARCH", f"{s}:{e}", "UNDELETED"), "SEARCH"
-            )
+            window = f"{start}:{end}"
+            search = partial(imap.uid, "SEARCH", window, "UNDELETED")
+            typ, data = self._call(imap, search, "SEARCH")
             if typ != "OK":
                 raise self._unavailable("SEARCH", data)
             for line in data:
@@ -204,10 +201,9 @@ class ImapMailbox:
         """The message with this UID (cut at max_size bytes), or None when it is gone."""
         imap = self._session()
         uid = _checked(uid)
-        typ, data = self._call(
-            lambda: imap.uid("FETCH", str(uid), f"(RFC822.SIZE BODY.PEEK[]<0.{self._max_size}>)"),
-            "FETCH",
-        )
+        # One round trip, and a compliant server sends at most max_size bytes of the body.
+        wanted = f"(RFC822.SIZE BODY.PEEK[]<0.{self._max_size}>)"
+        typ, data = self._call(imap, lambda: imap.uid("FETCH", str(uid), wanted), "FETCH")
         if typ != "OK":
             raise self._unavailable(f"FETCH of message {uid}", data)
         for index, item in enumerate(data):
@@ -242,13 +238,14 @@ class ImapMailbox:
                 self._to_folder(imap, "MOVE", uid, target)
                 return
             self._to_folder(imap, "COPY", uid, target)
+        flag = r"(\Deleted)"
         typ, data = self._call(
-            lambda: imap.uid("STORE", str(uid), "+FLAGS.SILENT", r"(\Deleted)"), "STORE"
+            imap, lambda: imap.uid("STORE", str(uid), "+FLAGS.SILENT", flag), "STORE"
         )
         if typ != "OK":
             raise self._unavailable(f"flagging message {uid} \\Deleted", data)
         if "UIDPLUS" in self._capabilities:
-            typ, data = self._call(lambda: imap.uid("EXPUNGE", str(uid)), "EXPUNGE")
+            typ, data = self._call(imap, lambda: imap.uid("EXPUNGE", str(uid)), "EXPUNGE")
             if typ != "OK":
                 raise self._unavailable(f"expunging message {uid}", data)
 
@@ -347,7 +344,7 @@ class ImapMailbox:
     def _capabilities_now(self, imap: imaplib.IMAP4) -> frozenset[str]:
         # Asked again: servers offer more once logged in (Dovecot: MOVE, UIDPLUS), and
         # imaplib keeps only the list from before the login.
-        typ, data = self._call(imap.capability, "CAPABILITY")
+        typ, data = self._call(imap, imap.capability, "CAPABILITY")
         if typ != "OK":
             raise self._unavailable("CAPABILITY", data)
         return frozenset(
@@ -360,7 +357,7 @@ class ImapMailbox:
     def _select(self, imap: imaplib.IMAP4, folder: str) -> int:
         name = self._settings.folder
         what = f"folder {name!r} of user {self._settings.username!r} at {self._where}"
-        typ, data = self._call(lambda: imap.select(folder), "SELECT")
+        typ, data = self._call(imap, lambda: imap.select(folder), "SELECT")
         if typ != "OK":
             raise MailboxUnavailable(f"cannot open {what}: {self._line(_text(data))}")
         count = data[0] if data else None
@@ -371,7 +368,7 @@ class ImapMailbox:
     def _to_folder(self, imap: imaplib.IMAP4, command: str, uid: int, target: str) -> None:
         folder = self._settings.processed_folder
         for attempt in range(2):
-            typ, data = self._call(lambda: imap.uid(command, str(uid), target), command)
+            typ, data = self._call(imap, lambda: imap.uid(command, str(uid), target), command)
             if typ == "OK":
                 return
             if attempt == 0 and "[TRYCREATE]" in _text(data).upper():
@@ -384,14 +381,14 @@ class ImapMailbox:
         )
 
     def _create(self, imap: imaplib.IMAP4, target: str) -> None:
-        typ, data = self._call(lambda: imap.create(target), "CREATE")
+        typ, data = self._call(imap, lambda: imap.create(target), "CREATE")
         if typ != "OK" and "[ALREADYEXISTS]" not in _text(data).upper():
             raise MailboxUnavailable(
                 f"IMAP {self._where}: cannot create folder "
                 f"{self._settings.processed_folder!r}: {self._line(_text(data))}"
             )
         # So that a mail client shows it; a refusal changes nothing for us.
-        self._call(lambda: imap.subscribe(target), "SUBSCRIBE")
+        self._call(imap, lambda: imap.subscribe(target), "SUBSCRIBE")
 
     # -- helpers
 
@@ -400,11 +397,9 @@ class ImapMailbox:
             raise RuntimeError("ImapMailbox is used outside its with block")
         return self._imap
 
-    def _call(self, step: Callable[[], T], what: str) -> T:
+    def _call(self, imap: imaplib.IMAP4, step: Callable[[], T], what: str) -> T:
         """Run one command with a fresh read budget; a broken session is MailboxUnavailable."""
-        imap = self._imap
-        if imap is not None:
-            imap.budget = self._budget  # type: ignore[attr-defined]
+        imap.budget = self._budget  # type: ignore[attr-defined]
         try:
             return step()
         except ssl.SSLError as error:

@@ -201,7 +201,9 @@ userdb {{
   args = uid={mail_user.pw_uid} gid={mail_user.pw_gid} home={home}/%u
 }}
 mail_location = maildir:~/Maildir
+# No chroot: only root may chroot, and a test instance gains nothing from it.
 service imap-login {{
+  chroot =
   inet_listener imap {{
     port = {imap_port}
   }}
@@ -209,12 +211,16 @@ service imap-login {{
     port = {imaps_port}
   }}
 }}
+service anvil {{
+  chroot =
+}}
 """
         )
 
     def _launch(self) -> bool:
         """Start Dovecot and wait until a client can log in; False if it did not."""
         self._terminate()
+        (self._dir / "dovecot.log").unlink(missing_ok=True)  # a new attempt, a new log
         with (self._dir / "dovecot.out").open("wb") as out:
             self._process = subprocess.Popen(
                 [str(DOVECOT), "-F", "-c", str(self._dir / "dovecot.conf")],
@@ -225,7 +231,9 @@ service imap-login {{
             )
         deadline = time.monotonic() + START_WITHIN
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            # A master whose children cannot start keeps running, retrying them: its log says.
+            if self._process.poll() is not None or "Fatal: " in self.log():
+                self._terminate()
                 return False
             try:
                 self._connect().logout()

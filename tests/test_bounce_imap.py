@@ -519,3 +519,18 @@ def test_a_missing_dovecot_fails_the_test_saying_how_to_install_it(monkeypatch) 
     monkeypatch.setattr(imapserver, "DOVECOT", Path("/nonexistent/sbin/dovecot"))
     with pytest.raises(pytest.fail.Exception, match="scripts/test installs"):
         ImapServer()
+
+
+def test_a_dovecot_that_cannot_start_fails_the_test_with_its_log() -> None:
+    class Broken(ImapServer):
+        def _write_config(self) -> None:
+            super()._write_config()
+            with (self._dir / "dovecot.conf").open("a") as config:
+                config.write("no_such_setting_anywhere = 1\n")
+
+    server = Broken()
+    started = time.monotonic()
+    with pytest.raises(pytest.fail.Exception, match=r"(?s)did not start.*no_such_setting_anywhere"):
+        server.start()
+    assert time.monotonic() - started < 5
+    assert not server._dir.exists()  # cleaned up all the same

@@ -22,7 +22,7 @@ login process must not run as root ("This process must not be run as root") and 
 not be accessed with UID 0 ("userdb returned 0 as uid"). So as root the login processes run
 as ``dovenull`` (or ``nobody``) and the mail user is ``nobody``, owning the mail folder; the
 directory is 0711 so that user can reach its home. As any other user, every process runs as
-that user (Dovecot cannot switch users then).
+that user (Dovecot cannot switch users then), and no process chroots (only root may).
 
     host, port, user, password      where and how to log in (one user, a random password)
     tls                             "none" (plaintext login allowed), "starttls" (offered and

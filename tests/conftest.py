@@ -24,7 +24,7 @@ from syndicate.store import Store
 
 # The real HTTP and SMTP server fixtures: tests/httpserver.py, tests/smtpserver.py; the web
 # app client: tests/webclient.py.
-pytest_plugins = ["httpserver", "smtpserver", "webclient"]
+pytest_plugins = ["httpserver", "smtpserver", "imapserver", "webclient"]
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get(

@@ -377,9 +377,10 @@ def _text_bounce(
     types: list[str],
     report_type: str,
 ) -> Report:
-    temporary, permanent = _flufl_failures(msg)
     text = _notification_text(parts, types)
     ids = _quoted_ids(parts, types) or _inline_ids(parts, types)
+    mime.slim(msg)  # after the reading above, which needs no more than what slim leaves
+    temporary, permanent = _flufl_failures(msg)
     failures = [
         _text_failure(address, address in permanent, text)
         for address in sorted(permanent | temporary)

@@ -146,8 +146,15 @@ def _read(raw: bytes) -> Report:
         return base.report(
             ReportKind.UNREADABLE, problem="multipart/report whose MIME parts cannot be found"
         )
-    if top_type == "multipart/report" or _looks_like_bounce(msg, base, parts, types):
-        return _text_bounce(base, msg, parts, types, report_type)
+    if top_type == "multipart/report":
+        if report_type in {"delivery-status", ""}:
+            problem = "multipart/report without a delivery-status part"
+        else:
+            problem = f"multipart/report of an unknown report-type ({report_type[:40]})"
+        return _text_bounce(base, msg, parts, types, problem)
+    if _looks_like_bounce(msg, base, parts, types):
+        problem = "a bounce without a failed recipient that could be read"
+        return _text_bounce(base, msg, parts, types, problem)
     if _is_auto_reply(msg, base.subject):
         return base.report(ReportKind.AUTO_REPLY, message_ids=_reply_ids(msg))
     return base.report(ReportKind.MESSAGE, message_ids=_reply_ids(msg))
@@ -284,7 +291,8 @@ def _dsn(base: _Common, msg: Message, parts: list[tuple[Message, int]], types: l
         return base.report(ReportKind.DELIVERED, (), ids)
     # A delivery-status part with no recipient block that could be read: flufl.bounce may
     # still find the recipients in the human-readable part.
-    return _text_bounce(base, msg, parts, types, "delivery-status")
+    problem = "delivery-status report without a recipient that could be read"
+    return _text_bounce(base, msg, parts, types, problem)
 
 
 def _status_blocks(part: Message) -> list[Message]:
@@ -375,8 +383,9 @@ def _text_bounce(
     msg: Message,
     parts: list[tuple[Message, int]],
     types: list[str],
-    report_type: str,
+    problem: str,
 ) -> Report:
+    """A report flufl.bounce reads, or UNREADABLE for `problem`."""
     text = _notification_text(parts, types)
     ids = _quoted_ids(parts, types) or _inline_ids(parts, types)
     mime.slim(msg)  # after the reading above, which needs no more than what slim leaves
@@ -388,15 +397,7 @@ def _text_bounce(
     if failures:
         kind = ReportKind.HARD if permanent else ReportKind.SOFT
         return base.report(kind, tuple(failures), ids)
-    if report_type == "delivery-status":
-        problem = "delivery-status report without a recipient that could be read"
-    elif report_type:
-        problem = f"multipart/report ({mime.one_line(report_type, 40)}) without a usable part"
-    elif mime.content_type(msg) == "multipart/report":
-        problem = "multipart/report without a delivery-status part"
-    else:
-        problem = "a bounce without a failed recipient that could be read"
-    return base.report(ReportKind.UNREADABLE, message_ids=ids, problem=problem)
+    return base.report(ReportKind.UNREADABLE, message_ids=ids, problem=mime.one_line(problem, 100))
 
 
 def _flufl_failures(msg: Message) -> tuple[set[str], set[str]]:

@@ -666,6 +666,60 @@ def test_complaint_enclosing_a_10_mb_message() -> None:
     assert report.message_ids == ("<digest-7-48@example.org>",)
 
 
+MANY_BLOCKS = (
+    b"From: MAILER-DAEMON@mx.example\nSubject: Undelivered Mail Returned to Sender\n"
+    b"Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
+    b"--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n"
+    + b"\nFinal-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.1.1\n" * 15000
+    + b"--B--\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        # The compat32 parameter parser is quadratic in ";": parameters are cut first.
+        (
+            b"From: MAILER-DAEMON@mx.example\nContent-Type: multipart/report; "
+            b"report-type=delivery-status; boundary=B" + b";a" * 500_000 + b"\n\n--B\n"
+            b"Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\n"
+            b"Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.1.1\n--B--\n",
+            ReportKind.HARD,
+        ),
+        (b"From: a@example.net\n" + b"To: b@example.org\n" * 60_000 + b"\nx", ReportKind.MESSAGE),
+        (b"From: a@example.net\nTo: " + b"b@example.org, " * 70_000 + b"\n\nx", ReportKind.MESSAGE),
+        (MANY_BLOCKS, ReportKind.HARD),
+        # 65,000 tiny parts in the first MiB, and flufl.bounce reading them once per pattern
+        (
+            b"From: MAILER-DAEMON@mx.example\nSubject: Returned mail\n"
+            b"Content-Type: multipart/mixed; boundary=B\n\n"
+            + b"--B\nContent-Type: text/plain\n\nx\n" * 100_000
+            + b"--B--\n",
+            ReportKind.UNREADABLE,
+        ),
+    ],
+    ids=["500k-parameters", "60k-to-headers", "70k-addresses", "15k-dsn-blocks", "100k-parts"],
+)
+def test_hostile_shapes_are_read(raw: bytes, kind: ReportKind) -> None:
+    report = read_report(raw)
+    assert report.kind is kind
+    check(report)
+
+
+def test_an_unexpected_exception_is_an_unreadable_report(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from syndicate.bounces import mime
+
+    def broken(_msg: object, _name: str, limit: int = 100) -> list[str]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(mime, "raw_values", broken)
+    report = read_report(fixture("postfix-550-user-unknown.eml"))
+    assert report.kind is ReportKind.UNREADABLE
+    assert report.problem == "reading failed: RuntimeError"
+
+
 # -- fuzzing: every input gives a Report --------------------------------------------------------
 
 ADDRESS = re.compile(r"[^\s@]+@[^\s@]+")
@@ -681,6 +735,9 @@ def check(report: Report) -> None:
     assert isinstance(report.kind, ReportKind)
     assert len(report.subject) <= 200 and one_line(report.subject)
     assert one_line(report.problem)
+    # read_report's last guard turns an exception into "reading failed: ..."; the fuzzing
+    # is there to show that no input needs it.
+    assert not report.problem.startswith("reading failed")
     assert report.sender == "" or ADDRESS.fullmatch(report.sender)
     assert report.sender == report.sender.lower()
     for address in report.delivered_to:

@@ -593,7 +593,7 @@ def test_nested_message_rfc822(depth: int) -> None:
     report = read_report(raw)
     assert report.kind in {ReportKind.MESSAGE, ReportKind.UNREADABLE}
     if depth == 5000:  # past the parser's recursion limit
-        assert report.problem == "the MIME structure is too deep"
+        assert report.problem == "MIME parts nested too deep"
 
 
 def test_nested_reports_100_deep() -> None:
@@ -613,9 +613,25 @@ def test_nested_reports_100_deep() -> None:
             + b"--\n"
         )
     report = read_report(inner)
-    # The walk stops at its depth limit: the delivery-status part 100 levels down is not
-    # reached, so nothing usable was read.
+    # A report is read from the message's own parts, not from the messages it encloses: the
+    # outer report has no delivery-status part, and flufl.bounce is given no enclosed report
+    # past the depth limit.
     assert report.kind is ReportKind.UNREADABLE
+    assert report.problem == "multipart/report without a delivery-status part"
+
+
+def test_a_person_forwarding_a_bounce_is_a_message() -> None:
+    raw = (
+        b"From: Pat <pat@example.net>\nTo: unsubscribe+abcdefghijklmnop@example.org\n"
+        b"Subject: Fwd: Undelivered Mail Returned to Sender\n"
+        b"Content-Type: multipart/mixed; boundary=F\n\n--F\nContent-Type: text/plain\n\n"
+        b"Please take my old address off your list.\n--F\nContent-Type: message/rfc822\n\n"
+        + fixture("postfix-550-user-unknown.eml")
+        + b"\n--F--\n"
+    )
+    report = read_report(raw)
+    assert report.kind is ReportKind.MESSAGE
+    assert report.failures == ()
 
 
 # -- bounded work ------------------------------------------------------------------------------

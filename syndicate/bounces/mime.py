@@ -47,19 +47,26 @@ BOUNDED = _BoundedPolicy()
 
 
 def parse(raw: bytes) -> Message | None:
-    """The message of `raw` (its first MAX_PARSE_BYTES), or None if the parser gave up.
+    """The message of `raw` (its first MAX_PARSE_BYTES), or None if nested too deep to parse.
 
-    The parser raises RecursionError on message/rfc822 nested a few hundred deep; nothing else
-    is expected, but a hostile message is the place where the unexpected happens.
+    The parser raises RecursionError on message/rfc822 nested a few hundred deep, and that is
+    the only failure it is known to have: it records damage as defects and carries on.
     """
     try:
         return BytesParser(policy=BOUNDED).parsebytes(raw[:MAX_PARSE_BYTES])
-    except (RecursionError, MessageError, ValueError, LookupError, TypeError, IndexError):
+    except RecursionError:
         return None
 
 
 def walk(msg: Message) -> Iterator[tuple[Message, int]]:
-    """Each part of `msg` with its depth, depth first, without recursion and within the caps."""
+    """The parts of `msg`'s own MIME tree with their depth, depth first, without recursion and
+    within the caps.
+
+    A multipart's children are visited; an enclosed message (message/rfc822, a returned
+    original or one a person forwards) is a part, but its insides are not: a bounce quoted in
+    a forwarded message is not a bounce of ours, and the blocks of message/delivery-status
+    are read by who reads that part.
+    """
     stack: list[tuple[Message, int]] = [(msg, 0)]
     seen = 0
     while stack and seen < MAX_PARTS:
@@ -67,9 +74,13 @@ def walk(msg: Message) -> Iterator[tuple[Message, int]]:
         seen += 1
         yield part, depth
         payload = part.get_payload()
-        if depth < MAX_DEPTH and isinstance(payload, list):
+        if depth < MAX_DEPTH and isinstance(payload, list) and is_multipart(part):
             children = [child for child in payload if isinstance(child, Message)]
             stack.extend((child, depth + 1) for child in reversed(children))
+
+
+def is_multipart(part: Message) -> bool:
+    return content_type(part).startswith("multipart/")
 
 
 def content_type(part: Message) -> str:

@@ -95,6 +95,8 @@ _BOUNCE_TEXT = re.compile(
     r"|could not be delivered to one or more|the following addresses had permanent",
     re.IGNORECASE,
 )
+# A person replying to or forwarding a bounce ("Fwd: Undelivered Mail ..."), in a few languages.
+_REPLY_SUBJECT = re.compile(r"\s*(?:re|fwd?|aw|wg|tr|sv|vs|rv|enc)\s*:", re.IGNORECASE)
 # Where the returned original starts in a text bounce: status codes below it are not ours.
 _ORIGINAL_STARTS = re.compile(
     r"^[ \t]*-{2,}.*(?:copy of the message|original message|returned message|message follows"
@@ -122,7 +124,7 @@ def read_report(raw: bytes) -> Report:
 def _read(raw: bytes) -> Report:
     msg = mime.parse(raw)
     if msg is None:
-        return Report(ReportKind.UNREADABLE, (), (), (), "", "", "the MIME structure is too deep")
+        return Report(ReportKind.UNREADABLE, (), (), (), "", "", "MIME parts nested too deep")
     senders = mime.addresses(mime.raw_values(msg, "from"), limit=1)
     base = _Common(
         sender=senders[0] if senders else "",
@@ -372,7 +374,7 @@ def _looks_like_bounce(
         return True
     if base.sender.split("@")[0] in _DAEMONS:
         return True
-    if _BOUNCE_SUBJECT.search(base.subject):
+    if _BOUNCE_SUBJECT.search(base.subject) and not _REPLY_SUBJECT.match(base.subject):
         return True
     text = _first_text(parts, types)
     return bool(_BOUNCE_TEXT.search(text[:8192]))

@@ -713,8 +713,28 @@ MANY_BLOCKS = (
             + b"--B--\n",
             ReportKind.UNREADABLE,
         ),
+        # Where a text bounce's returned original starts was once a regular expression that
+        # backtracked for minutes on a line of dashes.
+        (
+            b"From: MAILER-DAEMON@mx.example\nX-Failed-Recipients: a@example.net\n\n"
+            + b"-" * 60_000
+            + b"\n",
+            ReportKind.HARD,
+        ),
+        (
+            b"From: MAILER-DAEMON@mx.example\nSubject: Returned mail\n\n" + b", a@b" * 200_000,
+            ReportKind.HARD,  # flufl.bounce's LLNL detector, on the first 64 KiB
+        ),
     ],
-    ids=["500k-parameters", "60k-to-headers", "70k-addresses", "15k-dsn-blocks", "100k-parts"],
+    ids=[
+        "500k-parameters",
+        "60k-to-headers",
+        "70k-addresses",
+        "15k-dsn-blocks",
+        "100k-parts",
+        "60k-dashes",
+        "1m-line",
+    ],
 )
 def test_hostile_shapes_are_read(raw: bytes, kind: ReportKind) -> None:
     report = read_report(raw)

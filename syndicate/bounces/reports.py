@@ -98,10 +98,15 @@ _BOUNCE_TEXT = re.compile(
 # A person replying to or forwarding a bounce ("Fwd: Undelivered Mail ..."), in a few languages.
 _REPLY_SUBJECT = re.compile(r"\s*(?:re|fwd?|aw|wg|tr|sv|vs|rv|enc)\s*:", re.IGNORECASE)
 # Where the returned original starts in a text bounce: status codes below it are not ours.
-_ORIGINAL_STARTS = re.compile(
-    r"^[ \t]*-{2,}.*(?:copy of the message|original message|returned message|message follows"
-    r"|message headers follow|below this line)",
-    re.IGNORECASE | re.MULTILINE,
+# Looked for line by line (a regular expression of "dashes, anything, phrase" took minutes
+# on a line of 60,000 dashes).
+_ORIGINAL_PHRASES = (
+    "copy of the message",
+    "original message",
+    "returned message",
+    "message follows",
+    "message headers follow",
+    "below this line",
 )
 
 
@@ -430,24 +435,45 @@ def _first_text(parts: list[tuple[Message, int]], types: list[str]) -> str:
     return ""
 
 
+def _original_start(text: str) -> tuple[int, int]:
+    """Where the line that announces the returned original starts and ends, or (-1, -1).
+
+    Exim: "------ This is a copy of the message, including all the headers. ------"
+    """
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        head = line[:200].strip().lower()
+        if head.startswith("--") and any(phrase in head for phrase in _ORIGINAL_PHRASES):
+            return offset, offset + len(line)
+        offset += len(line)
+    return -1, -1
+
+
 def _notification_text(parts: list[tuple[Message, int]], types: list[str]) -> str:
     """The human-readable notice of a bounce, without the original message it returns."""
     text = _first_text(parts, types)
-    start = _ORIGINAL_STARTS.search(text)
-    return text[: start.start()] if start else text
+    start, _end = _original_start(text)
+    return text[:start] if start >= 0 else text
 
 
 def _inline_ids(parts: list[tuple[Message, int]], types: list[str]) -> tuple[str, ...]:
-    """Message-IDs of an original returned as plain text below the notice (Exim, qmail)."""
+    """Message-IDs of an original returned as plain text below the notice (Exim, qmail).
+
+    The first Message-ID field there is the returned message's own; later ones would be
+    quoted deeper, or in its body.
+    """
     text = _first_text(parts, types)
-    start = _ORIGINAL_STARTS.search(text)
-    if start is None:
+    _start, end = _original_start(text)
+    if end < 0:
         return ()
-    ids: list[str] = []
-    for line in re.findall(r"^[ \t]*message-id:[ \t]*(.*)$", text[start.end() :], re.I | re.M):
-        _add_ids(ids, [line])
-        break  # the first is the returned message's own; later ones are quoted deeper
-    return tuple(ids)
+    lines = text[end:].splitlines()
+    for index, line in enumerate(lines):
+        name, colon, value = line.partition(":")
+        if colon and name.strip().lower() == "message-id":
+            ids: list[str] = []
+            _add_ids(ids, [value, *lines[index + 1 : index + 2]])  # the ID may be folded
+            return tuple(ids[:1])
+    return ()
 
 
 def _text_failure(address: str, permanent: bool, text: str) -> Failure:

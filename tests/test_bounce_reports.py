@@ -368,6 +368,15 @@ def test_action_against_status(
     )
 
 
+def test_dsn_without_the_per_message_block() -> None:
+    raw = DSN_HEAD.replace(b"Reporting-MTA: dns; mx.example.net\n", b"") + block(
+        "a@example.net", "failed", "5.1.1"
+    )
+    raw += DSN_TAIL
+    (failure,) = read_report(raw).failures
+    assert (failure.address, failure.permanent) == ("a@example.net", True)
+
+
 def test_success_without_action_is_delivered() -> None:
     assert read_report(dsn(block("a@example.net", "", "2.0.0"))).kind is ReportKind.DELIVERED
 

@@ -283,8 +283,10 @@ def _dsn(base: _Common, msg: Message, parts: list[tuple[Message, int]], types: l
     for (part, _depth), ctype in zip(parts, types, strict=True):
         if ctype not in {"message/delivery-status", "message/global-delivery-status"}:
             continue
-        # The first block holds the per-message fields (Reporting-MTA, Arrival-Date).
-        for block in _status_blocks(part)[1:]:
+        # The per-message block (Reporting-MTA, Arrival-Date) names no recipient, action or
+        # status, so it reads as None like any other block without them; not skipping the
+        # first block by position keeps a report whose MTA left that block out.
+        for block in _status_blocks(part):
             outcome = _recipient(block)
             if outcome is True:
                 successes += 1

@@ -64,7 +64,8 @@ async def run_once(settings: Settings, clock: Clock) -> RunReport:
             report.lines.append(
                 f"bounces: {bounces.error}"
                 if bounces.error
-                else f"bounces: {bounces.mails} mails" + (f" ({outcomes})" if outcomes else "")
+                else f"bounces: {bounces.mails} mail{'' if bounces.mails == 1 else 's'}"
+                + (f" ({outcomes})" if outcomes else "")
             )
         report.digest = await digest_if_due(settings, store, clock, sender_id())
         digest = report.digest

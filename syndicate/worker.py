@@ -513,7 +513,8 @@ class Worker:
             error = report.error
             if report.mails:
                 counts = ", ".join(f"{name} {n}" for name, n in sorted(report.outcomes.items()))
-                self.on_event(f"bounces: {report.mails} mails ({counts or 'read before'})")
+                mails = f"{report.mails} mail{'' if report.mails == 1 else 's'}"
+                self.on_event(f"bounces: {mails} ({counts or 'read before'})")
         finally:
             await self.store.finish_run(key, self.clock.now(), error)
         if error is not None:

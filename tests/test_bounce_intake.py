@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from syndicate.bounces.reports import read_report
 from test_mail_send import NOW, issue_of, prepared, subscribe
 from test_mail_verp import with_mail_keys
 
 from syndicate.bounces.intake import Intake
+from syndicate.bounces.reports import read_report
 from syndicate.clock import FrozenClock
 from syndicate.config import Settings, load_settings
 from syndicate.mail.message import message_id_for, site_domain
@@ -190,7 +190,11 @@ async def test_a_forged_return_path_changes_nobody(
         assert processed.outcome == InboundOutcome.FORGED
         assert await w.status(address) == SubscriberStatus.ACTIVE
         assert await w.store.bounce_events_of(w.ids[address]) == []
-        [line] = [r for r in caplog.records if r.levelno == logging.WARNING]
+        [line] = [
+            r
+            for r in caplog.records
+            if r.name == "syndicate.bounces.intake" and r.levelno == logging.WARNING
+        ]
         assert "does not check out" in line.getMessage()
         assert await w.store.inbound_counts() == {"forged": 1}
 

@@ -5,6 +5,7 @@ reading it, and the next issue skipping that subscriber."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import re
 import signal
@@ -69,22 +70,28 @@ async def test_a_bounce_in_the_imap_box_marks_the_subscriber_and_the_next_issue_
     certificate_authority().cert_pem.write_to_path(str(ca))
     for name, value in (("TEST_IMAP_PASSWORD", imap.password), ("SSL_CERT_FILE", str(ca))):
         monkeypatch.setenv(name, value)  # the worker and the in-process commands alike
+    monkeypatch.setenv("SYNDICATE_SECRET", ENV["SYNDICATE_SECRET"])  # one secret signs and checks
     monkeypatch.setitem(ENV, "TEST_IMAP_PASSWORD", imap.password)
     monkeypatch.setitem(ENV, "SSL_CERT_FILE", str(ca))
     settings = load_settings(config)
 
-    def syndicate(*args: str) -> str:
-        result = CliRunner().invoke(
-            cli, ["--config", str(config), *args], obj=FrozenClock(NOW), catch_exceptions=False
+    async def syndicate(*args: str) -> str:
+        # In a thread: a command runs its own event loop.
+        result = await asyncio.to_thread(
+            CliRunner().invoke,
+            cli,
+            ["--config", str(config), *args],
+            obj=FrozenClock(NOW),
+            catch_exceptions=False,
         )
         assert result.exit_code == 0, result.output
         return result.stdout
 
-    syndicate("ingest", "--no-publish")
+    await syndicate("ingest", "--no-publish")
     async with await Store.open(settings.database_url) as store:
         for address in (ANN, BOB):
             await service.add(store, address, NOW, confirmed=True)
-    assert "sent 2, deferred 0, failed 0" in syndicate("digest", "send", "--month", "2015-12")
+    assert "sent 2, deferred 0, failed 0" in await syndicate("digest", "send", "--month", "2015-12")
     by_recipient = {m.rcpt_tos[0]: m for m in smtp_server.messages}
     assert set(by_recipient) == {ANN, BOB}
     assert by_recipient[ANN].envelope_from.startswith("bounces+b")
@@ -93,7 +100,7 @@ async def test_a_bounce_in_the_imap_box_marks_the_subscriber_and_the_next_issue_
     imap.append(dsn_for(by_recipient[ANN]))
     worker = await Process.start(config, "run", "--no-web")
     try:
-        await worker.line(r"^bounces: 1 mails \(applied 1\)$", within=60)
+        await worker.line(r" bounces: 1 mail \(applied 1\)$", within=60)
         worker.signal(signal.SIGTERM)
         assert await worker.wait(within=30) == 0, "\n".join(worker.errors)
     finally:
@@ -108,9 +115,9 @@ async def test_a_bounce_in_the_imap_box_marks_the_subscriber_and_the_next_issue_
         assert bob is not None and bob.status == SubscriberStatus.ACTIVE
         [event] = await store.bounce_events_of(ann.id)
         assert (event.kind, event.status_code) == ("hard", "5.1.1")
-    assert "ever: hard 1" in syndicate("status")
+    assert "ever: hard 1" in await syndicate("status")
 
     # The next issue goes to Bob alone.
     before = len(smtp_server.messages)
-    assert "sent 1, deferred 0, failed 0" in syndicate("digest", "send", "--month", "2015-11")
+    assert "sent 1, deferred 0, failed 0" in await syndicate("digest", "send", "--month", "2015-11")
     assert [m.rcpt_tos for m in smtp_server.messages[before:]] == [(BOB,)]

@@ -3,6 +3,7 @@ server's pipe) runs them: one message, a Maildir, an mbox, stdin; a database tha
 
 from __future__ import annotations
 
+import asyncio
 import mailbox
 import socket
 from pathlib import Path
@@ -28,11 +29,22 @@ def invoke(project: Path, *args: str, input: bytes | None = None) -> Result:
     )
 
 
-async def test_process_one_file_then_status_and_show(project: Path, database_url: str) -> None:
-    w = await world(project, database_url)
-    async with w.store:
-        bounce = project / "bounce.eml"
-        bounce.write_bytes(w.readdressed("postfix-550-user-unknown.eml"))
+def readdressed(project: Path, database_url: str, *fixtures: tuple[str, str | None]) -> list[bytes]:
+    """A sent issue (test_bounce_intake.world) and `fixtures` readdressed to its copies, for
+    the commands below, which run their own event loop."""
+
+    async def prepare() -> list[bytes]:
+        w = await world(project, database_url)
+        async with w.store:
+            return [w.readdressed(name, address=address) for name, address in fixtures]
+
+    return asyncio.run(prepare())
+
+
+def test_process_one_file_then_status_and_show(project: Path, database_url: str) -> None:
+    [raw] = readdressed(project, database_url, ("postfix-550-user-unknown.eml", None))
+    bounce = project / "bounce.eml"
+    bounce.write_bytes(raw)
     done = invoke(project, "bounces", "process", str(bounce))
     assert done.exit_code == 0, done.output
     assert f"{bounce}: applied: hard bounce 5.1.1 for {JANE}" in done.stdout
@@ -59,12 +71,14 @@ async def test_process_one_file_then_status_and_show(project: Path, database_url
     assert missing.exit_code == 1 and "no subscriber nobody@example.org" in missing.stderr
 
 
-async def test_process_a_maildir_an_mbox_and_stdin(project: Path, database_url: str) -> None:
-    w = await world(project, database_url)
-    async with w.store:
-        hard = w.readdressed("postfix-550-user-unknown.eml")
-        soft = w.readdressed("postfix-mailbox-full-452.eml")
-        auto = w.readdressed("out-of-office.eml", address="ann@example.org")
+def test_process_a_maildir_an_mbox_and_stdin(project: Path, database_url: str) -> None:
+    hard, soft, auto = readdressed(
+        project,
+        database_url,
+        ("postfix-550-user-unknown.eml", None),
+        ("postfix-mailbox-full-452.eml", None),
+        ("out-of-office.eml", "ann@example.org"),
+    )
     folder = mailbox.Maildir(project / "Maildir", create=True)
     folder.add(hard)
     folder.add(auto)
@@ -84,10 +98,11 @@ async def test_process_a_maildir_an_mbox_and_stdin(project: Path, database_url: 
     greylist = (FIXTURES / "greylist-451.eml").read_bytes()
     by_stdin = invoke(project, "bounces", "process", input=greylist)
     assert by_stdin.exit_code == 0, by_stdin.output
-    assert "stdin: forged:" in by_stdin.stdout  # the fixture's token is not signed by us
+    # The fixture as written: its placeholder return path is no token of ours.
+    assert "stdin: unmatched: soft for lee@greylisting.example" in by_stdin.stdout
 
 
-async def test_a_database_that_is_down_makes_the_pipe_try_again_later(project: Path) -> None:
+def test_a_database_that_is_down_makes_the_pipe_try_again_later(project: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -119,7 +134,7 @@ def test_a_missing_file_and_no_mailbox_are_clear_errors(project: Path) -> None:
     assert fetch.exit_code == 2 and "[bounces.imap] is not configured" in fetch.stderr
 
 
-async def test_status_of_a_clean_list(project: Path) -> None:
+def test_status_of_a_clean_list(project: Path) -> None:
     status = invoke(project, "status")
     assert status.exit_code == 0, status.output
     assert "bounces       30 days: none; ever: none" in status.stdout

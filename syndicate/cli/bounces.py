@@ -51,11 +51,11 @@ def process(app: AppContext, source: str, recipient: str | None) -> None:
     When the database cannot be written, the exit status is 75 (EX_TEMPFAIL), so a
     mail server keeps the message and delivers it again later.
 
+    In /etc/aliases: bounces: "|syndicate --config /srv/news/config.toml bounces process"
+
     \b
-    Examples:
-      syndicate bounces process saved-bounce.eml
+    Example:
       syndicate bounces process ~/Maildir/.Bounces
-      bounces: "|syndicate --config /etc/syndicate/config.toml bounces process"   (aliases)
     """
     from syndicate.bounces.intake import Intake
     from syndicate.bounces.mailfiles import MailFileError, read_mail_files

@@ -48,7 +48,7 @@ def process(app: AppContext, source: str, recipient: str | None) -> None:
     """Process one message, an mbox or a Maildir ("-" or nothing: one message on stdin).
 
     For a mail server's alias or pipe: each mail acts once, however often it is given.
-    When the database cannot be written, the exit status is 75 (EX_TEMPFAIL), so a
+    Reading stdin, when the database cannot be written, the exit status is 75 (EX_TEMPFAIL), so a
     mail server keeps the message and delivers it again later.
 
     In /etc/aliases: bounces: "|syndicate --config /srv/news/config.toml bounces process"

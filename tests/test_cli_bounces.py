@@ -11,6 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 from test_bounce_intake import FIXTURES, LATER, world
 
+from syndicate.bounces.reports import read_report
 from syndicate.cli import cli
 from syndicate.clock import FrozenClock
 from syndicate.statuses import SubscriberStatus
@@ -140,3 +141,31 @@ def test_status_of_a_clean_list(project: Path) -> None:
     assert "bounces       30 days: none; ever: none" in status.stdout
     assert "returned mail 30 days: none" in status.stdout
     assert SubscriberStatus.BOUNCED not in status.stdout.split("subscribers")[-1].split("\n")[0]
+
+
+def test_a_real_postfix_bounce_through_the_pipe(project: Path) -> None:
+    # What a real Postfix 3.7 on this machine handed its alias command: a "From " line, its
+    # own DSN for an unknown local user, to the return path of a copy sent by syndicate
+    # (from a trial with another secret, so here its token does not check out).
+    raw = (FIXTURES / "postfix-real-local-pipe.eml").read_bytes()
+    assert raw.startswith(b"From MAILER-DAEMON ")
+    report = read_report(raw.partition(b"\n")[2])
+    assert report.kind == "hard"
+    [failure] = report.failures
+    assert (failure.address, failure.status, failure.action) == (
+        "ghost@riverside-trial.net",
+        "5.1.1",
+        "failed",
+    )
+    assert failure.diagnostic == 'X-Postfix; unknown user: "ghost"'
+    assert report.message_ids == ("<digest-2-3@news.riverside-commons.example>",)
+    assert report.delivered_to[0] == "bounces+b2-3-qulaikyscoau2gms@riverside-trial.net"
+    config = project / "config.toml"
+    config.write_text(
+        config.read_text().replace(
+            "[mail]\n", '[mail]\nreturn_path = "bounces@riverside-trial.net"\n', 1
+        )
+    )
+    piped = invoke(project, "bounces", "process", input=raw)
+    assert piped.exit_code == 0, piped.output
+    assert "stdin: unmatched: a token for subscriber 3, who is gone" in piped.stdout

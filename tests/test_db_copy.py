@@ -14,7 +14,7 @@ from test_store_deliveries import record_outcomes
 from test_store_posts import post
 
 from syndicate.cli import cli
-from syndicate.models import SourceState
+from syndicate.models import BounceEvent, BouncePolicy, InboundMail, SourceState
 from syndicate.store import Store, migrate
 from syndicate.store.engine import safe_url
 from syndicate.store.outcomes import Outcome
@@ -74,6 +74,12 @@ async def fill(url: str) -> None:
             "w",
             NOW,
             bounce_limit=3,
+        )
+        await store.record_inbound(
+            InboundMail("cd" * 32, "imap", "hard", "applied", "hard bounce 5.1.1", NOW),
+            BounceEvent(ids[1], issue.id, "hard", "5.1.1", "smtp; 550 5.1.1 unknown", NOW),
+            BouncePolicy(hard_limit=3, soft_limit=3, soft_window=timedelta(days=30)),
+            NOW,
         )
         assert await store.claim_run("digest:2015-11", "w", NOW)
         await store.finish_run("digest:2015-11", NOW + timedelta(minutes=2))
@@ -203,9 +209,10 @@ def test_a_target_with_rows_is_refused_and_left_alone(
     assert again.exit_code == 1
     assert again.stderr.splitlines() == [
         f"error: the target database {safe_url(postgres_url)} is not empty (1 row in "
-        "digest_issues, 1 row in job_runs, 11 rows in posts, 2 rows in published_files, "
-        "2 rows in sources, 4 rows in subscribers, 1 row in suppressions, 1 row in "
-        "versions, 3 rows in deliveries); copy into an empty database"
+        "digest_issues, 1 row in inbound_mail, 1 row in job_runs, 11 rows in posts, "
+        "2 rows in published_files, 2 rows in sources, 4 rows in subscribers, 1 row in "
+        "suppressions, 1 row in versions, 1 row in bounce_events, 3 rows in deliveries); "
+        "copy into an empty database"
     ]
     assert asyncio.run(dump(postgres_url)) == before
 

@@ -37,7 +37,7 @@ def read_mail_files(path: str | None, stdin: BinaryIO | None = None) -> Iterator
     not there or not readable."""
     if path in (None, "-"):
         stream = stdin or sys.stdin.buffer
-        yield MailFile("stdin", _read_capped(stream))
+        yield MailFile("stdin", _without_from_line(_read_capped(stream)))
         return
     assert path is not None
     target = Path(path)
@@ -57,6 +57,14 @@ def read_mail_files(path: str | None, stdin: BinaryIO | None = None) -> Iterator
         raise MailFileError(f"{path}: no such file or folder") from None
     except (OSError, mailbox.Error) as error:
         raise MailFileError(f"{path}: cannot read it: {error}") from None
+
+
+def _without_from_line(raw: bytes) -> bytes:
+    """The message without the mbox "From sender date" line that Postfix's local delivery
+    puts before it when it hands mail to a command: it is no header."""
+    if raw.startswith(b"From "):
+        return raw.partition(b"\n")[2]
+    return raw
 
 
 def _read_capped(stream: BinaryIO) -> bytes:

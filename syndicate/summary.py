@@ -54,8 +54,24 @@ def describe(settings: Settings, now: datetime) -> list[tuple[str, str]]:
             + (upcoming[0].strftime("%Y-%m-%d %H:%M %Z") if upcoming else "never"),
         ),
         ("mail", transport),
+        ("bounces", _bounces(settings)),
         ("web", f"http://{settings.web.host}:{settings.web.port}/"),
     ]
+
+
+def _bounces(settings: Settings) -> str:
+    mail, bounces = settings.mail, settings.bounces
+    imap = bounces.imap
+    read = (
+        f"imap {imap.host}:{imap.effective_port} {imap.folder} every "
+        f"{int(bounces.every.total_seconds() // 60)}m"
+        if imap
+        else "from `bounces process` only"
+    )
+    return (
+        f"{read}; return path {mail.return_path or 'not set (matched by Message-ID)'}; "
+        f"unsubscribe mailbox {mail.unsubscribe_mailbox or 'not set (no mailto)'}"
+    )
 
 
 def _categories(settings: Settings) -> str:

@@ -31,6 +31,7 @@ from webclient import WEB_NOW, web_client
 from syndicate.clock import FrozenClock
 from syndicate.config import Settings, missing_secrets
 from syndicate.config.settings import WebSettings
+from syndicate.models import BounceEvent, BouncePolicy, InboundMail
 from syndicate.store import Store
 from syndicate.web.app import create_app
 
@@ -130,6 +131,37 @@ async def test_metrics_read_the_store_at_scrape_time(
     )
     again = metrics_of((await web.get("/metrics")).text)
     assert again[("syndicate_subscribers", (("status", "active"),))] == 1
+
+
+async def test_metrics_count_bounces_and_returned_mail(
+    web: httpx.AsyncClient, web_site: Site
+) -> None:
+    _, store = web_site
+    before = metrics_of((await web.get("/metrics")).text)
+    for kind in ("hard", "soft", "complaint", "unsubscribe"):  # every series, zeros included
+        assert before[("syndicate_bounce_events_total", (("kind", kind),))] == 0
+    for outcome in ("applied", "ignored", "unmatched", "forged", "unreadable"):
+        assert before[("syndicate_inbound_mail_total", (("outcome", outcome),))] == 0
+    reader = await store.insert_subscriber(
+        {
+            "email": "bounced@example.org",
+            "status": "active",
+            "categories": [],
+            "consent_source": "test",
+            "consented_at": WEB_NOW,
+        }
+    )
+    assert reader is not None
+    policy = BouncePolicy(hard_limit=1, soft_limit=3, soft_window=timedelta(days=30))
+    for n, outcome in enumerate(("applied", "forged", "forged")):
+        mail = InboundMail(f"{n:064}", "imap", "hard", outcome, "test", WEB_NOW)
+        event = BounceEvent(reader.id, None, "hard", "5.1.1", "", WEB_NOW) if n == 0 else None
+        await store.record_inbound(mail, event, policy, WEB_NOW)
+    after = metrics_of((await web.get("/metrics")).text)
+    assert after[("syndicate_bounce_events_total", (("kind", "hard"),))] == 1
+    assert after[("syndicate_inbound_mail_total", (("outcome", "applied"),))] == 1
+    assert after[("syndicate_inbound_mail_total", (("outcome", "forged"),))] == 2
+    assert after[("syndicate_subscribers", (("status", "bounced"),))] == 1
 
 
 async def test_metrics_say_the_database_is_down(web_site: Site, unreachable: Store) -> None:

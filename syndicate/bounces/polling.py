@@ -9,14 +9,14 @@ the next poll finds its hash stored, skips it and moves it then. Nothing is remo
 its outcome is stored.
 
 A mailbox that cannot be reached (down, TLS failing, password refused, folder missing) is
-one error in the report and one log line; the worker carries on and tries at the next poll.
+one error in the report, which the caller prints as one line (the worker as "bounces: ...",
+and carries on to try at the next poll); the mail stays where it was.
 A database that fails stops the poll with the mail left where it was.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +26,6 @@ from syndicate.bounces.intake import Intake, Processed
 from syndicate.clock import Clock
 from syndicate.config import Settings, secret
 from syndicate.store import Store
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,7 +57,6 @@ async def poll_mailbox(
         await asyncio.to_thread(box.__enter__)
     except MailboxUnavailable as error:
         report.error = str(error)
-        log.error("bounce mailbox: %s", error)
         return report
     try:
         for uid in await asyncio.to_thread(box.uids, imap.batch):
@@ -76,7 +73,6 @@ async def poll_mailbox(
             await asyncio.to_thread(box.done, uid)
     except MailboxUnavailable as error:
         report.error = str(error)
-        log.error("bounce mailbox: %s", error)
     finally:
         await asyncio.to_thread(box.__exit__, None, None, None)
     return report

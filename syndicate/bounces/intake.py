@@ -38,7 +38,7 @@ from syndicate.bounces.reports import Failure, Report, ReportKind, read_report
 from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.mail.message import site_domain
-from syndicate.mail.verp import VerpAddresses, VerpClaim
+from syndicate.mail.verp import Purpose, VerpAddresses, VerpClaim
 from syndicate.models import BounceEvent, BouncePolicy, InboundMail, Subscriber
 from syndicate.statuses import BounceKind, InboundOutcome
 from syndicate.store import Store
@@ -144,7 +144,8 @@ class Intake:
             return await self._unsubscribe_by_mail(report, delivered_to)
         kind = _REPORT_KINDS[report.kind]
         quoted = self._quoted_tokens(raw)
-        found = await self._claimed(self.settings.mail.return_path, [*delivered_to, *quoted])
+        return_path = self.settings.mail.return_path
+        found = await self._claimed(return_path, "bounce", [*delivered_to, *quoted])
         if isinstance(found, _Decision):
             return found
         if found is not None:
@@ -155,7 +156,7 @@ class Intake:
 
     async def _unsubscribe_by_mail(self, report: Report, delivered_to: list[str]) -> _Decision:
         mailbox_address = self.settings.mail.unsubscribe_mailbox
-        found = await self._claimed(mailbox_address, delivered_to)
+        found = await self._claimed(mailbox_address, "unsubscribe", delivered_to)
         if isinstance(found, _Decision):
             return found
         if found is None:
@@ -171,17 +172,17 @@ class Intake:
         return _Decision(InboundOutcome.APPLIED, detail, event, subscriber)
 
     async def _claimed(
-        self, configured: str | None, addresses: list[str]
+        self, configured: str | None, purpose: Purpose, addresses: list[str]
     ) -> tuple[VerpClaim, Subscriber] | _Decision | None:
-        """The first address that carries a valid token of `configured`'s; a FORGED or
-        UNMATCHED decision when tokens were found and none is valid; None for no token."""
+        """The first address that carries a valid `purpose` token of `configured`'s; a FORGED
+        or UNMATCHED decision when tokens were found and none is valid; None for no token."""
         if configured is None:
             return None
         refused: _Decision | None = None
         now = self.clock.now()
         for address in addresses:
             claim = self.verp.read(configured, address)
-            if claim is None:
+            if claim is None or claim.purpose != purpose:
                 continue
             subscriber = await self.store.subscriber_by_id(claim.subscriber_id)
             if subscriber is None:

@@ -55,6 +55,8 @@ _REPORT_KINDS = {
     ReportKind.SOFT: BounceKind.SOFT,
     ReportKind.COMPLAINT: BounceKind.COMPLAINT,
 }
+# Outcomes an admin should hear of without -v: mail that claims what it cannot show.
+_BAD = {InboundOutcome.FORGED, InboundOutcome.UNMATCHED, InboundOutcome.UNREADABLE}
 _ADDRESS = re.compile(r"[^\s<>(),]+@[^\s<>(),]+")
 _IGNORED = {
     ReportKind.AUTO_REPLY: "an auto-reply",
@@ -124,7 +126,7 @@ class Intake:
             change = (recorded.status_before, recorded.status_after)
         detail = decision.detail + (f": {change[0]} -> {change[1]}" if change else "")
         log.log(
-            logging.WARNING if decision.outcome == InboundOutcome.FORGED else logging.INFO,
+            logging.WARNING if decision.outcome in _BAD else logging.INFO,
             "%s mail (%s, %s): %s",
             origin,
             report.kind,

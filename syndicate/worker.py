@@ -349,6 +349,13 @@ class Worker:
         if old.digest.schedule != settings.digest.schedule or old.site.tz != settings.site.tz:
             switch.digest = cron_trigger(settings.digest.schedule, settings.site.tz)
             switch.changes.append(f'digest schedule: "{settings.digest.schedule}"')
+        if old.bounces != settings.bounces:
+            imap = settings.bounces.imap
+            switch.changes.append(
+                f"bounce mailbox: {imap.host}:{imap.effective_port} {imap.folder}"
+                if imap
+                else "bounce mailbox: not read"
+            )
         if old.ingest != settings.ingest:
             switch.poller = Poller.open(settings, self.store, self.clock)
         try:

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from imapserver import ImapServer
 from test_bounce_intake import FIXTURES, LATER, World, failed_address, world
+from test_worker import eventually
 
 from syndicate.bounces import polling
 from syndicate.bounces.imap import ImapMailbox
@@ -186,3 +187,39 @@ def test_bounces_fetch_as_an_admin_runs_it(
             return found.status
 
     assert asyncio.run(status()) == SubscriberStatus.BOUNCED
+
+
+async def test_the_worker_reads_the_mailbox_once_a_reload_names_it(
+    project: Path, database_url: str, imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syndicate.reload import ConfigWatcher
+    from syndicate.worker import Worker
+
+    monkeypatch.setenv(PASSWORD_ENV, imap_server.password)
+    w = await world(project, database_url)
+    async with w.store:
+        imap_server.append(w.readdressed("postfix-550-user-unknown.eml"))
+        worker = Worker(w.settings, w.store, FrozenClock(LATER), owner="worker-b")
+        await worker.start()
+        try:
+            assert worker.scheduler.get_job("bounces") is None  # no [bounces.imap] yet
+            events: list[str] = []
+            config = project / "config.toml"
+            watcher = ConfigWatcher(config, worker, on_event=events.append)
+            plain = config.read_text()
+            config.write_text(plain + imap_keys(imap_server))
+            assert await watcher.reload("SIGHUP")
+            assert events[-1] == (
+                f"SIGHUP: reloaded (bounce mailbox: {imap_server.host}:{imap_server.port} INBOX)"
+            )
+            await eventually(lambda: "bounces" in worker.last, within=20)
+            assert worker.last["bounces"]["ok"]
+            assert imap_server.messages("INBOX") == []
+            assert await w.status(failed_address("postfix-550-user-unknown.eml")) == "bounced"
+
+            config.write_text(plain)
+            assert await watcher.reload("SIGHUP")
+            assert events[-1] == "SIGHUP: reloaded (bounce mailbox: not read)"
+            assert worker.scheduler.get_job("bounces") is None
+        finally:
+            await worker.stop()

@@ -85,6 +85,7 @@ class Post:
     enclosure: Enclosure | None = None
     comments_url: str | None = None
     language: str | None = None
+    zawgyi: bool = False  # the feed wrote it in Zawgyi; the text here is its Unicode form
     discussion_url: str | None = None
     forum_topic_id: int | None = None
     reply_count: int | None = None
@@ -147,6 +148,7 @@ class Subscriber:
     bounce_count: int = 0
     # When the row was added; None only for a Subscriber that was never stored.
     created_at: datetime | None = None
+    language: str | None = None  # a [site] languages code; None: the site's first
 
 
 @dataclass(frozen=True, slots=True)

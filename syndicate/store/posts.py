@@ -216,6 +216,7 @@ _UPDATABLE = (
     "enclosure",
     "comments_url",
     "language",
+    "zawgyi",
     "content_hash",
 )
 

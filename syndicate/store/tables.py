@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from syndicate.store.types import UTCDateTime
@@ -75,6 +76,8 @@ posts = Table(
     Column("enclosure", JSON),  # {"url", "type", "length"} of the first enclosure
     Column("comments_url", Text),  # the discussion link the source feed itself gives
     Column("language", String(35)),
+    # The feed wrote it in the Zawgyi encoding; the text stored is its Unicode conversion.
+    Column("zawgyi", Boolean, nullable=False, default=False, server_default=false()),
     Column("content_hash", String(64), nullable=False),
     Column("discussion_url", Text),  # resolved by the forum linker
     Column("forum_topic_id", Integer),
@@ -113,6 +116,9 @@ subscribers = Table(
     Column("confirmed_at", UTCDateTime),
     Column("unsubscribed_at", UTCDateTime),
     Column("bounce_count", Integer, nullable=False, default=0),
+    # The language they read the digest and pages in (a [site] languages code); None: the
+    # site's first.
+    Column("language", String(35)),
     # When the row was added (the service passes its clock's time). A link signed before
     # links named their owner's address (syndicate/tokens.py) counts only for a row created
     # no later than it was signed.

@@ -19,9 +19,10 @@ def crash_or_parse(
     source: str,
     default_category: str | None,
     now: datetime,
+    language: str | None = None,
 ) -> ParsedSource:
     if CRASH in body:
         os._exit(70)
     while SPIN in body:
         pass
-    return parse_and_normalise(body, url, content_type, source, default_category, now)
+    return parse_and_normalise(body, url, content_type, source, default_category, now, language)

@@ -262,3 +262,16 @@ EnvName = Annotated[str, BeforeValidator(check_env_name)]
 CategoryName = Annotated[str, BeforeValidator(check_category)]
 UrlTemplate = Annotated[str, BeforeValidator(check_url_template)]
 IpNetwork = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(parse_network)]
+
+
+def check_language(value: object) -> str:
+    """A BCP 47 language tag ("en", "th", "pt-BR"), written the usual way."""
+    from syndicate.languages import language_tag
+
+    tag = language_tag(value)
+    if tag is None:
+        raise ValueError(f'not a language tag: {value!r} (use e.g. "en", "th" or "pt-BR")')
+    return tag
+
+
+LanguageTag = Annotated[str, BeforeValidator(check_language)]

@@ -20,6 +20,7 @@ from syndicate.config.fields import (
     EnvName,
     HttpUrl,
     IpNetwork,
+    LanguageTag,
     Seconds,
     Size,
     Slug,
@@ -42,7 +43,10 @@ class SiteSettings(Section):
     title: str = Field(min_length=1)
     url: HttpUrl
     description: str = ""
-    language: str = "en"
+    language: LanguageTag = "en"
+    # The languages the site offers its readers, the first the default (issue 20); None:
+    # `language` alone.
+    languages: list[LanguageTag] | None = Field(default=None, min_length=1)
     timezone: TimeZoneName = "UTC"
     author: str = ""
     icon: HttpUrl | None = None
@@ -54,6 +58,18 @@ class SiteSettings(Section):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def offered_languages(self) -> list[str]:
+        """The languages offered, the default first."""
+        return list(self.languages) if self.languages else [self.language]
+
+    @field_validator("languages")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len({tag.lower() for tag in value}) != len(value):
+            raise ValueError(f"a language is listed twice: {value}")
+        return value
 
 
 class StorageSettings(Section):
@@ -80,6 +96,9 @@ class SourceSettings(Section):
     every: Duration = timedelta(minutes=30)
     forum: ForumStrategy | None = None
     enabled: bool = True
+    # The language of its posts, whatever the feed declares (None: the feed's, or the
+    # script's for Thai, Lao, Khmer and Burmese text; syndicate/languages.py).
+    language: LanguageTag | None = None
 
     @field_validator("url")
     @classmethod

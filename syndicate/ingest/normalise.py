@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from syndicate.ingest.raw import RawEntry
+from syndicate.languages import post_language
 from syndicate.links import ONLY_PUBLIC, public_url, shown
 from syndicate.markup.sanitise import (
     excerpt,
@@ -43,8 +44,11 @@ def normalise_entry(
     default_category: str | None,
     now: datetime,
     warn: Callable[[str], object] | None = None,
+    language: str | None = None,
 ) -> Post:
     """Build a Post. `now` is the first-seen time, used for missing or absurd dates.
+    `language` is the source's key: it wins over what the feed declares (see
+    syndicate.languages.post_language for the rest).
 
     Only public http(s) URLs are kept (syndicate.links): the link, image, enclosure or
     comments link of an entry that gives another is dropped, and `warn` is called once with
@@ -85,6 +89,7 @@ def normalise_entry(
     if own_image and entry.image_width and entry.image_height:
         width, height = entry.image_width, entry.image_height
     title = plain_title(entry.title or "", entry.title_type == "html")[:MAX_TITLE]
+    plain = excerpt(summary_html or content_html)
     categories = _labels(entry.categories) or ((default_category,) if default_category else ())
     comments = public_url(absolute_url(entry.comments_url, base)) if entry.comments_url else None
     if entry.comments_url and not comments:
@@ -105,14 +110,14 @@ def normalise_entry(
         categories=categories,
         summary_html=summary_html,
         content_html=content_html,
-        excerpt=excerpt(summary_html or content_html),
+        excerpt=plain,
         image_url=image,
         image_alt=image_alt if image else None,
         image_width=width if image else None,
         image_height=height if image else None,
         enclosure=enclosure,
         comments_url=comments,
-        language=(entry.language or "").strip()[:35] or None,
+        language=post_language(language, entry.language, f"{title} {plain}"),
     )
     return _with_hash(post, entry)
 

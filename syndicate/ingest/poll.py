@@ -201,7 +201,13 @@ class Poller:
         body, result = result.body, replace(result, body=None)
         try:
             parsed = await self.parser.parse(
-                body, result.url, result.content_type, source.name, source.category, now
+                body,
+                result.url,
+                result.content_type,
+                source.name,
+                source.category,
+                now,
+                source.language,
             )
             del body
         except ParseError as error:

@@ -128,8 +128,10 @@ def parse_and_normalise(
     source: str,
     default_category: str | None,
     now: datetime,
+    language: str | None = None,
 ) -> ParsedSource:
-    """Bytes -> posts. Raises ParseError when the bytes are not a feed."""
+    """Bytes -> posts (`language`: the source's key, which overrides the feed's). Raises
+    ParseError when the bytes are not a feed."""
     feed = parse_feed(body, url, content_type)
     posts: list[Post] = []
     skipped: list[str] = []
@@ -145,6 +147,7 @@ def parse_and_normalise(
                     default_category=default_category,
                     now=now,
                     warn=dropped.append,
+                    language=language,
                 )
             )
         except Exception as error:  # one odd entry must not cost the others
@@ -167,7 +170,7 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-ParseTask = Callable[[bytes, str, str | None, str, str | None, datetime], ParsedSource]
+ParseTask = Callable[[bytes, str, str | None, str, str | None, datetime, str | None], ParsedSource]
 
 
 def packed(task: ParseTask, *args: Any) -> ParsedSource:
@@ -276,8 +279,9 @@ class ParserPool:
         source: str,
         default_category: str | None,
         now: datetime,
+        language: str | None = None,
     ) -> ParsedSource:
-        args = (body, url, content_type, source, default_category, now)
+        args = (body, url, content_type, source, default_category, now, language)
         if self.workers <= 1:
             return self.task(*args)
         loop = asyncio.get_running_loop()

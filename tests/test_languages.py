@@ -1,0 +1,159 @@
+"""Language tags (syndicate.languages): from feeds and browsers, by script, for posts; and
+the config's [site] languages and a source's `language` key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_normalise import normalise
+
+from syndicate.config import load_settings
+from syndicate.errors import ConfigError
+from syndicate.ingest.raw import RawEntry
+from syndicate.languages import best_match, language_tag, post_language, script_language
+
+THAI = "กระทรวงแรงงานเปิดศูนย์ช่วยเหลือแรงงานข้ามชาติในจังหวัดสมุทรสาคร"
+LAO = "ກະຊວງແຮງງານເປີດສູນຊ່ວຍເຫຼືອແຮງງານ"
+KHMER = "ក្រសួងការងារបើកមជ្ឈមណ្ឌលជំនួយពលករចំណាកស្រុក"
+BURMESE = "အလုပ်သမားဝန်ကြီးဌာနသည် ရွှေ့ပြောင်းအလုပ်သမားများအတွက် စင်တာဖွင့်လှစ်သည်"
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("en", "en"),
+        (" EN_us ", "en-US"),
+        ("th-TH", "th-TH"),
+        ("zh-hant-tw", "zh-Hant-TW"),
+        ("my-MM", "my-MM"),
+        ("English", None),
+        ("en-", None),
+        ("e", None),
+        ("en\r\nBcc: x", None),
+        ("<script>", None),
+        ("", None),
+        (None, None),
+        (42, None),
+        ("en-" + "x" * 40, None),
+    ],
+)
+def test_language_tags(written: object, read: str | None) -> None:
+    assert language_tag(written) == read
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        (THAI, "th"),
+        (LAO, "lo"),
+        (KHMER, "km"),
+        (BURMESE, "my"),
+        (f"Bangkok: {THAI}", "th"),  # mostly Thai
+        ("Migrant workers in Samut Sakhon", None),  # Latin says nothing
+        ("Рабочие-мигранты", None),
+        ("1234 !!!", None),
+        ("", None),
+        (f"{THAI[:5]} is a Thai word in an English sentence about migrant workers", None),
+    ],
+)
+def test_script_languages(text: str, language: str | None) -> None:
+    assert script_language(text) == language
+
+
+def test_a_post_language_comes_from_the_source_the_feed_or_the_script() -> None:
+    assert post_language("km", "en-US", THAI) == "km"  # the admin's key wins
+    assert post_language(None, "th-TH", THAI) == "th-TH"  # the feed agrees with the script
+    assert post_language(None, "en-US", THAI) == "th"  # WordPress's site-wide en-US
+    assert post_language(None, "en-US", "Migrant workers") == "en-US"
+    assert post_language(None, None, BURMESE) == "my"
+    assert post_language(None, "English", "Migrant workers") is None  # not a tag
+    assert post_language("not a tag!", None, "text") is None
+
+
+def test_normalise_gives_posts_their_language() -> None:
+    thai = normalise(RawEntry(id="1", title=THAI, summary=f"<p>{THAI}</p>", language="en-US"))
+    assert thai.language == "th"
+    kept = normalise(RawEntry(id="2", title="Hello", language="EN-gb"))
+    assert kept.language == "en-GB"
+    forced = normalise(RawEntry(id="3", title="Hello", language="en"), language="my")
+    assert forced.language == "my"
+    # The language is part of what the content hash covers: a change is an update.
+    assert (
+        thai.content_hash
+        != normalise(
+            RawEntry(id="1", title=THAI, summary=f"<p>{THAI}</p>"), language="km"
+        ).content_hash
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "chosen"),
+    [
+        ("th-TH,th;q=0.9,en-US;q=0.8,en;q=0.7", "th"),
+        ("en-US,en;q=0.9", "en"),
+        ("km", "km"),
+        ("fr-FR,fr;q=0.9", None),
+        ("fr;q=1, my;q=0.5", "my"),
+        ("en;q=0.1, th;q=0.9", "th"),
+        ("*", "en"),
+        ("th;q=0", None),
+        ("th;q=abc", None),
+        ("", None),
+        (None, None),
+        (";;;,,,q=1", None),
+        ("th\r\nX-Evil: 1", None),
+    ],
+)
+def test_accept_language_picks_an_offered_language(header: str | None, chosen: str | None) -> None:
+    assert best_match(header, ["en", "th", "km", "my"]) == chosen
+
+
+@given(st.text(max_size=300))
+def test_any_accept_language_header_is_safe(header: str) -> None:
+    assert best_match(header, ["en", "th"]) in (None, "en", "th")
+
+
+@given(st.text(max_size=300))
+def test_any_text_has_at_most_one_script_language(text: str) -> None:
+    assert script_language(text) in (None, "th", "lo", "km", "my")
+
+
+def write(project: Path, old: str, new: str) -> Path:
+    config = project / "config.toml"
+    text = config.read_text()
+    assert old in text
+    config.write_text(text.replace(old, new, 1))
+    return config
+
+
+def test_site_languages_in_the_config(project: Path) -> None:
+    config = write(project, "[site]\n", '[site]\nlanguages = ["en", "TH", "km", "my"]\n')
+    settings = load_settings(config)
+    assert settings.site.offered_languages == ["en", "th", "km", "my"]
+    assert load_settings(write(project, '"TH"', '"th_TH"')).site.offered_languages[1] == "th-TH"
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ('["en", "en"]', "listed twice"),
+        ('["en", "Thai"]', "not a language tag: 'Thai'"),
+        ("[]", "at least 1"),
+    ],
+)
+def test_bad_site_languages_name_the_key(project: Path, value: str, says: str) -> None:
+    config = write(project, "[site]\n", f"[site]\nlanguages = {value}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config)
+    assert "site.languages" in str(raised.value) and says in str(raised.value)
+
+
+def test_a_source_language_key(project: Path) -> None:
+    config = write(project, "[[sources]]\n", '[[sources]]\nlanguage = "th"\n')
+    assert load_settings(config).sources[0].language == "th"
+    write(project, 'language = "th"', 'language = "Thai"')
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.language: .*not a language tag"):
+        load_settings(config)

@@ -3,13 +3,17 @@ the config's [site] languages and a source's `language` key."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from hypothesis import given
 from hypothesis import strategies as st
 from test_normalise import normalise
+from test_web_subscription import CSRF_FIELD
 
+from syndicate.cli import cli
 from syndicate.config import load_settings
 from syndicate.errors import ConfigError
 from syndicate.ingest.raw import RawEntry
@@ -157,3 +161,73 @@ def test_a_source_language_key(project: Path) -> None:
     write(project, 'language = "th"', 'language = "Thai"')
     with pytest.raises(ConfigError, match=r"sources\[0\]\.language: .*not a language tag"):
         load_settings(config)
+
+
+# -- a subscriber's language ----------------------------------------------------------------
+
+
+@pytest.fixture
+def multilingual(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SYNDICATE_SECRET", "languages-test-secret-" * 2)
+    return write(project, "[site]\n", '[site]\nlanguages = ["en", "th", "km", "my"]\n')
+
+
+def test_subscribers_add_takes_one_of_the_site_s_languages(multilingual: Path) -> None:
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--config", str(multilingual), *args])
+
+    assert (
+        invoke(
+            "subscribers", "add", "som@example.org", "--confirmed", "--language", "TH-th"
+        ).exit_code
+        == 0
+    )
+    assert invoke("subscribers", "add", "ann@example.org", "--confirmed").exit_code == 0
+    refused = invoke("subscribers", "add", "jean@example.org", "--language", "fr")
+    assert refused.exit_code == 2
+    assert "--language 'fr' is not one of the site's: en, th, km, my" in refused.stderr
+    shown = invoke("subscribers", "show", "som@example.org")
+    assert "language      th" in shown.stdout
+    assert "language      en (default)" in invoke("subscribers", "show", "ann@example.org").stdout
+    assert "jean@example.org" not in invoke("subscribers", "list").stdout
+
+
+async def test_the_subscribe_form_takes_the_browser_s_language(
+    multilingual: Path, database_url: str
+) -> None:
+    from test_web_subscription import open_web
+
+    from syndicate.mail.outbox import OutboxTransport
+
+    config = multilingual
+    config.write_text(
+        config.read_text().replace(
+            'database = "sqlite:///var/syndicate.db"', f'database = "{database_url}"'
+        )
+    )
+    settings = load_settings(config)
+    async for web in open_web(settings, OutboxTransport(settings.outbox_dir)):
+        for address, header in (
+            ("som@example.org", "th-TH,th;q=0.9,en;q=0.5"),
+            ("dara@example.org", "km-KH"),
+            ("jean@example.org", "fr-FR,fr;q=0.9"),
+            ("nobody@example.org", None),
+        ):
+            headers = {"Accept-Language": header} if header else {}
+            page = await web.client.get("/subscribe", headers=headers)
+            token = CSRF_FIELD.search(page.text)
+            assert token is not None
+            data = {"email": address, "csrf_token": html.unescape(token.group(1))}
+            response = await web.client.post("/subscribe", data=data, headers=headers)
+            assert response.status_code == 200, response.text
+        languages = {
+            address: (await web.subscriber(address)).language  # type: ignore[union-attr]
+            for address in ("som@example.org", "dara@example.org", "jean@example.org")
+        }
+        assert languages == {
+            "som@example.org": "th",
+            "dara@example.org": "km",
+            "jean@example.org": None,
+        }
+        nobody = await web.subscriber("nobody@example.org")
+        assert nobody is not None and nobody.language is None

@@ -69,9 +69,19 @@ def subscribers() -> None:
     help="They already confirmed (no double opt-in): active at once, no email. Reactivates "
     "an unsubscribed address.",
 )
+@click.option(
+    "--language",
+    metavar="TAG",
+    help="The language they read, one of [site] languages (default: the first).",
+)
 @pass_app
 def add(
-    app: AppContext, email: str, name: str, categories: tuple[str, ...], confirmed: bool
+    app: AppContext,
+    email: str,
+    name: str,
+    categories: tuple[str, ...],
+    confirmed: bool,
+    language: str | None,
 ) -> None:
     """Add a subscriber and email them a link to confirm (double opt-in).
 
@@ -87,6 +97,7 @@ def add(
       syndicate subscribers add ann@example.org --name Ann --category Rivers
       syndicate subscribers add cy@example.org --category Wildlife --category "Field notes"
       syndicate subscribers add bob@example.org --confirmed
+      syndicate subscribers add som@example.org --language th
     """
     from syndicate import subscribers as service
     from syndicate.categories import offered_categories, pick
@@ -96,11 +107,18 @@ def add(
 
     settings = app.settings
     clock = app.clock
+    reads = _offered_language(language, settings.site.offered_languages)
 
     async def work(store: Store) -> tuple[Subscriber, bool, DeliveryError | None]:
         chosen = pick(categories, await offered_categories(settings, store))
         subscriber, created = await service.add(
-            store, email, clock.now(), name=name, categories=chosen, confirmed=confirmed
+            store,
+            email,
+            clock.now(),
+            name=name,
+            categories=chosen,
+            confirmed=confirmed,
+            language=reads,
         )
         if subscriber.status != SubscriberStatus.PENDING:
             return subscriber, created, None
@@ -387,6 +405,7 @@ def show(app: AppContext, email: str) -> None:
         ("name", subscriber.name or "-"),
         ("status", subscriber.status),
         ("categories", ", ".join(subscriber.categories) or "all"),
+        ("language", subscriber.language or f"{app.settings.site.offered_languages[0]} (default)"),
         ("consent", f"{subscriber.consent_source}, {_moment(subscriber.consented_at, tz)}"),
         ("confirmed", _moment(subscriber.confirmed_at, tz)),
         ("unsubscribed", _moment(subscriber.unsubscribed_at, tz)),
@@ -425,6 +444,22 @@ def show(app: AppContext, email: str) -> None:
 
 def _moment(moment: datetime | None, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if moment else "-"
+
+
+def _offered_language(language: str | None, offered: list[str]) -> str | None:
+    """The site's tag for `language` ("TH" and "th-TH" are "th" when the site offers "th");
+    a usage error naming the offered ones for any other."""
+    from syndicate.languages import best_match
+
+    if language is None:
+        return None
+    found = best_match(language, offered) if language.strip() != "*" else None
+    if found is None:
+        raise click.UsageError(
+            f"--language {language!r} is not one of the site's: {', '.join(offered)} "
+            "([site] languages)"
+        )
+    return found
 
 
 def _since(subscriber: Subscriber) -> datetime | None:

@@ -109,6 +109,7 @@ async def add(
     categories: Sequence[str] = (),
     confirmed: bool = False,
     source: str = "cli",
+    language: str | None = None,
 ) -> tuple[Subscriber, bool]:
     """Add a subscriber; return it and whether it was created.
 
@@ -116,8 +117,9 @@ async def add(
     it, "active" and confirmed now. An address that exists is never added twice: its row
     is returned unchanged, except that adding it with `confirmed` reactivates it when it
     is pending, unsubscribed or bounced (an admin re-adding someone with their consent),
-    taking the new name and categories when given. A forgotten address is refused, and a
-    name that clean_name refuses raises InvalidName.
+    taking the new name, categories and language when given. A forgotten address is
+    refused, and a name that clean_name refuses raises InvalidName. `language` is one of the
+    site's (the caller picks it: syndicate.languages.best_match); None: the site's first.
     """
     address = normalise_email(email)
     name = clean_name(name)
@@ -136,6 +138,7 @@ async def add(
             "confirmed_at": now if confirmed else None,
             "bounce_count": 0,
             "created_at": now,
+            "language": language,
         }
     )
     if created is not None:
@@ -155,6 +158,8 @@ async def add(
             changes["name"] = name
         if wanted:
             changes["categories"] = wanted
+        if language:
+            changes["language"] = language
         existing = await store.update_subscriber(existing.id, changes)
     return existing, False
 
@@ -170,6 +175,7 @@ async def subscribe(
     name: str = "",
     categories: Sequence[str] = (),
     source: str = "web",
+    language: str | None = None,
 ) -> Subscriber:
     """Someone asks to subscribe `email`: add it as pending and send the confirmation email.
 
@@ -183,7 +189,13 @@ async def subscribe(
     again), TemplateProblem.
     """
     subscriber, _ = await add(
-        store, email, clock.now(), name=name, categories=categories, source=source
+        store,
+        email,
+        clock.now(),
+        name=name,
+        categories=categories,
+        source=source,
+        language=language,
     )
     if subscriber.status == SubscriberStatus.PENDING:
         await send_confirmation(settings, subscriber, transport, tokens, clock)

@@ -41,6 +41,7 @@ from syndicate import subscribers
 from syndicate.categories import UnknownCategory, pick
 from syndicate.clock import Clock
 from syndicate.errors import SyndicateError
+from syndicate.languages import best_match
 from syndicate.models import Subscriber
 from syndicate.statuses import SubscriberStatus
 from syndicate.subscribers import InvalidLink, InvalidName, RejectedAddress
@@ -142,6 +143,10 @@ async def subscribe(request: Request) -> Response:
             name=name,
             categories=chosen,
             source="web",
+            # The language their browser asks for, of the site's; else the site's first.
+            language=best_match(
+                request.headers.get("accept-language"), web.settings.site.offered_languages
+            ),
         )
     except RejectedAddress:
         pass  # a forgotten (suppressed) address: answered like any other, nothing is sent

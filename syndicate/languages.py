@@ -6,6 +6,7 @@ script when nothing else says.
     script_language("ภาษาไทย ...")                  -> "th"      (None: not unambiguous)
     post_language(source="my", declared="en", text) -> "my"      (the source's key wins)
     best_match("th-TH,th;q=0.9,en;q=0.5", ["en", "th"]) -> "th"
+    language_name("th")                             -> "ไทย"     (what a reader picks)
 
 Thai, Lao, Khmer and Myanmar are each written in a script of their own, so a text mostly in
 one of them is in that language whatever a feed declares: WordPress writes the site's
@@ -127,6 +128,17 @@ def best_match(accept_language: str | None, offered: Sequence[str]) -> str | Non
             if primary(choice) == primary(tag):
                 return choice
     return None
+
+
+def language_name(tag: str) -> str:
+    """The language's name in itself ("ไทย" for "th"), for a reader choosing it; the tag
+    when Babel does not know it."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        return Locale.parse(tag, sep="-").get_display_name() or tag
+    except (ValueError, UnknownLocaleError):
+        return tag
 
 
 def _is_mark(char: str) -> bool:

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from hypothesis import given
 from hypothesis import strategies as st
 from test_normalise import normalise
-from test_web_subscription import CSRF_FIELD
+from test_web_subscription import CSRF_FIELD, SECRET
 
 from syndicate.cli import cli
 from syndicate.config import load_settings
@@ -168,7 +168,7 @@ def test_a_source_language_key(project: Path) -> None:
 
 @pytest.fixture
 def multilingual(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SYNDICATE_SECRET", "languages-test-secret-" * 2)
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)  # the web tests' links are signed with it
     return write(project, "[site]\n", '[site]\nlanguages = ["en", "th", "km", "my"]\n')
 
 
@@ -231,3 +231,65 @@ async def test_the_subscribe_form_takes_the_browser_s_language(
         }
         nobody = await web.subscriber("nobody@example.org")
         assert nobody is not None and nobody.language is None
+
+
+async def test_the_preferences_page_changes_the_language(
+    multilingual: Path, database_url: str
+) -> None:
+    from test_web_subscription import open_web
+
+    from syndicate import subscribers as service
+    from syndicate.mail.outbox import OutboxTransport
+
+    config = multilingual
+    config.write_text(
+        config.read_text().replace(
+            'database = "sqlite:///var/syndicate.db"', f'database = "{database_url}"'
+        )
+    )
+    settings = load_settings(config)
+    async for web in open_web(settings, OutboxTransport(settings.outbox_dir)):
+        som, _ = await service.add(web.store, "som@example.org", web.clock.now(), confirmed=True)
+        path = web.link("preferences", som)
+        page = await web.client.get(path)
+        assert page.status_code == 200
+        # Each language named in itself; the site's first chosen until they choose.
+        assert '<option value="th" lang="th">ไทย</option>' in page.text
+        assert '<option value="en" lang="en" selected>English</option>' in page.text
+        token = CSRF_FIELD.search(page.text)
+        assert token is not None
+        form = {"csrf_token": html.unescape(token.group(1)), "name": "Som"}
+        saved = await web.client.post(path, data={**form, "language": "th"})
+        assert saved.status_code == 200
+        assert '<option value="th" lang="th" selected>ไทย</option>' in saved.text
+        found = await web.subscriber("som@example.org")
+        assert found is not None and (found.language, found.name) == ("th", "Som")
+        refused = await web.client.post(path, data={**form, "language": "fr"})
+        assert refused.status_code == 400
+        assert "Please choose among the languages listed." in refused.text
+        kept = await web.client.post(path, data=form)  # no field: the language stays
+        assert kept.status_code == 200
+        found = await web.subscriber("som@example.org")
+        assert found is not None and found.language == "th"
+
+
+async def test_a_site_with_one_language_offers_no_choice(
+    project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_web_subscription import open_web
+
+    from syndicate import subscribers as service
+    from syndicate.mail.outbox import OutboxTransport
+
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    config = project / "config.toml"
+    config.write_text(
+        config.read_text().replace(
+            'database = "sqlite:///var/syndicate.db"', f'database = "{database_url}"'
+        )
+    )
+    settings = load_settings(config)
+    async for web in open_web(settings, OutboxTransport(settings.outbox_dir)):
+        ann, _ = await service.add(web.store, "ann@example.org", web.clock.now(), confirmed=True)
+        page = await web.client.get(web.link("preferences", ann))
+        assert page.status_code == 200 and 'name="language"' not in page.text

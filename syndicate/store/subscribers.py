@@ -67,14 +67,21 @@ class SubscriberQueries(Queries):
         return subscriber_from_row(row._mapping) if row else None
 
     async def update_subscriber_preferences(
-        self, subscriber_id: int, name: str, categories: tuple[str, ...]
+        self,
+        subscriber_id: int,
+        name: str,
+        categories: tuple[str, ...],
+        language: str | None = None,
     ) -> Subscriber | None:
-        """Set what a subscriber chose on their preferences page; None when the row is gone
-        (forgotten between the page load and the save)."""
+        """Set what a subscriber chose on their preferences page (a language None: left as
+        it is); None when the row is gone (forgotten between the page load and the save)."""
+        values: dict[str, Any] = {"name": name, "categories": list(categories)}
+        if language is not None:
+            values["language"] = language
         query = (
             update(subscribers)
             .where(subscribers.c.id == subscriber_id)
-            .values(name=name, categories=list(categories))
+            .values(values)
             .returning(subscribers)
         )
         async with self.write() as conn:

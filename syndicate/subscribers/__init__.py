@@ -349,15 +349,21 @@ async def unsubscribe_by_id(store: Store, subscriber_id: int, now: datetime) -> 
 
 
 async def update_preferences(
-    store: Store, subscriber_id: int, *, name: str, categories: Sequence[str]
+    store: Store,
+    subscriber_id: int,
+    *,
+    name: str,
+    categories: Sequence[str],
+    language: str | None = None,
 ) -> Subscriber:
-    """Set a subscriber's name and categories (no categories: every post). Their status is
-    left alone: saving preferences never resubscribes someone who left.
+    """Set a subscriber's name, categories (none: every post) and language (None: left as it
+    is; the caller checks it is one of the site's). Their status is left alone: saving
+    preferences never resubscribes someone who left.
 
     Raises InvalidName (see clean_name), InvalidLink when the subscriber no longer exists.
     """
     updated = await store.update_subscriber_preferences(
-        subscriber_id, clean_name(name), normalise_categories(categories)
+        subscriber_id, clean_name(name), normalise_categories(categories), language
     )
     if updated is None:
         raise InvalidLink(NO_LONGER_VALID)

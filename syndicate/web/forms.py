@@ -28,6 +28,7 @@ PRIVATE = {"Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 
 # What a form that sent a category the site does not offer gets back (400).
 UNKNOWN_CATEGORY = "Please choose among the categories listed."
+UNKNOWN_LANGUAGE = "Please choose among the languages listed."
 
 
 async def offered_categories(web: WebServices) -> list[str]:
@@ -87,7 +88,12 @@ def form_values(form: FormData) -> dict[str, Any]:
         return value if isinstance(value, str) else ""
 
     categories = [value for value in form.getlist("categories") if isinstance(value, str)]
-    return {"email": text("email"), "name": text("name"), "categories": categories}
+    return {
+        "email": text("email"),
+        "name": text("name"),
+        "categories": categories,
+        "language": text("language"),
+    }
 
 
 def public(subscriber: Subscriber) -> dict[str, Any]:

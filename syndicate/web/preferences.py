@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from syndicate import subscribers
 from syndicate.categories import UnknownCategory, pick
+from syndicate.languages import language_name
 from syndicate.models import Subscriber
 from syndicate.statuses import SubscriberStatus
 from syndicate.subscribers import InvalidLink, InvalidName
@@ -28,6 +29,7 @@ from syndicate.web.csrf import check_csrf, csrf_token
 from syndicate.web.forms import (
     PRIVATE,
     UNKNOWN_CATEGORY,
+    UNKNOWN_LANGUAGE,
     form_values,
     invalid_link_page,
     linked_subscriber,
@@ -131,9 +133,19 @@ async def save_preferences(request: Request) -> Response:
         return await _preferences_view(
             request, subscriber, values, error=UNKNOWN_CATEGORY, status=400
         )
+    offered_languages = web.settings.site.offered_languages
+    language = values["language"] or None
+    if language is not None and language not in offered_languages:
+        return await _preferences_view(
+            request, subscriber, values, error=UNKNOWN_LANGUAGE, status=400
+        )
     try:
         updated = await subscribers.update_preferences(
-            web.store, subscriber.id or 0, name=values["name"], categories=chosen
+            web.store,
+            subscriber.id or 0,
+            name=values["name"],
+            categories=chosen,
+            language=language,
         )
     except InvalidName as error:
         return await _preferences_view(
@@ -178,7 +190,13 @@ async def _preferences_form(
     # unticked rather than lingering invisibly.
     extra = [c for c in subscriber.categories if c.casefold() not in known]
     chosen = values["categories"] if values else list(subscriber.categories)
+    languages = web.settings.site.offered_languages
     return {
+        # A choice only where there is one to make; each language named in itself.
+        "languages": [(tag, language_name(tag)) for tag in languages] if len(languages) > 1 else [],
+        "language": (values.get("language") if values else None)
+        or subscriber.language
+        or languages[0],
         "action": site_link(request, "preferences", subscriber),
         "csrf_token": csrf_token(request),
         "categories": [*offered, *extra],

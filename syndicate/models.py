@@ -106,6 +106,7 @@ class PostKey:
     content_hash: str
     discussion_url: str | None
     reply_count: int | None
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

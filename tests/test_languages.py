@@ -293,3 +293,86 @@ async def test_a_site_with_one_language_offers_no_choice(
         ann, _ = await service.add(web.store, "ann@example.org", web.clock.now(), confirmed=True)
         page = await web.client.get(web.link("preferences", ann))
         assert page.status_code == 200 and 'name="language"' not in page.text
+
+
+# -- feeds per language ----------------------------------------------------------------------
+
+
+def test_the_plan_has_a_feed_per_offered_language() -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from syndicate.models import PostKey
+    from syndicate.publish.plan import make_plan
+
+    now = datetime(2015, 12, 20, tzinfo=UTC)
+    languages = {1: "th", 2: "th-TH", 3: "en-GB", 4: None, 5: "km", 6: "fr"}
+    keys = [
+        PostKey(i, "blog", (), now - timedelta(hours=i), now, f"h{i}", None, None, language)
+        for i, language in languages.items()
+    ]
+
+    def plan(offered: list[str]):
+        return make_plan(
+            keys,
+            site_title="Mekong Watch",
+            site_description="",
+            site_url="https://news.example/",
+            feeds_url="https://news.example/feeds",
+            timezone=ZoneInfo("UTC"),
+            items=50,
+            formats=("atom",),
+            sources={"blog": ("Blog", None)},
+            now=now,
+            context="",
+            languages=offered,
+        )
+
+    feeds = {feed.path: feed for feed in plan(["en", "th", "km", "my"]).feeds}
+    # th-TH is in Thai's feed; no language and languages not offered count as the default's.
+    assert feeds["lang/th"].post_ids == (1, 2)
+    assert feeds["lang/en"].post_ids == (3, 4, 6)
+    assert feeds["lang/km"].post_ids == (5,)
+    assert feeds["lang/my"].post_ids == ()
+    assert (feeds["lang/th"].language, feeds["lang/th"].title) == ("th", "Mekong Watch (ไทย)")
+    assert feeds["index"].translations == (
+        ("en", "lang/en"),
+        ("th", "lang/th"),
+        ("km", "lang/km"),
+        ("my", "lang/my"),
+    )
+    assert feeds["index"].language is None
+    # One language: no feed of it, it would be the site's feed again.
+    assert not [path for path in (f.path for f in plan(["en"]).feeds) if path.startswith("lang/")]
+
+
+def test_atom_entries_carry_xml_lang_and_the_feed_its_translations() -> None:
+    from dataclasses import replace
+
+    from lxml import etree
+    from test_publish_formats import FISH, document
+
+    from syndicate.publish.atom import render_atom
+
+    thai = replace(FISH, language="th", title=THAI)
+    doc = document(
+        posts=(thai,),
+        translations=(("en", "lang/en"), ("th", "lang/th")),
+    )
+    root = etree.fromstring(render_atom(doc))
+    atom = "{http://www.w3.org/2005/Atom}"
+    [entry] = root.findall(f"{atom}entry")
+    assert entry.get("{http://www.w3.org/XML/1998/namespace}lang") == "th"
+    alternates = {
+        link.get("hreflang"): link.get("href")
+        for link in root.findall(f"{atom}link")
+        if link.get("rel") == "alternate" and link.get("type") == "application/atom+xml"
+    }
+    assert alternates == {
+        "en": "https://news.riverside-commons.example/feeds/lang/en.atom",
+        "th": "https://news.riverside-commons.example/feeds/lang/th.atom",
+    }
+    # A language feed does not list itself.
+    own = render_atom(replace(doc, path="lang/th", language="th"))
+    hreflangs = [link.get("hreflang") for link in etree.fromstring(own).findall(f"{atom}link")]
+    assert "th" not in hreflangs and "en" in hreflangs

@@ -53,6 +53,10 @@ def render_atom(doc: FeedDocument) -> bytes:
 
     fg.link(href=doc.home_url, rel="alternate", type="text/html")
     fg.link(href=doc.url("atom"), rel="self", type=ATOM_TYPE)
+    for tag, path in doc.translations:  # the feed in each language the site offers
+        if path != doc.path:
+            href = f"{doc.feeds_url}/{path}.atom"
+            fg.link(href=href, rel="alternate", type=ATOM_TYPE, hreflang=tag)
     if hub := http_url(doc.hub):
         fg.link(href=hub, rel="hub")
     links = doc.links
@@ -82,6 +86,8 @@ def _entry(entry: FeedEntry, post: Post, doc: FeedDocument, updated: dict[str, d
     link = http_url(post.url)
     if link:
         entry.link(href=link)
+    if post.language:
+        entry.thr.language(clean(post.language).strip())
     entry.published(utc(post.published))
     entry.updated(utc(post.updated))
     authors = labels(post.authors)

@@ -102,6 +102,7 @@ async def publish(settings: Settings, store: Store, clock: Clock) -> PublishRepo
         now=now,
         context=context,
         site_categories=SiteCategories.of(settings),
+        languages=settings.site.offered_languages,
     )
     files = _feed_files(settings, plan, sources, feeds_url) + _page_files(
         settings, plan, sources, feeds_url, pages, context
@@ -229,10 +230,11 @@ def _document(
         title=feed.title,
         description=feed.description,
         home_url=feed.home_url,
-        language=site.language,
+        language=feed.language or site.language,
         author=site.author or site.title,
         generator=f"syndicate {__version__}",
         posts=tuple(posts[i] for i in feed.post_ids),
+        translations=feed.translations,
         sources=sources,
         ttl_minutes=int(settings.publish.ttl.total_seconds() // 60),
         icon=site.icon,

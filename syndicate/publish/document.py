@@ -61,6 +61,8 @@ class FeedDocument:
     logo: str | None = None
     hub: str | None = None  # WebSub hub URL
     links: ArchiveLinks = NO_LINKS
+    # (language tag, path) of the same feed in each language the site offers (hreflang).
+    translations: tuple[tuple[str, str], ...] = ()
 
     def url(self, ext: str) -> str:
         return f"{self.feeds_url}/{self.path}.{ext}"

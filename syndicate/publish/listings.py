@@ -18,7 +18,12 @@ FEEDS_PAGE = "index.html"
 ISSUES_PAGE = "digest/index.html"
 
 # Group titles, in the order the page shows them; a feed's group is its path's first part.
-_GROUPS = {"index": "The whole site", "category": "By category", "source": "By source"}
+_GROUPS = {
+    "index": "The whole site",
+    "lang": "By language",
+    "category": "By category",
+    "source": "By source",
+}
 
 
 def feed_groups(feeds: Iterable[FeedPlan], site_title: str) -> tuple[FeedGroup, ...]:
@@ -28,7 +33,12 @@ def feed_groups(feeds: Iterable[FeedPlan], site_title: str) -> tuple[FeedGroup, 
         kind = feed.path.split("/", 1)[0]
         if kind not in grouped:
             continue  # archive/...: listed on the archive pages
-        label = "Every post" if kind == "index" else feed.title.removeprefix(f"{site_title}: ")
+        if kind == "index":
+            label = "Every post"
+        elif kind == "lang":  # "Site (ไทย)": the language's name in itself
+            label = feed.title.removeprefix(f"{site_title} (").removesuffix(")")
+        else:
+            label = feed.title.removeprefix(f"{site_title}: ")
         links = tuple(feed_type(ext, f"{feed.path}.{ext}") for ext in feed.formats)
         grouped[kind].append(FeedEntry(label, feed.description, links))
     return tuple(FeedGroup(_GROUPS[key], tuple(items)) for key, items in grouped.items() if items)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from syndicate.categories import SiteCategories
+from syndicate.languages import language_name, primary
 from syndicate.models import PostKey
 from syndicate.months import month_key, month_label
 from syndicate.publish.document import NO_LINKS, ArchiveLinks
@@ -31,6 +33,9 @@ class FeedPlan:
     formats: tuple[str, ...]
     links: ArchiveLinks = NO_LINKS
     fingerprint: str = ""
+    language: str | None = None  # its posts' language (a lang/ feed); None: the site's
+    # The same feed in each language the site offers, as (tag, path) pairs: hreflang links.
+    translations: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +65,20 @@ def make_plan(
     now: datetime,
     context: str,  # fingerprint of settings and templates the bytes also depend on
     site_categories: SiteCategories | None = None,
+    languages: Sequence[str] = (),
 ) -> Plan:
     """`keys` newest first. Feeds hold the newest `items` posts; archives a whole month.
     A category feed per site category with posts (syndicate/categories.py; None: one per
-    category a post has)."""
+    category a post has). When the site offers several `languages` (the default first), a
+    feed per language ("lang/th") of the posts in it, a post of no known language counting
+    as the default's; the site's feed links to them (hreflang)."""
     by_key = {key.id: key for key in keys}
     months: dict[str, list[int]] = {}
     categories: dict[str, tuple[str, list[int]]] = {}
     by_source: dict[str, list[int]] = {name: [] for name in sources}
+    # One language: its feed would be the site's feed again.
+    by_language: dict[str, list[int]] = {tag: [] for tag in languages} if len(languages) > 1 else {}
+    language_of: dict[str | None, str] = {}  # a post's language -> the offered one it is in
     # Posts share a few sources and categories: each combination is worked out once, not
     # once per post (100,000 posts, a few hundred combinations).
     placed: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, str], ...]] = {}
@@ -86,6 +97,11 @@ def make_plan(
             categories.setdefault(slug, (category, []))[1].append(key.id)
         if key.source in by_source:
             by_source[key.source].append(key.id)
+        if len(languages) > 1:
+            tag = language_of.get(key.language)
+            if tag is None:
+                tag = language_of[key.language] = _offered(key.language, languages)
+            by_language[tag].append(key.id)
 
     month_keys = sorted(months, reverse=True)
     current_month = month_key(now, timezone)
@@ -100,8 +116,13 @@ def make_plan(
         ids: list[int],
         fmts: tuple[str, ...],
         links: ArchiveLinks = NO_LINKS,
+        language: str | None = None,
+        translations: tuple[tuple[str, str], ...] = (),
     ) -> None:
         chosen = tuple(ids if path.startswith("archive/") else ids[:items])
+        fingerprint = _fingerprint(
+            path, title, description, home, links, chosen, by_key, context, language, translations
+        )
         plan.feeds.append(
             FeedPlan(
                 path,
@@ -111,11 +132,14 @@ def make_plan(
                 chosen,
                 fmts,
                 links,
-                _fingerprint(path, title, description, home, links, chosen, by_key, context),
+                fingerprint,
+                language,
+                translations,
             )
         )
 
     latest_full = f"{feeds_url}/archive/{full_months[0]}" if full_months else None
+    translations = tuple((tag, f"lang/{tag}") for tag in by_language)
     feed(
         "index",
         site_title,
@@ -124,7 +148,20 @@ def make_plan(
         [k.id for k in keys],
         formats,
         ArchiveLinks(prev_archive=latest_full),
+        translations=translations,
     )
+    for tag, ids in by_language.items():
+        name = language_name(tag)
+        feed(
+            f"lang/{tag}",
+            f"{site_title} ({name})",
+            f"Posts in {name}.",
+            site_url,
+            ids,
+            formats,
+            language=tag,
+            translations=translations,
+        )
     for slug, (name, ids) in sorted(categories.items()):
         feed(
             f"category/{slug}", f"{site_title}: {name}", f"Posts in {name}.", site_url, ids, formats
@@ -170,6 +207,8 @@ def _fingerprint(
     ids: tuple[int, ...],
     by_key: dict[int, PostKey],
     context: str,
+    language: str | None = None,
+    translations: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """Everything the document's bytes depend on; equal fingerprints, equal bytes."""
     posts = [
@@ -194,8 +233,24 @@ def _fingerprint(
         links.prev_archive,
         links.next_archive,
         posts,
+        language,
+        list(translations),
     ]
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+
+
+def _offered(language: str | None, offered: Sequence[str]) -> str:
+    """The offered language a post in `language` belongs to: the same tag, else the same
+    language ("th-TH" in "th"), else the site's default."""
+    if language:
+        wanted = language.lower()
+        for tag in offered:
+            if tag.lower() == wanted:
+                return tag
+        for tag in offered:
+            if primary(tag) == primary(language):
+                return tag
+    return offered[0]
 
 
 def fingerprint_of(*parts: object) -> str:

@@ -34,6 +34,7 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 THR_NS = "http://purl.org/syndication/thread/1.0"
 SLASH_NS = "http://purl.org/rss/1.0/modules/slash/"
 FH_NS = "http://purl.org/syndication/history/1.0"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 class AtomExtension(BaseExtension):
@@ -72,6 +73,11 @@ class AtomEntryExtension(BaseEntryExtension):
         self._enclosure: dict[str, str] | None = None
         self._replies: tuple[str, int | None] | None = None
         self._source: _Source | None = None
+        self._language: str | None = None
+
+    def language(self, tag: str) -> None:
+        """The entry's xml:lang (RFC 4287 2: any element may carry it)."""
+        self._language = tag or None
 
     def enclosure(self, href: str, type: str, length: int | None = None) -> None:
         self._enclosure = {"rel": "enclosure", "type": type, "href": href}
@@ -89,6 +95,8 @@ class AtomEntryExtension(BaseEntryExtension):
         self._source = _Source(title, feed_url, id, updated, home_url)
 
     def extend_atom(self, entry: _Element) -> _Element:
+        if self._language:
+            entry.set(XML_LANG, self._language)
         if self._enclosure:
             xml_elem("link", entry, **self._enclosure)
         if self._replies:

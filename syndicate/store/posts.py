@@ -107,6 +107,7 @@ class PostQueries(Queries):
             posts.c.content_hash,
             posts.c.discussion_url,
             posts.c.reply_count,
+            posts.c.language,
         ).order_by(posts.c.published.desc(), posts.c.id.desc())
         decoded: dict[str | None, tuple[str, ...]] = {}
 
@@ -127,6 +128,7 @@ class PostQueries(Queries):
                     row.content_hash,
                     row.discussion_url,
                     row.reply_count,
+                    row.language,
                 )
                 for row in await conn.execute(query)
             ]

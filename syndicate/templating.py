@@ -48,8 +48,10 @@ from jinja2 import (
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
+from markupsafe import Markup
 
 from syndicate.errors import TemplateError as SyndicateTemplateError
+from syndicate.languages import language_tag, primary
 from syndicate.months import MONTH_NAMES
 from syndicate.plaintext import plaintext, wrap
 
@@ -282,6 +284,7 @@ def page_environment(templates_dir: Path) -> SandboxedEnvironment:
     )
     env.filters["date"] = date_filter
     env.filters["isodate"] = isodate_filter
+    env.filters["lang_attr"] = lang_attr
     return env
 
 
@@ -311,7 +314,19 @@ def email_environment(
     env.filters["date"] = date_filter
     env.filters["wrap"] = wrap
     env.filters["plaintext"] = plaintext
+    env.filters["lang_attr"] = lang_attr
     return env
+
+
+def lang_attr(language: object, page_language: object) -> Markup:
+    """`<p{{ post.language|lang_attr(site.language) }}>`: ` lang="th"` when the text's
+    language differs from the page's, so readers and screen readers switch voice and fonts
+    (WCAG 3.1.2); nothing when they agree or the text's language is unknown."""
+    tag = language_tag(language)
+    page = language_tag(page_language)
+    if tag is None or (page is not None and primary(tag) == primary(page)):
+        return Markup("")
+    return Markup(' lang="{}"').format(tag)
 
 
 def render_template(

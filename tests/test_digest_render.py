@@ -666,7 +666,7 @@ def line_of(templates: Path, name: str, text: str) -> int:
 
 POST_FIELDS = (
     "title, url, excerpt, image, author, category, source, date, discussion_url, "
-    "reply_count, categories, site_categories, image_alt, image_width, image_height"
+    "reply_count, categories, site_categories, image_alt, image_width, image_height, language"
 )
 
 

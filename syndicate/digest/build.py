@@ -213,4 +213,5 @@ def _digest_post(stored: Post, titles: dict[str, str], site: SiteCategories) -> 
         image_alt=(post.image_alt or "") if post.image_url else "",
         image_width=post.image_width if post.image_url else None,
         image_height=post.image_height if post.image_url else None,
+        language=post.language,
     )

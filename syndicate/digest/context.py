@@ -48,6 +48,7 @@ class DigestPost:
     image_alt: str = ""  # the feed's alt text for the image ("" when it gave none)
     image_width: int | None = None  # its natural size in pixels, when the feed says
     image_height: int | None = None
+    language: str | None = None  # a language tag, when known (lang="" where it differs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,6 +186,7 @@ def _post_json(post: DigestPost) -> dict[str, Any]:
         "image_alt": post.image_alt,
         "image_width": post.image_width,
         "image_height": post.image_height,
+        "language": post.language,
     }
 
 
@@ -208,4 +209,6 @@ def _post(item: Mapping[str, Any]) -> DigestPost:
         image_alt=item.get("image_alt", ""),
         image_width=item.get("image_width"),
         image_height=item.get("image_height"),
+        # Stored before issues kept the posts' languages: unknown.
+        language=item.get("language"),
     )

@@ -8,6 +8,7 @@ would corrupt it, so every test of a Zawgyi case has its Unicode twin.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -382,3 +383,21 @@ def _feed_titles() -> dict[str, str]:
 
 def _feed_bodies() -> dict[str, str]:
     return {entry.id: entry.summary for entry in feedparser.parse(FEED).entries}
+
+
+@pytest.mark.parametrize("kind", ["html", "text"])
+def test_hostile_markup_reaches_the_converter_only_as_sanitised_html(kind: str) -> None:
+    """Unbalanced "<" and quotes are escaped or dropped by nh3 (or escaped by us, for
+    text) before the converter splits tags from text: every tag comes out as nh3 wrote it,
+    attribute values still in Zawgyi, and the text after them is converted."""
+    hostile = '<<"<a title="ျမန္မာ' * 5_000 + '">x</a><p>ၿမိဳ႕ ျမန္မာ'
+    post = normalise(RawEntry(id="1", title="ၿမိဳ႕", content=hostile, content_type=kind))
+    assert post.zawgyi and post.title == "မြို့"
+    assert post.content_html.endswith("<p>မြို့ မြန်မာ</p>" if kind == "html" else "မြို့ မြန်မာ</p>")
+    sanitised = sanitise_html(hostile, post.url) if kind == "html" else ""
+    tags = re.compile(r'<(?:[^>"]|"[^"]*")*>')
+    if kind == "html":
+        assert tags.findall(post.content_html) == tags.findall(sanitised)
+        assert "ျမန္မာ" in post.content_html  # in the attribute values nh3 kept
+    else:
+        assert tags.findall(post.content_html) == ["<p>", "</p>"]

@@ -8,7 +8,8 @@ ingest a post in Zawgyi is converted to Unicode once, and `Post.zawgyi` remember
 
 Detecting. Google's myanmartools gives the probability that a text is Zawgyi (a Markov model
 trained on web text in Zawgyi, Unicode Burmese and Shan); a post is converted at 0.95 or
-more, the threshold Google recommends. Converting Unicode would corrupt it, so the decision
+more, the threshold Google's README gives for converting automatically (fewer than 1% of
+Unicode strings wrongly flagged). Converting Unicode would corrupt it, so the decision
 is made once, on the post's whole Burmese text (title, summary and content together): a post
 is never half-converted, and a short ambiguous title does not decide alone. Only text with a
 character in U+1000-U+109F reaches the model, so feeds in other scripts pay one regex search
@@ -41,7 +42,7 @@ from functools import cache
 from myanmartools import ZawgyiDetector
 from para.convert import zg_to_unicode
 
-THRESHOLD = 0.95  # Google's recommendation for get_zawgyi_probability
+THRESHOLD = 0.95  # Google's threshold when conversion is automatic, as here
 MAX_SAMPLE = 5_000  # Burmese characters the detector reads per post: plenty to decide
 
 _MYANMAR = re.compile("[\u1000-\u109f]")

@@ -1,4 +1,5 @@
-"""RawEntry -> Post: stable ids, absolute URLs, UTC dates, sanitised HTML, an excerpt.
+"""RawEntry -> Post: stable ids, absolute URLs, UTC dates, sanitised HTML, an excerpt, and
+Burmese in Unicode (a post in Zawgyi is converted, and flagged: zawgyi.py).
 
 Everything a later stage shows comes out of here clean, so publishing and the digest can
 trust posts without sanitising again.
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from syndicate.ingest.raw import RawEntry
+from syndicate.ingest.zawgyi import post_text, text_to_unicode
 from syndicate.languages import post_language
 from syndicate.links import ONLY_PUBLIC, public_url, shown
 from syndicate.markup.sanitise import (
@@ -47,12 +49,13 @@ def normalise_entry(
     language: str | None = None,
 ) -> Post:
     """Build a Post. `now` is the first-seen time, used for missing or absurd dates.
-    `language` is the source's key: it wins over what the feed declares (see
-    syndicate.languages.post_language for the rest).
 
     Only public http(s) URLs are kept (syndicate.links): the link, image, enclosure or
     comments link of an entry that gives another is dropped, and `warn` is called once with
     a line naming the entry and what was dropped. A post without a public link has url "".
+    `language` is the source's key: it wins over what the feed declares (see
+    syndicate.languages.post_language for the rest). Text in Zawgyi becomes Unicode
+    (syndicate.ingest.zawgyi), flagged on the post.
     """
     xml_base = public_url(absolute_url(entry.base_url, feed_url)) if entry.base_url else None
     feed_base = xml_base or public_url(absolute_url(feed_link, feed_url)) or feed_url
@@ -69,6 +72,12 @@ def normalise_entry(
     dropped = [("link", entry.link)] if entry.link and not link else []
     summary_html = _html(entry.summary, entry.summary_type, base)
     content_html = _html(entry.content, entry.content_type, base) or summary_html
+    # Zawgyi becomes Unicode before anything reads the text (the excerpt, the title's
+    # fallback), and after nh3, whose output zawgyi.py can split into tags and text exactly.
+    text = post_text(
+        plain_title(entry.title or "", entry.title_type == "html"), summary_html, content_html
+    )
+    summary_html, content_html = text.summary_html, text.content_html
     published = _plausible(entry.published, now) or _plausible(entry.updated, now) or now
     updated = _plausible(entry.updated, now) or published
     enclosures = [(e, public_url(absolute_url(e.url, base))) for e in entry.enclosures]
@@ -85,10 +94,13 @@ def normalise_entry(
         image_details(content_html, image) or image_details(summary_html, image) if image else None
     )
     image_alt = details.alt if details else None
+    if text.zawgyi and image_alt:
+        # A plain-text field, like the title; the alt attribute in the HTML stays as written.
+        image_alt = text_to_unicode(image_alt)
     width, height = (details.width, details.height) if details else (None, None)
     if own_image and entry.image_width and entry.image_height:
         width, height = entry.image_width, entry.image_height
-    title = plain_title(entry.title or "", entry.title_type == "html")[:MAX_TITLE]
+    title = text.title[:MAX_TITLE]  # cut after converting: Zawgyi writes E first
     plain = excerpt(summary_html or content_html)
     categories = _labels(entry.categories) or ((default_category,) if default_category else ())
     comments = public_url(absolute_url(entry.comments_url, base)) if entry.comments_url else None
@@ -117,7 +129,9 @@ def normalise_entry(
         image_height=height if image else None,
         enclosure=enclosure,
         comments_url=comments,
+        # Converted from Zawgyi, the text is Burmese in Unicode, which its script tells.
         language=post_language(language, entry.language, f"{title} {plain}"),
+        zawgyi=text.zawgyi,
     )
     return _with_hash(post, entry)
 

@@ -198,7 +198,8 @@ def test_unicode_burmese_is_never_touched(guid: str, detector_calls: list[str]) 
         content=expected["content"],
     )
     post = normalise(entry)
-    assert not post.zawgyi and post.language is None
+    # Not converted; its script says it is Burmese (syndicate.languages).
+    assert not post.zawgyi and post.language == "my"
     assert post.title == expected["title"]
     assert post.content_html == sanitise_html(
         expected["content"] or expected["description"], post.url
@@ -270,20 +271,21 @@ def test_json_feed_items_are_converted_too() -> None:
     posts = parse_and_normalise(body, FEED_URL, "application/feed+json", "mm", None, NOW).posts
     assert [(p.title, p.content_html, p.zawgyi, p.language) for p in posts] == [
         ("ရန်ကုန်မြို့", "<p>ကျောင်းသားများ</p>", True, "my"),
-        (UNICODE, "", False, None),
+        (UNICODE, "", False, "my"),
     ]
 
 
 # The flag and the language
 
 
-def test_a_zawgyi_post_is_burmese_unless_the_feed_says_otherwise() -> None:
+def test_a_zawgyi_post_is_burmese_whatever_the_feed_says() -> None:
     assert normalise(RawEntry(id="1", title=ZAWGYI)).language == "my"
     assert normalise(RawEntry(id="1", title=ZAWGYI, language="my-MM")).language == "my-MM"
-    # The feed's own tag wins: the post is still converted and flagged.
+    # A feed's site-wide "en" does not make Burmese text English (syndicate.languages); the
+    # post is converted and flagged all the same. A source's language key would win.
     tagged = normalise(RawEntry(id="1", title=ZAWGYI, language="en"))
-    assert (tagged.language, tagged.zawgyi, tagged.title) == ("en", True, UNICODE)
-    assert normalise(RawEntry(id="1", title=UNICODE)).language is None
+    assert (tagged.language, tagged.zawgyi, tagged.title) == ("my", True, UNICODE)
+    assert normalise(RawEntry(id="1", title=UNICODE)).language == "my"
     assert normalise(RawEntry(id="1", title="Hello")).language is None
 
 
@@ -309,10 +311,8 @@ async def test_ingest_stores_unicode_the_flag_and_the_language_and_a_reingest_ch
     assert set(stored) == set(EXPECTED)
     for guid, expected in EXPECTED.items():
         post = stored[guid]
-        assert (post.zawgyi, post.language) == (
-            expected["zawgyi"],
-            "my" if expected["zawgyi"] else None,
-        )
+        # Every item is Burmese: converted from Zawgyi or not, the script tells.
+        assert (post.zawgyi, post.language) == (expected["zawgyi"], "my")
         assert post.title == expected["title"]
         assert post.summary_html == sanitise_html(expected["description"], post.url)
 

@@ -108,8 +108,9 @@ def utf8_length(text: str) -> int:
 def wrap_line(line: str, width: int) -> list[str]:
     """One line (no line breaks in it) as lines of at most `width` columns, but a word wider
     than that whole on a line of its own, and no line over MAX_LINE_BYTES. Spaces where a
-    line is broken, and at the end, are dropped; indentation at the start is kept. A blank
-    line gives [""]."""
+    line is broken, and at the end, are dropped; indentation at the start is kept if the
+    first word fits after it. Tabs are expanded. A blank line gives [""]. All as textwrap
+    does."""
     if width <= 0:
         raise ValueError(f"invalid width {width!r} (must be > 0)")
     if line.isascii():
@@ -151,11 +152,13 @@ def _wrap_unicode(line: str, width: int) -> list[str]:
         body_end = end
         while body_end > begin and line[body_end - 1] == " ":
             body_end -= 1
-        if text_end >= 0 and (
-            columns[body_end] - columns[start] > width
-            or (sizes is not None and sizes[body_end] - sizes[start] > MAX_LINE_BYTES)
+        if columns[body_end] - columns[start] > width or (
+            sizes is not None and sizes[body_end] - sizes[start] > MAX_LINE_BYTES
         ):
-            lines.append(line[start:text_end])
+            if text_end >= 0:
+                lines.append(line[start:text_end])
+            # else only indentation came before, and it goes (as in textwrap) rather than
+            # make a line of spaces
             start, text_end = begin, -1
         if body_end > begin:
             text_end = body_end

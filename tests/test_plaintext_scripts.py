@@ -165,6 +165,36 @@ def test_thai_words_stay_whole_and_nothing_is_added() -> None:
     assert not [line for line in lines if re.match("[\u0e31\u0e33-\u0e3a\u0e47-\u0e4e]", line)]
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "ภาษาไทย \u0e48ไทยภาษา",  # a stray tone mark after a space: one cluster with it
+        "word \u0301word and more",  # likewise a combining accent
+        "ไทย🏽ไทย ภาษา",  # a skin tone modifier extends the Thai letter's cluster
+        "日本🏽語の文章",
+    ],
+)
+def test_no_break_where_icu_would_split_a_grapheme_cluster(source: str) -> None:
+    # UAX #14 and UAX #29 disagree here: ICU's line breaker allows a break that is inside
+    # a grapheme cluster. wrap must not take it, at any width.
+    inside = opportunities(source) - clusters(source)
+    assert inside
+    for width in range(1, display_width(source) + 1):
+        lines = wrap(source, width).split("\n")
+        check_wrapped(source, lines, width, strict=False)
+        assert not inside & set(locate(source, lines)), width
+
+
+@pytest.mark.parametrize("width", [72, 20, 7])
+def test_emoji_among_thai_count_in_python_characters_not_utf16(width: int) -> None:
+    # ICU counts UTF-16 code units: an emoji is two, a ZWJ family eight. A wrong offset
+    # would cut a word or a family, or lose a character.
+    source = "ฉันรัก😀ภาษาไทย👨\u200d👩\u200d👧มากที่สุด 🇹🇭 ครับ " * 6
+    lines = wrap(source, width).split("\n")
+    check_wrapped(source, lines, width)
+    assert sum(line.count("👨\u200d👩\u200d👧") for line in lines) == 6
+
+
 def test_display_width_counts_columns_not_code_points() -> None:
     assert display_width("น้ำ") == 2  # น, a tone mark above (0), ำ (1)
     assert display_width("ที่") == 1  # two marks above a consonant
@@ -305,6 +335,7 @@ PIECES = [
     "https://th.wikipedia.org/wiki/ภาษาไทย",
     "👨\u200d👩\u200d👧",
     "👍🏽",
+    "🏽",  # a skin tone modifier after anything: ICU may break before it, UAX #29 not
     "🏳️\u200d🌈",
     "e\u0301",
     "\u0e48",  # a Thai tone mark with nothing under it

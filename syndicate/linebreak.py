@@ -29,6 +29,7 @@ was (and as fast). The module is floor: it imports nothing from syndicate.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import textwrap
 import unicodedata
@@ -117,13 +118,8 @@ def wrap_line(line: str, width: int) -> list[str]:
         # textwrap as before; a width over the byte limit is capped to it (ASCII is a byte a
         # column), and what is still longer is one word: cut it, every ASCII character is a
         # grapheme cluster of its own (CR, the one exception, cannot be inside a line).
-        lines = textwrap.wrap(
-            line,
-            min(width, MAX_LINE_BYTES),
-            break_long_words=False,
-            break_on_hyphens=False,
-        )
-        if any(len(piece) > MAX_LINE_BYTES for piece in lines):
+        lines = _ascii_wrapper(width).wrap(line)
+        if len(line) > MAX_LINE_BYTES and any(len(piece) > MAX_LINE_BYTES for piece in lines):
             lines = [
                 piece[start : start + MAX_LINE_BYTES]
                 for piece in lines
@@ -131,6 +127,14 @@ def wrap_line(line: str, width: int) -> list[str]:
             ]
         return lines or [""]
     return _wrap_unicode(line.expandtabs(), width)
+
+
+@functools.lru_cache(maxsize=8)
+def _ascii_wrapper(width: int) -> textwrap.TextWrapper:
+    # One per width, not one per line as textwrap.wrap makes: wrapping does not change it.
+    return textwrap.TextWrapper(
+        min(width, MAX_LINE_BYTES), break_long_words=False, break_on_hyphens=False
+    )
 
 
 def _wrap_unicode(line: str, width: int) -> list[str]:

@@ -272,6 +272,23 @@ def test_wider_than_998_bytes_breaks_at_opportunities_first() -> None:
     assert wrap("word " * 1000, 5000).split("\n") == [words] * 5 + ["word word word word word"]
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        " ".join([THAI] * 300),  # 60,000 characters of real words
+        ("https://x.example/" + "ก" * 50 + " ") * 1000,  # links with Thai paths
+        "ก\u2060" * 30000,  # no break anywhere
+        "a" + "\u0301" * 30000,  # one cluster of 60,001 bytes
+        "👨\u200d👩\u200d👧" * 10000,
+    ],
+    ids=["thai", "links", "joined", "zalgo", "families"],
+)
+def test_hostile_sizes_stay_linear_and_under_998_bytes(source: str) -> None:
+    lines = wrap(source).split("\n")  # pytest's timeout stops a quadratic path
+    assert max(utf8(line) for line in lines) <= MAX_LINE_BYTES
+    assert "".join(lines).replace(" ", "") == source.replace(" ", "")
+
+
 # --- English and mixed text ---------------------------------------------------------------
 
 

@@ -13,9 +13,10 @@ spaces leaves a Thai paragraph as one line hundreds of columns wide, often past 
   scripts written without spaces), and only at one of these: after a space, or beside a
   letter of a script that breaks between letters (Thai, Lao, Khmer, Myanmar, Tai Tham, Tai
   Viet, New Tai Lue, and East Asian wide characters). So a Latin, Greek or Cyrillic line
-  breaks at spaces as before, and a URL or a hyphenated word is never cut where UAX #14
-  would cut it (after "/" or "-"); nor is a whitespace-delimited chunk with "://" or
-  starting "www." (an IRI with a Thai path);
+  breaks at spaces as before (less the few UAX #14 forbids: none puts "!" or "»" at the
+  start of a line), and a URL or a hyphenated word is never cut where UAX #14 would cut
+  it (after "/" or "-"); nor is a whitespace-delimited chunk with "://" or starting
+  "www." (an IRI with a Thai path);
 - never inside a grapheme cluster (UAX #29, ICU's character breaks): Thai vowel and tone
   marks, Khmer subscripts, Burmese medials and emoji ZWJ sequences stay whole;
 - never over MAX_LINE_BYTES of UTF-8: a "word" wider than `width` stays whole on its line,

@@ -5,17 +5,17 @@ text. Plain string functions, no Jinja: they sit beside templating, not inside i
 from __future__ import annotations
 
 import re
-import textwrap
 from html.parser import HTMLParser
+
+from syndicate.linebreak import wrap_line
 
 
 def wrap(value: object, width: int = 72) -> str:
     """`{{ post.excerpt|wrap }}`: each line wrapped at `width` columns; URLs and other long
-    words are never broken, so they stay clickable."""
-    lines = str(value).splitlines()
-    return "\n".join(
-        textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) for line in lines
-    )
+    words are never broken, so they stay clickable (up to RFC 5322's 998 bytes a line). Thai,
+    Lao, Khmer and Burmese, written without spaces, break between words, and nothing breaks
+    inside a grapheme cluster: see syndicate.linebreak."""
+    return "\n".join(piece for line in str(value).splitlines() for piece in wrap_line(line, width))
 
 
 def plaintext(value: object) -> str:
@@ -77,6 +77,3 @@ def tidy(text: str) -> str:
     """Runs of blank lines collapsed to one, none at the start, one newline at the end."""
     text = re.sub(r"\n(?:[ \t]*\n){2,}", "\n\n", text)
     return text.lstrip("\n").rstrip() + "\n"
-
-
-# --- sample data for check() -------------------------------------------------------------

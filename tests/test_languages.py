@@ -376,3 +376,54 @@ def test_atom_entries_carry_xml_lang_and_the_feed_its_translations() -> None:
     own = render_atom(replace(doc, path="lang/th", language="th"))
     hreflangs = [link.get("hreflang") for link in etree.fromstring(own).findall(f"{atom}link")]
     assert "th" not in hreflangs and "en" in hreflangs
+
+
+# -- lang on the pages ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "page", "attribute"),
+    [
+        ("th", "en", ' lang="th"'),
+        ("th-TH", "th", ""),  # the same language
+        ("en-GB", "en", ""),
+        (None, "en", ""),
+        ("English", "en", ""),  # not a tag: nothing rather than a wrong attribute
+        ('th" onmouseover="x', "en", ""),
+        ("km", None, ' lang="km"'),
+    ],
+)
+def test_lang_attr(language: str | None, page: str | None, attribute: str) -> None:
+    from syndicate.templating import lang_attr
+
+    assert str(lang_attr(language, page)) == attribute
+
+
+async def test_a_thai_post_on_an_english_home_page_says_so(
+    project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_web_subscription import open_web
+
+    from syndicate.mail.outbox import OutboxTransport
+
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
+    config = project / "config.toml"
+    config.write_text(
+        config.read_text().replace(
+            'database = "sqlite:///var/syndicate.db"', f'database = "{database_url}"'
+        )
+    )
+    settings = load_settings(config)
+    async for web in open_web(settings, OutboxTransport(settings.outbox_dir)):
+        thai = normalise(
+            RawEntry(id="th-1", link="https://th.example/1", title=THAI, summary=f"<p>{THAI}</p>"),
+            source="riverside-news",
+            now=web.clock.now(),
+        )
+        await web.store.upsert_posts("riverside-news", [thai], web.clock.now())
+        page = await web.client.get("/")
+        assert page.status_code == 200
+        assert '<html lang="en">' in page.text
+        assert f'<h3 lang="th"><a href="https://th.example/1">{THAI}</a></h3>' in page.text
+        assert f'<p class="excerpt" lang="th">{THAI}</p>' in page.text
+        assert page.text.count('lang="th"') == 2  # the English posts carry none

@@ -235,10 +235,15 @@ def import_(app: AppContext, file: Path, confirmed: bool) -> None:
     \b
     Example:
       syndicate subscribers import members.csv
+      syndicate subscribers import languages.csv
     members.csv:
-      email,name,categories,language
-      ann@example.org,Ann,Rivers;Field notes,th
-      bob@example.org,,,
+      email,name,categories
+      ann@example.org,Ann,Rivers;Field notes
+      bob@example.org,,
+    languages.csv (sets their language only: Thai, and the site's first):
+      email,language
+      ann@example.org,th
+      bob@example.org,
     """
     from syndicate import subscribers as service
     from syndicate.categories import offered_categories

@@ -198,8 +198,8 @@ class _Line:
     categories: tuple[str, ...] | None
     # "" for an empty cell: the site's default, stored as None (which means no column here).
     language: str | None = None
-    # Why its name, categories or language are refused. The database may still show it repeats an
-    # earlier line, which is said instead (as for a repeat within the batch).
+    # Why its name, categories or language are refused. The database may still show it
+    # repeats an earlier line, which is said instead (as for a repeat within the batch).
     error: str | None = None
 
 
@@ -341,7 +341,9 @@ class _Importer:
                 return line
             line.categories = picked
         if language is not None:
-            line.language, error = self._language(language)
+            # The cache inline: a list mostly repeats one or two cells, a million times.
+            known = self._language_cells.get(language)
+            line.language, error = known if known is not None else self._language(language)
             if error is not None:
                 line.error = f"{address}: {error}"
                 return line
@@ -368,10 +370,8 @@ class _Importer:
 
     def _language(self, cell: str) -> tuple[str, str | None]:
         """The language a cell names ("" for the site's default) and None, or "" and why it
-        is refused; worked out once per distinct cell, as categories are (a list has few)."""
-        known = self._language_cells.get(cell)
-        if known is not None:
-            return known
+        is refused, remembered for the cell's next lines (_check looks there first): a list
+        uses few distinct cells, as it does for categories."""
         try:
             answer: tuple[str, str | None] = (pick_language(cell, self._languages) or "", None)
         except UnknownLanguage as error:

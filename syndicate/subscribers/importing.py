@@ -96,11 +96,12 @@ async def import_csv(
     cell is the site's default (stored as None). None: any well-formed tag.
 
     Only `email` is required. A known address gets the file's value of each column the file
-    has, including an empty one (no name; no categories: every post), and keeps what the file
-    has no column for, as well as its status, so importing an old list never resubscribes
-    someone who unsubscribed (listmonk updates only the columns given, too). Names go through
-    clean_name, as on the web form. Forgotten addresses, invalid ones, refused names and
-    repeats within the file are rejected with their line number, and the other lines are
+    has, including an empty one (no name; no categories: every post; no language: the
+    site's first), and keeps what the file has no column for, as well as its status, so
+    importing an old list never resubscribes someone who unsubscribed (listmonk updates only
+    the columns given, too). Names go through clean_name, as on the web form. Forgotten
+    addresses, invalid ones, refused names, categories and languages, and repeats within
+    the file are rejected with their line number, and the other lines are
     imported. New subscribers are pending unless `confirmed` (a list whose consent was
     already confirmed elsewhere).
 

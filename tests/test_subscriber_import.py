@@ -8,14 +8,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click.testing
+import psycopg
 import pytest
+from click.testing import CliRunner
 from email_validator import EmailNotValidError, validate_email
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
 from syndicate import subscribers as service
+from syndicate.cli import cli
 from syndicate.cli.import_progress import import_progress
 from syndicate.errors import UsageError
 from syndicate.store import Store, subscriber_batches
@@ -274,6 +280,11 @@ def export_as_before(found: list, kind: str) -> str:
             "confirmed_at": when(s.confirmed_at),
             "unsubscribed_at": when(s.unsubscribed_at),
             "bounce_count": s.bounce_count,
+            # Added with issue 20, after the columns above so that a consumer of the old
+            # export still finds each of them at its old position: the old output is this
+            # one without its last column. None (the site's first language) is an empty
+            # cell in CSV, null in JSON.
+            "language": s.language,
         }
         for s in found
     ]
@@ -294,12 +305,16 @@ async def test_export_streams_what_it_wrote_before(
     assert await service.export(store, kind) == export_as_before([], kind)  # type: ignore[arg-type]
     monkeypatch.setattr(subscriber_batches, "STREAM_ROWS", 2)  # several blocks
     await service.add(store, "a@example.org", NOW, name='Ann, "A"', categories=["Rivers"])
-    await service.add(store, "b@example.org", LATER, name="Bö Ström", confirmed=True)
+    await service.add(store, "b@example.org", LATER, name="Bö Ström", confirmed=True, language="th")
     await service.add(store, "c@example.org", NOW, categories=["Field notes", "Wildlife"])
     await service.remove(store, "c@example.org", LATER + timedelta(microseconds=5))
     await service.add(store, "d@example.org", NOW, name=" Dee  Dee ")
-    # Rows stored before names were checked, or by hand: a line break, a carriage return.
-    for address, name in (("e@example.org", "Eve\nBcc: x"), ("f@example.org", "Fay\rF")):
+    # Rows stored before names were checked, or by hand: a line break, a carriage return,
+    # a language with a comma.
+    for address, name, language in (
+        ("e@example.org", "Eve\nBcc: x", None),
+        ("f@example.org", "Fay\rF", "en,th"),
+    ):
         await store.insert_subscriber(
             {
                 "email": address,
@@ -308,6 +323,7 @@ async def test_export_streams_what_it_wrote_before(
                 "consent_source": "cli",
                 "consented_at": NOW,
                 "created_at": NOW,
+                "language": language,
             }
         )
     expected = export_as_before(await store.list_subscribers(), kind)
@@ -316,6 +332,221 @@ async def test_export_streams_what_it_wrote_before(
     assert count == 6
     assert "".join(chunks) == expected
     assert len(chunks) > 3  # written as it was read, not at the end
+
+
+def test_the_export_header_keeps_the_old_columns_where_they_were() -> None:
+    # Consumers of the export written before issue 20 read these by position.
+    old = "email,name,categories,status,consent_source,consented_at,confirmed_at,"
+    old += "unsubscribed_at,bounce_count"
+    assert ",".join(service.EXPORT_COLUMNS) == old + ",language"
+
+
+# --- the language column (issue 20) ------------------------------------------------------
+
+
+LANGUAGES = ["en", "th", "lo"]  # [site] languages, the default first
+
+# The column comes first here: the columns may be in any order.
+WITH_LANGUAGES = (
+    "language,email,name\n"
+    "TH,a@example.org,A\n"  # 2: mixed case
+    "th-TH,b@example.org,B\n"  # 3: a region variant of an offered language
+    ",c@example.org,C\n"  # 4: empty: the site's default
+    "xx,d@example.org,D\n"  # 5: not offered
+    '"th\r\nx",e@example.org,E\n'  # 7 (the quoted cell spans two lines): a hostile cell
+    "en-GB,f@example.org,F\n"  # 8
+    ",known@example.org,Known\n"  # 9: known, reading "lo": back to the default
+    "th;q=0.5,g@example.org,G\n"  # 10: a browser's header, not a tag
+    "*,h@example.org,H\n"  # 11
+    " Lo ,i@example.org,I\n"  # 12
+    "th,d@example.org,D\n"  # 13: the address of line 5 was not taken
+    f"{'x' * 40},j@example.org,J\n"  # 14: longer than any tag
+    "zh-Hant-TW,k@example.org,K\n"  # 15: a well-formed tag the site does not offer
+)
+CHOICES = "choose from: en, th, lo"
+LANGUAGE_REJECTS = [
+    (5, f"d@example.org: unknown language 'xx'; {CHOICES} ([site] languages)"),
+    (7, f"e@example.org: not a language tag 'th\\r\\nx'; {CHOICES}"),
+    (10, f"g@example.org: not a language tag 'th;q=0.5'; {CHOICES}"),
+    (11, f"h@example.org: not a language tag '*'; {CHOICES}"),
+    (14, f"j@example.org: not a language tag '{'x' * 40}'; {CHOICES}"),
+    (15, f"k@example.org: unknown language 'zh-Hant-TW'; {CHOICES} ([site] languages)"),
+]
+IMPORTED_LANGUAGES = {
+    "a@example.org": "th",
+    "b@example.org": "th",
+    "c@example.org": None,
+    "d@example.org": "th",
+    "f@example.org": "en",
+    "i@example.org": "lo",
+    "known@example.org": None,
+}
+
+
+async def languages_of(store: Store) -> dict[str, str | None]:
+    return {s.email: s.language for s in await store.list_subscribers()}
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 5000])
+async def test_import_a_language_column(store: Store, tmp_path: Path, batch_size: int) -> None:
+    await service.add(store, "known@example.org", NOW, name="Known", language="lo")
+    path = write_csv(tmp_path / "langs.csv", WITH_LANGUAGES)
+    result = await service.import_csv(store, path, NOW, languages=LANGUAGES, batch_size=batch_size)
+    assert result.rejects == LANGUAGE_REJECTS
+    assert (result.imported, result.updated, result.unchanged) == (6, 1, 0)
+    assert await languages_of(store) == IMPORTED_LANGUAGES
+
+    # The same file again changes nothing, and says the same about the same lines.
+    again = await service.import_csv(store, path, LATER, languages=LANGUAGES, batch_size=batch_size)
+    assert (again.imported, again.updated, again.unchanged) == (0, 0, 7)
+    assert again.rejects == LANGUAGE_REJECTS
+    assert await languages_of(store) == IMPORTED_LANGUAGES
+
+    # Written differently, the same languages are still no change; a new one is.
+    path = write_csv(
+        tmp_path / "respelled.csv",
+        "email,language\na@example.org,th-th\nb@example.org, TH\nc@example.org,en\n",
+    )
+    respelled = await service.import_csv(
+        store, path, LATER, languages=LANGUAGES, batch_size=batch_size
+    )
+    assert (respelled.imported, respelled.updated, respelled.unchanged) == (0, 1, 2)
+    assert (await languages_of(store))["c@example.org"] == "en"  # as the file says
+
+    # A file without the column leaves every language as it is, new subscribers the default.
+    path = write_csv(tmp_path / "names.csv", "email,name\na@example.org,Ann\nnew@example.org,New\n")
+    names = await service.import_csv(store, path, LATER, languages=LANGUAGES, batch_size=batch_size)
+    assert (names.imported, names.updated, names.unchanged, names.rejected) == (1, 1, 0, 0)
+    found = {s.email: s for s in await store.list_subscribers()}
+    assert (found["a@example.org"].name, found["a@example.org"].language) == ("Ann", "th")
+    assert found["new@example.org"].language is None
+    assert found["c@example.org"].language == "en"
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 5000])
+async def test_a_language_the_site_stopped_offering_is_refused_not_kept(
+    store: Store, tmp_path: Path, batch_size: int
+) -> None:
+    await service.add(store, "old@example.org", NOW, name="Old", language="lo")
+    path = write_csv(tmp_path / "m.csv", "email,name,language\nold@example.org,Older,lo\n")
+    result = await service.import_csv(
+        store, path, LATER, languages=["en", "th"], batch_size=batch_size
+    )
+    assert result.rejects == [
+        (2, "old@example.org: unknown language 'lo'; choose from: en, th ([site] languages)")
+    ]
+    found = await store.subscriber_by_email("old@example.org")
+    assert found is not None
+    assert (found.name, found.language) == ("Old", "lo")  # the line was refused whole
+
+
+@pytest.mark.parametrize(
+    ("cell", "offered", "expected"),
+    [
+        ("th", LANGUAGES, "th"),
+        ("TH", LANGUAGES, "th"),
+        ("th_TH", LANGUAGES, "th"),
+        ("  ", LANGUAGES, None),
+        ("", None, None),
+        ("EN-us", None, "en-US"),
+        ("en-US", ["en-GB", "en-US"], "en-US"),  # an exact tag before the same language
+        ("en-AU", ["en-GB", "en-US"], "en-GB"),
+    ],
+)
+def test_pick_language(cell: str, offered: list[str] | None, expected: str | None) -> None:
+    assert checks.pick_language(cell, offered) == expected
+
+
+@pytest.mark.parametrize(
+    "cell", ["th\r\nx", "th\x00", "en,th", "th;q=1", "*", "-th", "th-", "ไทย", "t", "e\u0301n"]
+)
+def test_pick_language_refuses_what_is_not_one_tag(cell: str) -> None:
+    with pytest.raises(checks.UnknownLanguage, match="not a language tag") as raised:
+        checks.pick_language(cell, LANGUAGES)
+    assert str(raised.value).endswith("choose from: en, th, lo")
+    with pytest.raises(checks.UnknownLanguage, match="not a language tag"):
+        checks.pick_language(cell, None)
+
+
+@pytest.fixture
+async def fresh_store(database_url: str, tmp_path: Path) -> AsyncIterator[Store]:
+    """A second, empty database on the same backend as `store`."""
+    if database_url.startswith("sqlite"):
+        opened = await Store.open(f"sqlite:///{tmp_path / 'fresh.db'}")
+        try:
+            yield opened
+        finally:
+            await opened.close()
+        return
+    url = make_url(database_url)
+    name = f"{url.database}_fresh"
+    admin = url.set(drivername="postgresql", database="postgres")
+    dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        opened = await Store.open(url.set(database=name).render_as_string(hide_password=False))
+        try:
+            yield opened
+        finally:
+            await opened.close()
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 5000])
+async def test_an_exported_list_imports_with_its_languages(
+    store: Store,
+    fresh_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    batch_size: int,
+) -> None:
+    monkeypatch.setattr(subscriber_batches, "STREAM_ROWS", 2)
+    path = write_csv(tmp_path / "langs.csv", WITH_LANGUAGES)
+    await service.import_csv(store, path, NOW, languages=LANGUAGES)
+    await service.add(store, "z@example.org", NOW, name='Zed, "Z"', language="lo")
+    exported = write_csv(tmp_path / "exported.csv", await service.export(store))
+
+    result = await service.import_csv(
+        fresh_store, exported, LATER, languages=LANGUAGES, batch_size=batch_size
+    )
+    assert (result.imported, result.rejected) == (8, 0)
+    assert await languages_of(fresh_store) == await languages_of(store)
+    assert (await languages_of(fresh_store))["z@example.org"] == "lo"
+    # Back into the database it came from: nothing to change.
+    back = await service.import_csv(
+        store, exported, LATER, languages=LANGUAGES, batch_size=batch_size
+    )
+    assert (back.imported, back.updated, back.unchanged, back.rejected) == (0, 0, 8, 0)
+
+
+def test_cli_import_matches_the_sites_languages(project: Path) -> None:
+    config = project / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace('language = "en"\n', 'language = "en"\nlanguages = ["en", "th"]\n', 1),
+        encoding="utf-8",
+    )
+    path = write_csv(
+        project / "m.csv",
+        "email,language\na@example.org,th-TH\nb@example.org,lo\nc@example.org,\n",
+    )
+
+    def run(*args: str) -> click.testing.Result:
+        return CliRunner().invoke(cli, ["--config", str(config), "subscribers", *args])
+
+    result = run("import", str(path))
+    assert result.exit_code == 1, result.output
+    assert result.stdout == "imported 2, updated 0, unchanged 0, rejected 1\n"
+    assert (
+        "line 3: b@example.org: unknown language 'lo'; choose from: en, th ([site] languages)"
+        in result.stderr
+    )
+    lines = run("export").stdout.splitlines()
+    assert lines[0].endswith(",bounce_count,language")
+    assert [line.rsplit(",", 1)[1] for line in lines[1:]] == ["th", ""]
 
 
 # --- the progress display ----------------------------------------------------------------

@@ -218,25 +218,32 @@ def _via(settings: Settings) -> str:
 )
 @pass_app
 def import_(app: AppContext, file: Path, confirmed: bool) -> None:
-    """Import subscribers from a CSV file with the header email,name,categories.
+    """Import subscribers from a CSV file with the header email,name,categories,language.
 
-    Only email is required; categories are separated by ";". Importing again is harmless:
-    known addresses get the value of each column the file has (an empty cell too: no name,
-    or every category), keep what it has no column for, and keep their status. Names are
-    checked as on the web form, and categories must be the site's ([site] categories in the
-    config). Bad lines are listed by number on stderr as they are found and the rest
-    imported; the exit status is 1 if any line was rejected. The file is read as it goes
-    and written 5,000 lines per transaction, so a list of a million takes about a minute;
-    if it stops half-way, importing it again finishes it. On a terminal a progress bar
-    shows how far it is.
+    Only email is required, and the columns may come in any order; categories are separated
+    by ";". Importing again is harmless: known addresses get the value of each column the
+    file has (an empty cell too: no name, every category, or the site's first language),
+    keep what it has no column for, and keep their status. Names are checked as on the web
+    form, categories must be the site's ([site] categories in the config), and a language
+    one of [site] languages, matched as `subscribers add --language` matches it. Bad lines
+    are listed by number on stderr as they are found and the rest imported; the exit
+    status is 1 if any line was rejected. The file is read as it goes and written 5,000
+    lines per transaction, so a list of a million takes about a minute; if it stops
+    half-way, importing it again finishes it. On a terminal a progress bar shows how far
+    it is.
 
     \b
     Example:
       syndicate subscribers import members.csv
+      syndicate subscribers import languages.csv
     members.csv:
       email,name,categories
       ann@example.org,Ann,Rivers;Field notes
       bob@example.org,,
+    languages.csv (sets their language only: Thai, and the site's first):
+      email,language
+      ann@example.org,th
+      bob@example.org,
     """
     from syndicate import subscribers as service
     from syndicate.categories import offered_categories
@@ -255,6 +262,7 @@ def import_(app: AppContext, file: Path, confirmed: bool) -> None:
                 now,
                 confirmed=confirmed,
                 offered=offered,
+                languages=settings.site.offered_languages,
                 on_reject=display.reject,
                 on_progress=display.progress,
             )

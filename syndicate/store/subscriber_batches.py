@@ -52,6 +52,7 @@ class KnownSubscriber:
     # The column's JSON text as stored: most lines of a list bring the same categories
     # again, and comparing the text is much cheaper than decoding a million of them.
     categories_json: str
+    language: str | None  # None: the site's first
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -76,13 +77,14 @@ class SubscriberBatch:
             subscribers.c.email,
             subscribers.c.name,
             cast(subscribers.c.categories, Text),
+            subscribers.c.language,
         )
         found: dict[str, KnownSubscriber] = {}
         for chunk in _chunks(emails):
             where = self._among(subscribers.c.email, chunk)
             rows = (await self._conn.execute(query.where(where))).all()
-            for subscriber_id, email, name, categories in rows:
-                found[email] = KnownSubscriber(subscriber_id, name, categories)
+            for subscriber_id, email, name, categories, language in rows:
+                found[email] = KnownSubscriber(subscriber_id, name, categories, language)
         return found
 
     async def suppressed(self, hashes: Iterable[str]) -> set[str]:
@@ -107,10 +109,12 @@ class SubscriberBatch:
         return column.in_(select(unpacked))
 
     async def insert(
-        self, people: Sequence[tuple[str, str, Sequence[str]]], shared: Mapping[str, Any]
+        self,
+        people: Sequence[tuple[str, str, Sequence[str], str | None]],
+        shared: Mapping[str, Any],
     ) -> dict[str, int]:
-        """Insert new subscribers, given as (email, name, categories), with the `shared`
-        values in every other column; their ids by address. An address that is there
+        """Insert new subscribers, given as (email, name, categories, language), with the
+        `shared` values in every other column; their ids by address. An address that is there
         already (another process added it since `known`) is skipped and absent from the
         answer: the unique constraint decides, as in insert_subscriber.
 
@@ -121,23 +125,28 @@ class SubscriberBatch:
         if not people:
             return {}
         rows = json.dumps(
-            [[email, name, categories_json(categories)] for email, name, categories in people],
+            [
+                [email, name, categories_json(categories), language]
+                for email, name, categories, language in people
+            ],
             ensure_ascii=False,
         )
         if self._conn.dialect.name == "postgresql":
             value = func.json_array_elements(cast(bindparam("rows", rows), JSON)).column_valued()
             email, name = value.op("->>")(0), value.op("->>")(1)
             chosen = cast(value.op("->>")(2), JSON)
+            language = value.op("->>")(3)  # a JSON null is SQL NULL
             dialect: Any = postgresql
         else:
             value = func.json_each(bindparam("rows", rows)).table_valued("value").c.value
             email, name = func.json_extract(value, "$[0]"), func.json_extract(value, "$[1]")
             chosen = func.json_extract(value, "$[2]")
+            language = func.json_extract(value, "$[3]")
             dialect = sqlite
-        columns = ["email", "name", "categories", *shared]
+        columns = ["email", "name", "categories", "language", *shared]
         constants = [literal(v, subscribers.c[key].type) for key, v in shared.items()]
         # WHERE true: SQLite would read "INSERT ... SELECT ... FROM t ON CONFLICT" as a join.
-        source = select(email, name, chosen, *constants).where(true())
+        source = select(email, name, chosen, language, *constants).where(true())
         statement = (
             dialect.insert(subscribers)
             .from_select(columns, source)

@@ -1,6 +1,6 @@
 """What a subscriber's fields must be before they are stored: the address (normalised, one
-spelling per mailbox), the name (clean_name) and the categories, and the CSV columns that
-import reads and export writes.
+spelling per mailbox), the name (clean_name), the categories and the language
+(pick_language), and the CSV columns that import reads and export writes.
 
 These run once per line of an imported list, a million times for a big one, so the common
 case has a fast path that gives exactly what the full check gives (tests/test_subscriber_checks.py
@@ -12,27 +12,33 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
 from syndicate.errors import UsageError
+from syndicate.languages import best_match, language_tag
 
 SUPPRESSED = "suppressed: this address asked to be forgotten"
 NAME_MAX_LENGTH = 200
 
 # What import_csv reads, and the extra columns export writes: an exported file imports
 # back, but status and consent are not taken from a file (consent is not transferable).
-IMPORT_COLUMNS = ("email", "name", "categories")
+# `language` came last (issue 20), and is written last, so the columns a consumer of an
+# older export reads by position stay where they were.
+IMPORT_COLUMNS = ("email", "name", "categories", "language")
 EXPORT_COLUMNS = (
-    *IMPORT_COLUMNS,
+    "email",
+    "name",
+    "categories",
     "status",
     "consent_source",
     "consented_at",
     "confirmed_at",
     "unsubscribed_at",
     "bounce_count",
+    "language",
 )
 
 
@@ -42,6 +48,10 @@ class RejectedAddress(UsageError):
 
 class InvalidName(UsageError):
     """A subscriber's name that cannot be kept: too long, or with control characters."""
+
+
+class UnknownLanguage(UsageError):
+    """A language that is not a tag, or not one the site offers; the message names those."""
 
 
 # An ASCII dot-atom local part (RFC 5322 atext, as email_validator allows it) and a domain of
@@ -118,3 +128,24 @@ def clean_name(name: str) -> str:
     if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in cleaned):
         raise InvalidName("the name contains control characters")
     return cleaned
+
+
+def pick_language(text: str, offered: Sequence[str] | None) -> str | None:
+    """The site's tag for the language `text` names, as `subscribers add --language` picks
+    it: "TH" and "th-TH" are "th" when the site offers "th" (best_match). None for an empty
+    text: the site's first language. Without `offered`, any well-formed tag, spelled the
+    usual way. UnknownLanguage for anything else, naming the choices.
+
+    One tag only: unlike a browser's Accept-Language, "th;q=0.5" or "en,th" is not a tag."""
+    if not text.strip():
+        return None
+    tag = language_tag(text)
+    choices = f"; choose from: {', '.join(offered)}" if offered else ""
+    if tag is None:
+        raise UnknownLanguage(f"not a language tag {text!r}{choices}")
+    if offered is None:
+        return tag
+    found = best_match(tag, offered)
+    if found is None:
+        raise UnknownLanguage(f"unknown language {text!r}{choices} ([site] languages)")
+    return found

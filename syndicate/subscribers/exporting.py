@@ -40,7 +40,8 @@ async def write_export(
 class _CsvRows:
     """Rows as csv.writer writes them, without its cost (5 us a row) when no value of a
     block needs quoting (a comma, a quote, a line break), which is checked on the whole
-    block's text at once. Categories and dates go from the driver's value to their text
+    block's text at once. None (no language: the site's first) is an empty cell, as
+    csv.writer writes it. Categories and dates go from the driver's value to their text
     once per distinct value."""
 
     def __init__(self, values: list[_Memo]) -> None:
@@ -54,8 +55,8 @@ class _CsvRows:
         text = "".join(
             [
                 f"{email},{name},{categories[cats]},{status},{source},{moment[c1]},"
-                f"{moment[c2]},{moment[c3]},{bounces}\n"
-                for email, name, cats, status, source, c1, c2, c3, bounces in block
+                f"{moment[c2]},{moment[c3]},{bounces},{language or ''}\n"
+                for email, name, cats, status, source, c1, c2, c3, bounces, language in block
             ]
         )
         rows = len(block)

@@ -39,13 +39,16 @@ from syndicate.store.subscriber_batches import (
 )
 from syndicate.subscribers.checks import (
     EXPORT_COLUMNS,
+    IMPORT_COLUMNS,
     SUPPRESSED,
     InvalidName,
     RejectedAddress,
+    UnknownLanguage,
     clean_name,
     email_hash,
     normalise_categories,
     normalise_email,
+    pick_language,
 )
 
 BATCH_SIZE = 5000  # lines per transaction
@@ -58,7 +61,7 @@ Progress = Callable[[int, int, int], None]  # (bytes read, bytes in the file, li
 @dataclass
 class ImportResult:
     imported: int = 0  # new subscribers
-    updated: int = 0  # existing ones whose name or categories changed
+    updated: int = 0  # existing ones whose name, categories or language changed
     unchanged: int = 0
     rejected: int = 0
     # (line number, reason), in line order; empty when the caller took them with on_reject.
@@ -77,22 +80,28 @@ async def import_csv(
     *,
     confirmed: bool = False,
     offered: Sequence[str] | None = None,
+    languages: Sequence[str] | None = None,
     batch_size: int = BATCH_SIZE,
     on_reject: Reject | None = None,
     on_progress: Progress | None = None,
 ) -> ImportResult:
-    """Import a CSV file with the header `email,name,categories` (categories split on ";").
+    """Import a CSV file with the header `email,name,categories,language` (categories split
+    on ";"), its columns in any order.
 
     With `offered` (the site's categories: syndicate.categories), a line naming any other
     category is rejected, naming the choices; the others are spelled as `offered` spells
-    them. None: categories are taken as written.
+    them. None: categories are taken as written. Likewise `languages` (the site's, the
+    default first: settings.site.offered_languages) for the language, picked as
+    `subscribers add --language` picks it (checks.pick_language: "th-TH" is "th"); an empty
+    cell is the site's default (stored as None). None: any well-formed tag.
 
     Only `email` is required. A known address gets the file's value of each column the file
-    has, including an empty one (no name; no categories: every post), and keeps what the file
-    has no column for, as well as its status, so importing an old list never resubscribes
-    someone who unsubscribed (listmonk updates only the columns given, too). Names go through
-    clean_name, as on the web form. Forgotten addresses, invalid ones, refused names and
-    repeats within the file are rejected with their line number, and the other lines are
+    has, including an empty one (no name; no categories: every post; no language: the
+    site's first), and keeps what the file has no column for, as well as its status, so
+    importing an old list never resubscribes someone who unsubscribed (listmonk updates only
+    the columns given, too). Names go through clean_name, as on the web form. Forgotten
+    addresses, invalid ones, refused names, categories and languages, and repeats within
+    the file are rejected with their line number, and the other lines are
     imported. New subscribers are pending unless `confirmed` (a list whose consent was
     already confirmed elsewhere).
 
@@ -107,6 +116,7 @@ async def import_csv(
         now=now,
         confirmed=confirmed,
         offered=offered,
+        languages=languages,
         source=f"import:{path.name}",
         on_reject=on_reject,
     )
@@ -168,7 +178,8 @@ def _check_readable(path: Path) -> int:
 def _header(path: Path, row: list[str]) -> list[str]:
     header = [column.strip().lower() for column in row]
     if "email" not in header:
-        raise UsageError(f"{path}: line 1: the header must name the columns email,name,categories")
+        columns = ",".join(IMPORT_COLUMNS)
+        raise UsageError(f"{path}: line 1: the header must name the columns {columns}")
     unknown = [column for column in header if column not in EXPORT_COLUMNS]
     if unknown:
         raise UsageError(f"{path}: line 1: unknown column {unknown[0]!r}")
@@ -186,8 +197,10 @@ class _Line:
     address: str
     name: str | None  # None: the file has no such column, the subscriber's own value stays
     categories: tuple[str, ...] | None
-    # Why its name or categories are refused. The database may still show it repeats an
-    # earlier line, which is said instead (as for a repeat within the batch).
+    # "" for an empty cell: the site's default, stored as None (which means no column here).
+    language: str | None = None
+    # Why its name, categories or language are refused. The database may still show it
+    # repeats an earlier line, which is said instead (as for a repeat within the batch).
     error: str | None = None
 
 
@@ -230,16 +243,19 @@ class _Importer:
         now: datetime,
         confirmed: bool,
         offered: Sequence[str] | None,
+        languages: Sequence[str] | None,
         source: str,
         on_reject: Reject | None,
     ) -> None:
         self.result = ImportResult()
         self._offered = offered
+        self._languages = languages
         self._on_reject = on_reject
         self._first_lines = _FirstLines()
         self._suppressed_lines: dict[str, int] = {}  # few: only forgotten addresses
         self._categories: dict[str, tuple[str, ...] | str] = {}  # a cell's result or error
         self._categories_json: dict[tuple[str, ...], str] = {}
+        self._language_cells: dict[str, tuple[str, str | None]] = {}  # (language, error)
         self._batch_lines: dict[str, int] = {}
         self._read_rejects: list[tuple[int, str]] = []  # of the batch being read
         self._rejects: list[tuple[int, str]] = []  # of the batch being written
@@ -267,6 +283,7 @@ class _Importer:
         email = header.index("email")
         name = header.index("name") if "name" in header else None
         categories = header.index("categories") if "categories" in header else None
+        language = header.index("language") if "language" in header else None
         for row in reader:
             number: int = reader.line_num  # where the row ends: a quoted cell may span lines
             # A line with an address is not blank: only the others need a closer look.
@@ -279,6 +296,7 @@ class _Importer:
                 row[email],
                 None if name is None else row[name],
                 None if categories is None else row[categories],
+                None if language is None else row[language],
             )
             if line is not None:
                 lines.append(line)
@@ -293,7 +311,12 @@ class _Importer:
         return "missing email address"
 
     def _check(
-        self, number: int, email: str, name: str | None, categories: str | None
+        self,
+        number: int,
+        email: str,
+        name: str | None,
+        categories: str | None,
+        language: str | None,
     ) -> _Line | None:
         """The line, unless its address is invalid or repeats one in this batch. None for
         a column the file does not have: the subscriber's own value stays."""
@@ -318,6 +341,13 @@ class _Importer:
                 line.error = f"{address}: {picked}"
                 return line
             line.categories = picked
+        if language is not None:
+            # The cache inline: a list mostly repeats one or two cells, a million times.
+            known = self._language_cells.get(language)
+            line.language, error = known if known is not None else self._language(language)
+            if error is not None:
+                line.error = f"{address}: {error}"
+                return line
         self._batch_lines[address] = number
         return line
 
@@ -338,6 +368,19 @@ class _Importer:
             self._categories.clear()
         self._categories[cell] = picked
         return picked
+
+    def _language(self, cell: str) -> tuple[str, str | None]:
+        """The language a cell names ("" for the site's default) and None, or "" and why it
+        is refused, remembered for the cell's next lines (_check looks there first): a list
+        uses few distinct cells, as it does for categories."""
+        try:
+            answer: tuple[str, str | None] = (pick_language(cell, self._languages) or "", None)
+        except UnknownLanguage as error:
+            answer = ("", str(error))
+        if len(self._language_cells) >= 10_000:
+            self._language_cells.clear()
+        self._language_cells[cell] = answer
+        return answer
 
     # --- writing ------------------------------------------------------------------------
 
@@ -374,6 +417,8 @@ class _Importer:
             change["name"] = line.name
         if line.categories is not None and not self._same(line.categories, found):
             change["categories"] = line.categories
+        if line.language is not None and (line.language or None) != found.language:
+            change["language"] = line.language or None
         if change:
             changes.append((found.id, change))
             self.result.updated += 1
@@ -405,7 +450,10 @@ class _Importer:
                 self._reject(line.number, f"{line.address}: {SUPPRESSED}")
             else:
                 fresh.append(line)
-        people = [(line.address, line.name or "", line.categories or ()) for line in fresh]
+        people = [
+            (line.address, line.name or "", line.categories or (), line.language or None)
+            for line in fresh
+        ]
         ids = await batch.insert(people, self._shared)
         raced: list[_Line] = []
         for line in fresh:

@@ -288,6 +288,7 @@ async def test_export_round_trips(store: Store, tmp_path: Path, database_url: st
         "confirmed_at": None,
         "unsubscribed_at": None,
         "bounce_count": 0,
+        "language": None,  # the site's default (issue 20), exported last
     }
     assert records[1]["unsubscribed_at"] == LATER.isoformat()
 

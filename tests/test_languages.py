@@ -158,7 +158,7 @@ def test_bad_site_languages_name_the_key(project: Path, value: str, says: str) -
 def test_a_source_language_key(project: Path) -> None:
     config = write(project, "[[sources]]\n", '[[sources]]\nlanguage = "th"\n')
     assert load_settings(config).sources[0].language == "th"
-    write(project, 'language = "th"', 'language = "Thai"')
+    write(project, '[[sources]]\nlanguage = "th"', '[[sources]]\nlanguage = "Thai"')
     with pytest.raises(ConfigError, match=r"sources\[0\]\.language: .*not a language tag"):
         load_settings(config)
 

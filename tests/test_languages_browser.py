@@ -1,0 +1,102 @@
+"""Thai posts on the English home page and in the digest, drawn by a real browser (Debian's
+chromium through Playwright): the Thai text is marked lang="th" and its glyphs come from a
+font that has them (Noto Sans Thai, Debian's fonts-noto-core, installed by scripts/test),
+not from boxes or a fallback the page does not name.
+
+Which font drew a node is Chromium's own answer (the DevTools protocol's
+CSS.getPlatformFontsForNode). Screenshots stay in the test's tmp_path as artefacts.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page
+from test_web_browser import browser, free_port, serving, syndicate
+
+__all__ = ["browser"]  # the fixture, used by name
+
+FIXTURE = Path(__file__).parent / "fixtures" / "languages" / "thai-partner.rss"
+THAI_TITLE = "เปิดศูนย์ให้คำปรึกษาแรงงานข้ามชาติแห่งใหม่ในจังหวัดสมุทรสาคร"
+
+
+def fonts_for(page: Page, selector: str) -> list[dict[str, Any]]:
+    """The platform fonts Chromium used to draw the text of the first `selector` match:
+    family names and how many glyphs each drew."""
+    session = page.context.new_cdp_session(page)
+    session.send("DOM.enable")
+    session.send("CSS.enable")
+    root = session.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+    node = session.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    assert node, f"no element matches {selector}"
+    # The text node inside: fonts are reported for the node and its text.
+    return session.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+
+
+def assert_thai_font(page: Page, selector: str) -> None:
+    """Every Thai character of the element was drawn by Noto Sans Thai, and any other font
+    drew at most its spaces and ASCII (Thai puts spaces between phrases): no box, no
+    fallback font the page does not name."""
+    text = page.locator(selector).first.inner_text()
+    thai = sum(1 for char in text if 0x0E00 <= ord(char) <= 0x0E7F)
+    other = len(text) - thai
+    used = {font["familyName"]: font["glyphCount"] for font in fonts_for(page, selector)}
+    assert thai and used.get("Noto Sans Thai", 0) >= thai, (used, text)
+    assert sum(n for name, n in used.items() if name != "Noto Sans Thai") <= other, (used, text)
+
+
+def thai_site(project: Path) -> Path:
+    shutil.copy(FIXTURE, project / "examples" / "thai-partner.rss")
+    config = project / "config.toml"
+    text = config.read_text().replace("[site]\n", '[site]\nlanguages = ["en", "th"]\n', 1)
+    text += '\n[[sources]]\nname = "thai-partner"\nurl = "examples/thai-partner.rss"\n'
+    config.write_text(text)
+    syndicate(config, "ingest")
+    return config
+
+
+def test_thai_posts_are_drawn_in_a_thai_font(
+    project: Path,
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    if not shutil.which("fc-list") or "Noto Sans Thai" not in _font_families():
+        pytest.fail(
+            "Noto Sans Thai is not installed: run the tests with ./scripts/test, which installs "
+            "fonts-noto-core, or `apt-get install -y fonts-noto-core`"
+        )
+    config = thai_site(project)
+    port = free_port()
+    with serving(config, port):
+        page = browser.new_page(viewport={"width": 1000, "height": 1400})
+        page.goto(f"http://127.0.0.1:{port}/")
+        heading = page.locator("h3[lang=th]", has_text=THAI_TITLE)
+        assert heading.count() == 1
+        assert page.locator("html").get_attribute("lang") == "en"
+        page.screenshot(path=tmp_path / "home-thai.png", full_page=True)
+        assert_thai_font(page, "h3[lang=th] a")
+        english = fonts_for(page, "h3:not([lang]) a")
+        assert "Noto Sans Thai" not in {font["familyName"] for font in english}
+
+    digest = tmp_path / "digest.html"
+    syndicate(
+        config, "digest", "preview", "--month", "2015-12", "--format", "html", "-o", str(digest)
+    )
+    html = digest.read_text()
+    assert re.search(r'<h3 class="post-title" lang="th"[^>]*>', html)
+    page = browser.new_page(viewport={"width": 600, "height": 1400})
+    page.goto(digest.as_uri())
+    page.screenshot(path=tmp_path / "digest-thai.png", full_page=True)
+    assert_thai_font(page, "p.excerpt[lang=th]")
+
+
+def _font_families() -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["fc-list", ":", "family"], capture_output=True, text=True, check=False
+    ).stdout

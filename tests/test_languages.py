@@ -3,7 +3,10 @@ the config's [site] languages and a source's `language` key."""
 
 from __future__ import annotations
 
+import base64
 import html
+import quopri
+import re
 from pathlib import Path
 
 import pytest
@@ -427,3 +430,46 @@ async def test_a_thai_post_on_an_english_home_page_says_so(
         assert f'<h3 lang="th"><a href="https://th.example/1">{THAI}</a></h3>' in page.text
         assert f'<p class="excerpt" lang="th">{THAI}</p>' in page.text
         assert page.text.count('lang="th"') == 2  # the English posts carry none
+
+
+# -- headers in scripts without spaces --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subject", "name"),
+    [
+        (f"ข่าวสารประจำเดือนธันวาคม 2558: {THAI}", "สมชาย ใจดี"),
+        (f"ព្រឹត្តិបត្រខែធ្នូ: {KHMER}", "សុខ ដារ៉ា"),
+        (f"သတင်းလွှာ ဒီဇင်ဘာ: {BURMESE}", "အောင် ကို"),
+        (f"ຂ່າວເດືອນທັນວາ: {LAO}", "ສົມພອນ"),
+    ],
+)
+def test_subjects_and_names_in_these_scripts_read_back_identically(subject: str, name: str) -> None:
+    # RFC 2047 encoded-words of whole characters (a Thai vowel sign or a Khmer subscript is
+    # never cut from its consonant across two words), each line at most 76 characters.
+    import email
+    from email.header import decode_header, make_header
+    from email.policy import default
+    from email.utils import parseaddr
+
+    from test_mail_message import build, factory, subscriber
+
+    raw = build(factory(subject=subject), subscriber(name=name))
+    message = email.message_from_bytes(raw, policy=default)
+    assert str(message["Subject"]) == subject
+    raw_to = next(value for key, value in message.raw_items() if key == "To")
+    phrase, address = parseaddr(raw_to.replace("\r\n", "").replace("\n", ""))
+    assert (str(make_header(decode_header(phrase))), address) == (name, "zoe@example.org")
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    for line in head.split(b"\r\n"):
+        assert line.isascii() and len(line) <= 998
+        if b"=?utf-8?" in line:
+            assert len(line) <= 76, line
+        for encoding, word in re.findall(rb"=\?utf-8\?([bq])\?([^?]*)\?=", line):
+            # Each word holds whole characters: it decodes as UTF-8 on its own.
+            data = (
+                base64.b64decode(word)
+                if encoding == b"b"
+                else quopri.decodestring(word.replace(b"_", b" "), header=True)
+            )
+            data.decode("utf-8")

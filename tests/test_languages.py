@@ -473,3 +473,17 @@ def test_subjects_and_names_in_these_scripts_read_back_identically(subject: str,
                 else quopri.decodestring(word.replace(b"_", b" "), header=True)
             )
             data.decode("utf-8")
+
+
+def test_publishing_a_site_in_two_languages(project: Path) -> None:
+    config = write(project, "[site]\n", '[site]\nlanguages = ["en", "th"]\n')
+    done = CliRunner().invoke(cli, ["--config", str(config), "ingest"])
+    assert done.exit_code == 0, done.output
+    feeds = project / "feeds"
+    assert {path.name for path in (feeds / "lang").iterdir()} == {
+        f"{tag}.{ext}" for tag in ("en", "th") for ext in ("rss", "atom", "json")
+    }
+    page = (feeds / "index.html").read_text()
+    # Each language named in itself, marked as such on the English page.
+    assert '<strong lang="th">ไทย</strong>' in page and "<strong>English</strong>" in page
+    assert 'href="lang/th.atom"' in page

@@ -132,6 +132,7 @@ class FeedEntry:
     label: str
     description: str
     links: tuple[FeedLink, ...]
+    language: str | None = None  # a language feed's: its label is in that language
 
 
 @dataclass(frozen=True, slots=True)

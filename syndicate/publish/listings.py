@@ -40,7 +40,7 @@ def feed_groups(feeds: Iterable[FeedPlan], site_title: str) -> tuple[FeedGroup, 
         else:
             label = feed.title.removeprefix(f"{site_title}: ")
         links = tuple(feed_type(ext, f"{feed.path}.{ext}") for ext in feed.formats)
-        grouped[kind].append(FeedEntry(label, feed.description, links))
+        grouped[kind].append(FeedEntry(label, feed.description, links, feed.language))
     return tuple(FeedGroup(_GROUPS[key], tuple(items)) for key, items in grouped.items() if items)
 
 

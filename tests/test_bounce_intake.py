@@ -311,7 +311,10 @@ async def test_a_bounce_carrying_a_ten_megabyte_attachment(
         assert await w.status(failed_address("postfix-550-user-unknown.eml")) == "bounced"
 
 
-def test_config_without_keys_loads(project: Path) -> None:
-    # The bundled config has no [mail] return_path: intake still builds (Message-ID mode).
+def test_the_bundled_config_matches_by_message_id_and_bounces_at_the_first_hard_one(
+    project: Path,
+) -> None:
+    # No [mail] return_path: bounces are matched as in the Message-ID test above; and the
+    # README's default, one hard bounce marks an address bounced.
     settings = load_settings(project / "config.toml")
     assert settings.mail.return_path is None and settings.bounces.hard_limit == 1

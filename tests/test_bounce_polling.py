@@ -223,3 +223,27 @@ async def test_the_worker_reads_the_mailbox_once_a_reload_names_it(
             assert worker.scheduler.get_job("bounces") is None
         finally:
             await worker.stop()
+
+
+def test_run_once_reads_the_mailbox_before_the_digest(
+    project: Path, database_url: str, imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def prepare() -> bytes:
+        w = await polled_world(project, database_url, imap_server, monkeypatch)
+        async with w.store:
+            return w.readdressed("exchange-ndr.eml")
+
+    imap_server.append(asyncio.run(prepare()))
+    config = str(project / "config.toml")
+    checked = CliRunner().invoke(cli, ["--config", config, "check"], obj=FrozenClock(LATER))
+    assert checked.exit_code == 0, checked.output
+    assert (
+        f"bounces    imap {imap_server.host}:{imap_server.port} INBOX every 10m; "
+        "return path bounces@example.org; unsubscribe mailbox unsubscribe@example.org"
+    ) in checked.stdout
+    once = CliRunner().invoke(cli, ["--config", config, "run", "--once"], obj=FrozenClock(LATER))
+    assert "bounces: 1 mail (applied 1)" in once.stdout, once.output
+    lines = once.stdout.splitlines()
+    digest = next(i for i, line in enumerate(lines) if line.startswith("digest"))
+    assert lines.index("bounces: 1 mail (applied 1)") < digest
+    assert imap_server.messages("INBOX") == []

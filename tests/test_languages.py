@@ -7,6 +7,7 @@ import base64
 import html
 import quopri
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,10 @@ from click.testing import CliRunner, Result
 from hypothesis import given
 from hypothesis import strategies as st
 from test_normalise import normalise
-from test_web_subscription import CSRF_FIELD, SECRET
+from test_web_subscription import CSRF_FIELD, SECRET, Web
 
 from syndicate.cli import cli
-from syndicate.config import load_settings
+from syndicate.config import Settings, load_settings
 from syndicate.errors import ConfigError
 from syndicate.ingest.raw import RawEntry
 from syndicate.languages import best_match, language_tag, post_language, script_language
@@ -175,6 +176,26 @@ def multilingual(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return write(project, "[site]\n", '[site]\nlanguages = ["en", "th", "km", "my"]\n')
 
 
+def on_database(config: Path, database_url: str) -> Settings:
+    """`config` pointed at `database_url`, loaded."""
+    config.write_text(
+        config.read_text().replace(
+            'database = "sqlite:///var/syndicate.db"', f'database = "{database_url}"'
+        )
+    )
+    return load_settings(config)
+
+
+async def opened(settings: Settings) -> AsyncIterator[Web]:
+    """The web app over `settings`, in process (test_web_subscription.open_web)."""
+    from test_web_subscription import open_web
+
+    from syndicate.mail.outbox import OutboxTransport
+
+    async for web in open_web(settings, OutboxTransport(settings.outbox_dir)):
+        yield web
+
+
 def test_subscribers_add_takes_one_of_the_site_s_languages(multilingual: Path) -> None:
     def invoke(*args: str) -> Result:
         return CliRunner().invoke(cli, ["--config", str(multilingual), *args])
@@ -198,18 +219,7 @@ def test_subscribers_add_takes_one_of_the_site_s_languages(multilingual: Path) -
 async def test_the_subscribe_form_takes_the_browser_s_language(
     multilingual: Path, database_url: str
 ) -> None:
-    from test_web_subscription import open_web
-
-    from syndicate.mail.outbox import OutboxTransport
-
-    config = multilingual
-    config.write_text(
-        config.read_text().replace(
-            'database = "sqlite:///var/syndicate.db"', f'database = "{database_url}"'
-        )
-    )
-    settings = load_settings(config)
-    async for web in open_web(settings, OutboxTransport(settings.outbox_dir)):
+    async for web in opened(on_database(multilingual, database_url)):
         for address, header in (
             ("som@example.org", "th-TH,th;q=0.9,en;q=0.5"),
             ("dara@example.org", "km-KH"),
@@ -239,19 +249,9 @@ async def test_the_subscribe_form_takes_the_browser_s_language(
 async def test_the_preferences_page_changes_the_language(
     multilingual: Path, database_url: str
 ) -> None:
-    from test_web_subscription import open_web
-
     from syndicate import subscribers as service
-    from syndicate.mail.outbox import OutboxTransport
 
-    config = multilingual
-    config.write_text(
-        config.read_text().replace(
-            'database = "sqlite:///var/syndicate.db"', f'database = "{database_url}"'
-        )
-    )
-    settings = load_settings(config)
-    async for web in open_web(settings, OutboxTransport(settings.outbox_dir)):
+    async for web in opened(on_database(multilingual, database_url)):
         som, _ = await service.add(web.store, "som@example.org", web.clock.now(), confirmed=True)
         path = web.link("preferences", som)
         page = await web.client.get(path)
@@ -279,20 +279,10 @@ async def test_the_preferences_page_changes_the_language(
 async def test_a_site_with_one_language_offers_no_choice(
     project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_web_subscription import open_web
-
     from syndicate import subscribers as service
-    from syndicate.mail.outbox import OutboxTransport
 
-    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
-    config = project / "config.toml"
-    config.write_text(
-        config.read_text().replace(
-            'database = "sqlite:///var/syndicate.db"', f'database = "{database_url}"'
-        )
-    )
-    settings = load_settings(config)
-    async for web in open_web(settings, OutboxTransport(settings.outbox_dir)):
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)  # the web tests' links are signed with it
+    async for web in opened(on_database(project / "config.toml", database_url)):
         ann, _ = await service.add(web.store, "ann@example.org", web.clock.now(), confirmed=True)
         page = await web.client.get(web.link("preferences", ann))
         assert page.status_code == 200 and 'name="language"' not in page.text
@@ -405,19 +395,8 @@ def test_lang_attr(language: str | None, page: str | None, attribute: str) -> No
 async def test_a_thai_post_on_an_english_home_page_says_so(
     project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_web_subscription import open_web
-
-    from syndicate.mail.outbox import OutboxTransport
-
-    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
-    config = project / "config.toml"
-    config.write_text(
-        config.read_text().replace(
-            'database = "sqlite:///var/syndicate.db"', f'database = "{database_url}"'
-        )
-    )
-    settings = load_settings(config)
-    async for web in open_web(settings, OutboxTransport(settings.outbox_dir)):
+    monkeypatch.setenv("SYNDICATE_SECRET", SECRET)  # the web tests' links are signed with it
+    async for web in opened(on_database(project / "config.toml", database_url)):
         thai = normalise(
             RawEntry(id="th-1", link="https://th.example/1", title=THAI, summary=f"<p>{THAI}</p>"),
             source="riverside-news",

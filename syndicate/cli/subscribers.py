@@ -455,19 +455,20 @@ def _moment(moment: datetime | None, tz: tzinfo) -> str:
 
 
 def _offered_language(language: str | None, offered: list[str]) -> str | None:
-    """The site's tag for `language` ("TH" and "th-TH" are "th" when the site offers "th");
-    a usage error naming the offered ones for any other."""
-    from syndicate.languages import best_match
+    """The site's tag for `language`, by the import's rule (subscribers.pick_language: "TH"
+    and "th-TH" are "th" when the site offers "th"); a usage error naming the offered ones
+    for any other."""
+    from syndicate.subscribers.checks import UnknownLanguage, pick_language
 
     if language is None:
         return None
-    found = best_match(language, offered) if language.strip() != "*" else None
-    if found is None:
+    try:
+        return pick_language(language, offered)
+    except UnknownLanguage:
         raise click.UsageError(
             f"--language {language!r} is not one of the site's: {', '.join(offered)} "
             "([site] languages)"
-        )
-    return found
+        ) from None
 
 
 def _since(subscriber: Subscriber) -> datetime | None:

@@ -29,13 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from syndicate.models import BounceEvent, BouncePolicy, InboundMail, RecordedMail
 from syndicate.statuses import BounceKind, SubscriberStatus
 from syndicate.store.base import Queries
+from syndicate.store.subscribers import suppress
 from syndicate.store.tables import (
     bounce_events,
     deliveries,
     digest_issues,
     inbound_mail,
     subscribers,
-    suppressions,
 )
 
 
@@ -169,7 +169,8 @@ async def _apply(
         if before != SubscriberStatus.UNSUBSCRIBED:
             after = SubscriberStatus.UNSUBSCRIBED
         if event.kind == BounceKind.COMPLAINT:
-            await _suppress(conn, found.email, now)
+            # A complaint is a "never again", as `forget` is.
+            await suppress(conn, hashlib.sha256(found.email.encode("utf-8")).hexdigest(), now)
     if after != before:
         values: dict[str, Any] = {"status": after}
         if after == SubscriberStatus.UNSUBSCRIBED:
@@ -187,16 +188,6 @@ async def _count(
     if since is not None:
         query = query.where(bounce_events.c.received_at >= since)
     return (await conn.execute(query)).scalar_one()
-
-
-async def _suppress(conn: AsyncConnection, email: str, now: datetime) -> None:
-    """Refuse the address for good (as `forget` does): a complaint is a "never again"."""
-    digest = hashlib.sha256(email.encode("utf-8")).hexdigest()
-    known = await conn.execute(
-        select(suppressions.c.email_sha256).where(suppressions.c.email_sha256 == digest)
-    )
-    if known.first() is None:
-        await conn.execute(insert(suppressions).values(email_sha256=digest, created_at=now))
 
 
 def _event(row: Any) -> BounceEvent:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from syndicate.models import Subscriber
 from syndicate.statuses import SubscriberStatus
@@ -156,18 +157,18 @@ class SubscriberQueries(Queries):
                 delete(bounce_events).where(bounce_events.c.subscriber_id == found.id)
             )
             await conn.execute(delete(subscribers).where(subscribers.c.id == found.id))
-            already = (
-                await conn.execute(
-                    select(suppressions.c.email_sha256).where(
-                        suppressions.c.email_sha256 == email_sha256
-                    )
-                )
-            ).first()
-            if already is None:
-                await conn.execute(
-                    insert(suppressions).values(email_sha256=email_sha256, created_at=now)
-                )
+            await suppress(conn, email_sha256, now)
         return True
+
+
+async def suppress(conn: AsyncConnection, email_sha256: str, now: datetime) -> None:
+    """Refuse the address whose hash this is for good, in the caller's transaction (once:
+    suppressing it again keeps the first date). `forget` and a spam complaint do this."""
+    known = await conn.execute(
+        select(suppressions.c.email_sha256).where(suppressions.c.email_sha256 == email_sha256)
+    )
+    if known.first() is None:
+        await conn.execute(insert(suppressions).values(email_sha256=email_sha256, created_at=now))
 
 
 def subscriber_from_row(row: Any) -> Subscriber:

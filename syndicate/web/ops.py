@@ -235,22 +235,18 @@ class StoreCollector(Collector):
             [([status], n) for status, n in snap.subscribers.items()],
         )
         # Every kind and outcome, zeros included, so a rate() over them has a series to read.
-        events = CounterMetricFamily(
+        yield _counter(
             "syndicate_bounce_events",
             "Bounces, complaints and unsubscribes by mail stored for subscribers, ever.",
-            labels=["kind"],
+            "kind",
+            {kind.value: snap.bounce_events.get(kind, 0) for kind in BounceKind},
         )
-        for kind in BounceKind:
-            events.add_metric([kind.value], snap.bounce_events.get(kind, 0))
-        yield events
-        inbound = CounterMetricFamily(
+        yield _counter(
             "syndicate_inbound_mail",
             "Mail read from the bounce intake, by what became of it, ever.",
-            labels=["outcome"],
+            "outcome",
+            {outcome.value: snap.inbound_mail.get(outcome, 0) for outcome in InboundOutcome},
         )
-        for outcome in InboundOutcome:
-            inbound.add_metric([outcome.value], snap.inbound_mail.get(outcome, 0))
-        yield inbound
 
 
 def _gauge(
@@ -259,6 +255,13 @@ def _gauge(
     family = GaugeMetricFamily(name, doc, labels=labels)
     for values, value in samples:
         family.add_metric(values, value)
+    return family
+
+
+def _counter(name: str, doc: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for value, count in counts.items():
+        family.add_metric([value], count)
     return family
 
 

@@ -51,8 +51,8 @@ from jinja2.utils import missing
 from markupsafe import Markup
 
 from syndicate.errors import TemplateError as SyndicateTemplateError
+from syndicate.i18n import Translator, translator
 from syndicate.languages import language_tag, primary
-from syndicate.months import MONTH_NAMES
 from syndicate.plaintext import plaintext, wrap
 
 # Jinja's filename for a template compiled from a string (Environment.from_string).
@@ -243,12 +243,67 @@ def _in_site_zone(context: Context, value: object, filter_name: str) -> datetime
 
 @pass_context
 def date_filter(context: Context, value: object) -> str:
-    """`{{ post.published|date }}` -> "8 December 2015", in the site time zone.
+    """`{{ post.published|date }}` -> "8 December 2015", in the site time zone and the
+    reader's language ("8 ธันวาคม 2015").
 
     The zone is the template variable `timezone` (an IANA name); UTC when there is none.
+    The language is the template variable `language`; English when there is none.
     """
     moment = _in_site_zone(context, value, "date")
-    return f"{moment.day} {MONTH_NAMES[moment.month - 1]} {moment.year}"
+    return _words(context).date(moment)
+
+
+@pass_context
+def number_filter(context: Context, value: object) -> str:
+    """`{{ more|number }}` -> "1,234" as the reader's language writes numbers."""
+    if isinstance(value, Undefined):
+        str(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TemplateRuntimeError(f"the number filter needs a whole number, not {value!r}")
+    return _words(context).number(value)
+
+
+def _words(context: Context) -> Translator:
+    """The translator of the language the template renders in (`language`), from the
+    catalogs its environment was made with (install_translations)."""
+    locales_dir = getattr(context.environment, _LOCALES_ATTRIBUTE, None)
+    return translator(
+        str(context.get("language") or ""), locales_dir if isinstance(locales_dir, Path) else None
+    )
+
+
+# Where an environment keeps its catalogs' folder: an attribute of the environment object,
+# not a global, so templates cannot read the path.
+_LOCALES_ATTRIBUTE = "syndicate_locales_dir"
+
+
+def install_translations(env: SandboxedEnvironment, locales_dir: Path | None) -> None:
+    """Jinja's i18n extension on `env`, translating into the template variable `language`
+    from the catalogs in `locales_dir`: `{{ _("Unsubscribe") }}`, `{% trans %}...{% endtrans
+    %}`, with newstyle gettext (autoescaped, `%(name)s` filled by keyword). One environment
+    serves every language: the callables read the language from the render's context."""
+    env.add_extension("jinja2.ext.i18n")
+    setattr(env, _LOCALES_ATTRIBUTE, locales_dir)
+
+    @pass_context
+    def gettext(context: Context, message: str) -> str:
+        return _words(context).gettext(message)
+
+    @pass_context
+    def ngettext(context: Context, singular: str, plural: str, count: int) -> str:
+        return _words(context).ngettext(singular, plural, count)
+
+    @pass_context
+    def pgettext(context: Context, msgctxt: str, message: str) -> str:
+        return _words(context).pgettext(msgctxt, message)
+
+    @pass_context
+    def npgettext(context: Context, msgctxt: str, singular: str, plural: str, count: int) -> str:
+        return _words(context).npgettext(msgctxt, singular, plural, count)
+
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext, ngettext, newstyle=True, pgettext=pgettext, npgettext=npgettext
+    )
 
 
 @pass_context
@@ -263,9 +318,15 @@ def isodate_filter(context: Context, value: object) -> str:
 STYLESHEET = "email/style.css"
 
 
-def page_environment(templates_dir: Path) -> SandboxedEnvironment:
+def default_locales_dir(templates_dir: Path) -> Path:
+    """The catalogs beside the templates (Settings.locales_dir: <config dir>/locales)."""
+    return templates_dir.parent / "locales"
+
+
+def page_environment(templates_dir: Path, locales_dir: Path | None = None) -> SandboxedEnvironment:
     """The sandboxed Jinja environment the web pages render in (archives, feeds, the
-    subscription pages), loading from `templates_dir`."""
+    subscription pages), loading from `templates_dir`, translating with the catalogs in
+    `locales_dir` (default: beside the templates)."""
     env = SandboxedEnvironment(
         loader=FileSystemLoader(templates_dir, encoding="utf-8"),
         # Every template this renderer loads is an HTML page; escaping by default means a
@@ -284,15 +345,22 @@ def page_environment(templates_dir: Path) -> SandboxedEnvironment:
     )
     env.filters["date"] = date_filter
     env.filters["isodate"] = isodate_filter
+    env.filters["number"] = number_filter
     env.filters["lang_attr"] = lang_attr
+    install_translations(env, locales_dir or default_locales_dir(templates_dir))
     return env
 
 
 def email_environment(
-    templates_dir: Path, *, autoescape: bool, sources: Mapping[str, str] | None = None
+    templates_dir: Path,
+    *,
+    autoescape: bool,
+    sources: Mapping[str, str] | None = None,
+    locales_dir: Path | None = None,
 ) -> SandboxedEnvironment:
     """The sandboxed Jinja environment every email template renders in (digest, confirm);
-    with `sources` (path -> text), templates come from there rather than the folder."""
+    with `sources` (path -> text), templates come from there rather than the folder.
+    Translations come from `locales_dir` (default: beside the templates)."""
     loader: BaseLoader = FileSystemLoader(templates_dir, encoding="utf-8")
     if sources is not None:
         kept = dict(sources)
@@ -312,9 +380,11 @@ def email_environment(
         keep_trailing_newline=True,
     )
     env.filters["date"] = date_filter
+    env.filters["number"] = number_filter
     env.filters["wrap"] = wrap
     env.filters["plaintext"] = plaintext
     env.filters["lang_attr"] = lang_attr
+    install_translations(env, locales_dir or default_locales_dir(templates_dir))
     return env
 
 

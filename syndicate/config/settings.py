@@ -318,6 +318,12 @@ class Settings(Section):
     def templates_dir(self) -> Path:
         return self.base_dir / "templates"
 
+    @property
+    def locales_dir(self) -> Path:
+        """The templates' translations (syndicate.i18n): beside the templates, since admins
+        who change one change the other."""
+        return self.base_dir / "locales"
+
     def source(self, name: str) -> SourceSettings | None:
         return next((source for source in self.sources if source.name == name), None)
 

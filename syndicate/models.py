@@ -161,6 +161,7 @@ class Recipient:
     name: str
     status: str
     categories: tuple[str, ...]
+    language: str | None = None  # their language tag; None: the site's default
 
 
 @dataclass(frozen=True, slots=True)

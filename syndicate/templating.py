@@ -52,7 +52,7 @@ from markupsafe import Markup
 
 from syndicate.errors import TemplateError as SyndicateTemplateError
 from syndicate.i18n import Translator, translator
-from syndicate.languages import language_tag, primary
+from syndicate.languages import language_name, language_tag, primary
 from syndicate.plaintext import plaintext, wrap
 
 # Jinja's filename for a template compiled from a string (Environment.from_string).
@@ -347,6 +347,7 @@ def page_environment(templates_dir: Path, locales_dir: Path | None = None) -> Sa
     env.filters["isodate"] = isodate_filter
     env.filters["number"] = number_filter
     env.filters["lang_attr"] = lang_attr
+    env.filters["language_name"] = language_name_filter
     install_translations(env, locales_dir or default_locales_dir(templates_dir))
     return env
 
@@ -384,8 +385,16 @@ def email_environment(
     env.filters["wrap"] = wrap
     env.filters["plaintext"] = plaintext
     env.filters["lang_attr"] = lang_attr
+    env.filters["language_name"] = language_name_filter
     install_translations(env, locales_dir or default_locales_dir(templates_dir))
     return env
+
+
+def language_name_filter(language: object) -> str:
+    """`{{ post.language|language_name }}` -> "ไทย": a language named in itself; "" when
+    `language` is not a tag."""
+    tag = language_tag(language)
+    return language_name(tag) if tag is not None else ""
 
 
 def lang_attr(language: object, page_language: object) -> Markup:

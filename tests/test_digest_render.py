@@ -674,7 +674,7 @@ def test_a_misspelt_field_names_what_the_template_sees(tmp_path: Path) -> None:
     # Not "'syndicate.digest.context.DigestPost object' has no attribute 'titel'".
     templates = copy_templates(tmp_path)
     edit(templates, "email/digest.html.j2", '">{{ post.title }}</a>', '">{{ post.titel }}</a>')
-    edit(templates, "email/digest.txt.j2", "{{ period.label }}", "{{ period.lable }}")
+    edit(templates, "email/digest.txt.j2", "period=period.label", "period=period.lable")
     html_line = line_of(templates, "email/digest.html.j2", "post.titel")
     text_line = line_of(templates, "email/digest.txt.j2", "period.lable")
     assert DigestRenderer(templates, SUBJECT).check() == [
@@ -718,7 +718,7 @@ def test_every_kind_of_missing_field_is_named_plainly(
     tmp_path: Path, expression: str, reason: str
 ) -> None:
     templates = copy_templates(tmp_path)
-    edit(templates, "email/digest.txt.j2", "{{ period.label }}", f"{{{{ {expression} }}}}")
+    edit(templates, "email/digest.txt.j2", "{{ subscriber.greeting }}", f"{{{{ {expression} }}}}")
     line = line_of(templates, "email/digest.txt.j2", expression)
     [problem] = DigestRenderer(templates, SUBJECT).check()
     assert problem.startswith(f"templates/email/digest.txt.j2:{line}: {reason}")

@@ -172,6 +172,9 @@ class DigestSettings(Section):
     group_by: Literal["category", "source", "none"] = "category"
     order: Literal["newest", "oldest"] = "newest"
     max_posts: int = Field(default=30, ge=1, le=1000)
+    # On a site of several languages, what a reader gets of the posts in languages other
+    # than theirs: the posts in full, their titles as links, or nothing (issue 20).
+    other_languages: Literal["include", "link", "omit"] = "link"
     # A welcome email once someone confirms (templates/email/welcome.*.j2). Strict: a
     # quoted "false" is a mistake to report, not a truthy string.
     welcome: StrictBool = True

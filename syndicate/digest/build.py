@@ -25,6 +25,8 @@ from syndicate.digest.context import DigestContext, DigestPeriod, DigestPost, Di
 from syndicate.digest.issue import NEUTRAL_SUBSCRIBER, IssueContent, group, preheader
 from syndicate.digest.render import DigestRenderer
 from syndicate.files import write_atomic
+from syndicate.i18n import Translator, translator
+from syndicate.languages import best_match, primary
 from syndicate.links import with_public_links
 from syndicate.markup.sanitise import sanitise_html
 from syndicate.models import DigestIssue, Post
@@ -43,7 +45,17 @@ class BuildResult:
 
 
 def renderer_for(settings: Settings) -> DigestRenderer:
-    return DigestRenderer(settings.templates_dir, settings.digest.subject)
+    return DigestRenderer(
+        settings.templates_dir, settings.digest.subject, locales_dir=settings.locales_dir
+    )
+
+
+def reader_words(settings: Settings, language: str | None) -> Translator:
+    """The words of a reader of `language` (a subscriber's, maybe None or one the site no
+    longer offers): the closest of the site's languages, else the site's default."""
+    offered = settings.site.offered_languages
+    chosen = best_match(language, offered) if language else None
+    return translator(chosen or offered[0], settings.locales_dir)
 
 
 def period_of(settings: Settings, key: str) -> DigestPeriod:
@@ -81,7 +93,12 @@ def copy_renderer(settings: Settings, content: IssueContent) -> DigestRenderer:
     """A renderer of the issue's copies: the templates and subject it was built with."""
     if content.templates is None or content.subject is None:
         return renderer_for(settings)
-    return DigestRenderer(settings.templates_dir, content.subject, sources=content.templates)
+    return DigestRenderer(
+        settings.templates_dir,
+        content.subject,
+        sources=content.templates,
+        locales_dir=settings.locales_dir,
+    )
 
 
 def issue_web_url(settings: Settings, key: str) -> str:
@@ -125,15 +142,24 @@ def _content(
             for post in left_out
         ),
         group_by=settings.digest.group_by,
+        languages=tuple(site.offered_languages),
+        other_languages=settings.digest.other_languages,
     )
+
+
+def default_copy(settings: Settings, content: IssueContent) -> DigestContext:
+    """The issue as its stored copy shows it: for a reader of the site's default language
+    who chose no categories."""
+    return content.for_reader(frozenset(), reader_words(settings, content.default_language))
 
 
 async def digest_context(
     settings: Settings, store: Store, period: DigestPeriod
 ) -> tuple[DigestContext, list[int]]:
-    """The shared context of the period's digest, and the ids of the posts in it."""
+    """The shared context of the period's digest as its stored copy shows it, and the ids
+    of the posts in the issue."""
     content = await issue_content(settings, store, period)
-    return content.context, list(content.post_ids)
+    return default_copy(settings, content), list(content.post_ids)
 
 
 def intro_html(settings: Settings, key: str) -> str:
@@ -163,7 +189,7 @@ async def build_issue(settings: Settings, store: Store, clock: Clock, key: str) 
         templates=DigestRenderer.read_sources(settings.templates_dir),
         subject=settings.digest.subject,
     )
-    rendered = copy_renderer(settings, content).render(content.context)
+    rendered = copy_renderer(settings, content).render(default_copy(settings, content))
     issue, created = await store.create_issue(
         period.key,
         rendered.subject,
@@ -181,15 +207,23 @@ async def build_issue(settings: Settings, store: Store, clock: Clock, key: str) 
     return BuildResult(period, issue, created, len(issue.post_ids), content.context.more)
 
 
-def web_copy_path(settings: Settings, key: str) -> Path:
-    return settings.publish_dir / "digest" / f"{key}.html"
+def web_copy_path(settings: Settings, key: str, language: str | None = None) -> Path:
+    """The default language's web copy, <key>.html, or another language's, <key>.<lang>.html."""
+    suffix = f".{primary(language)}" if language is not None else ""
+    return settings.publish_dir / "digest" / f"{key}{suffix}.html"
 
 
 def _write_web_copy(settings: Settings, key: str, content: IssueContent) -> None:
-    """The issue's "view in browser" page, rendered from what the issue is made of (the
-    stored copy greets its reader and offers to unsubscribe: the page is for anyone)."""
-    html = copy_renderer(settings, content).render_web_copy(content.context)
-    write_atomic(web_copy_path(settings, key), html.encode("utf-8"))
+    """The issue's "view in browser" pages, rendered from what the issue is made of (the
+    stored copy greets its reader and offers to unsubscribe: the page is for anyone): one
+    in the default language, and one more in each other language the site offers."""
+    renderer = copy_renderer(settings, content)
+    languages = content.languages or (content.default_language,)
+    for index, language in enumerate(languages):
+        copy = content.for_reader(frozenset(), reader_words(settings, language))
+        html = renderer.render_web_copy(copy)
+        path = web_copy_path(settings, key, language if index else None)
+        write_atomic(path, html.encode("utf-8"))
 
 
 def _digest_post(stored: Post, titles: dict[str, str], site: SiteCategories) -> DigestPost:

@@ -2,7 +2,9 @@
 
 Templates get: `site`, `period`, `groups` (each with `posts`), `posts` (all, in order),
 `intro_html` (sanitised, may be empty), `more` (posts over max_posts, with `archive_url`),
-`urls`, and `subscriber`. Personal values (`subscriber.*`, `urls.unsubscribe`,
+`urls`, `subscriber`, `language` (the reader's, which the chrome is translated into) and
+`other_posts` (posts in other languages, listed by title when `[digest] other_languages` is
+"link"). Personal values (`subscriber.*`, `urls.unsubscribe`,
 `urls.preferences`) are filled in per subscriber after the shared body is rendered once, so
 templates must only print them, never test them: use `subscriber.greeting` for a greeting
 that depends on whether a name is known.
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from syndicate.i18n import Translator
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +79,13 @@ class DigestSubscriber:
     greeting: str  # "Hello Ann," or "Hello," when no name
 
     @classmethod
-    def of(cls, name: str, email: str) -> DigestSubscriber:
-        return cls(name, email, f"Hello {name}," if name.strip() else "Hello,")
+    def of(cls, name: str, email: str, words: Translator | None = None) -> DigestSubscriber:
+        """The subscriber with a greeting in the language of `words` (default English)."""
+        if words is None:
+            return cls(name, email, f"Hello {name}," if name.strip() else "Hello,")
+        if name.strip():
+            return cls(name, email, words.gettext("Hello %(name)s,") % {"name": name})
+        return cls(name, email, words.gettext("Hello,"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +100,5 @@ class DigestContext:
     more: int = 0  # posts of the period left out by max_posts (see urls.archive)
     preheader: str = ""  # hidden preview text
     extra: dict[str, object] = field(default_factory=dict)
+    language: str = ""  # the reader's language tag; "" for the site's (site.language)
+    other_posts: tuple[DigestPost, ...] = ()  # in other languages, to list by title

@@ -29,10 +29,16 @@ from syndicate.digest.context import (
     DigestSubscriber,
     DigestUrls,
 )
+from syndicate.digest.period import localised
+from syndicate.i18n import Translator, translator
+from syndicate.languages import primary
 
 FORMAT = 1  # of the stored JSON; a later change of shape bumps it
 
 NEUTRAL_SUBSCRIBER = DigestSubscriber(name="", email="", greeting="Hello,")
+# Words for callers that name no language: the templates' own English.
+ENGLISH = translator(None, None)
+OTHER_LANGUAGES = ("include", "link", "omit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,42 @@ class IssueContent:
     # setting the issue was rendered with; None: not kept (an issue built before they were).
     templates: Mapping[str, str] | None = None
     subject: str | None = None
+    # The site's languages when it was built (the first is the default), and what a reader
+    # gets of the posts in other languages than theirs: [digest] other_languages.
+    languages: tuple[str, ...] = ()
+    other_languages: str = "include"
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0] if self.languages else self.context.site.language
+
+    def for_reader(self, categories: frozenset[str], words: Translator) -> DigestContext:
+        """The copy for a reader of the language of `words` (one of the site's languages)
+        who chose `categories`: the chrome's words, the period's name and the preheader in
+        their language; the posts of their categories (for_categories), and of those, when
+        the site has several languages, the ones in theirs (or of no known language) with
+        the others included, listed by title, or left out as `other_languages` says."""
+        chosen = self.for_categories(categories)
+        posts, others = chosen.posts, ()
+        if len(self.languages) > 1 and self.other_languages != "include":
+            mine = primary(words.language)
+            posts = tuple(p for p in chosen.posts if _in_language(p, mine))
+            if self.other_languages == "link":
+                others = tuple(p for p in chosen.posts if not _in_language(p, mine))
+        period = localised(chosen.period, words)
+        urls = chosen.urls
+        if primary(words.language) != primary(self.default_language):
+            urls = replace(urls, view_in_browser=web_copy_url(urls.view_in_browser, words))
+        return replace(
+            chosen,
+            period=period,
+            posts=posts,
+            groups=group(list(posts), self.group_by, words),
+            preheader=preheader(list(posts), period, words),
+            urls=urls,
+            language=words.language,
+            other_posts=others,
+        )
 
     def for_categories(self, categories: frozenset[str]) -> DigestContext:
         """The issue for a subscriber who chose `categories` (any case): only its posts in
@@ -99,6 +141,8 @@ class IssueContent:
             "group_by": self.group_by,
             "templates": dict(self.templates) if self.templates is not None else None,
             "subject": self.subject,
+            "languages": list(self.languages),
+            "other_languages": self.other_languages,
         }
 
     @classmethod
@@ -132,27 +176,57 @@ class IssueContent:
             group_by=group_by,
             templates=data["templates"],
             subject=data["subject"],
+            # Stored before sites had languages: one language, every post for every reader.
+            languages=tuple(data.get("languages", ())),
+            other_languages=data.get("other_languages", "include"),
         )
 
 
-def group(items: list[DigestPost], group_by: str) -> tuple[DigestGroup, ...]:
+def group(
+    items: list[DigestPost], group_by: str, words: Translator | None = None
+) -> tuple[DigestGroup, ...]:
     """Groups in the order their first post appears; posts keep their order inside."""
     if group_by == "none":
         return (DigestGroup("", tuple(items)),) if items else ()
+    other = (words or ENGLISH).gettext("Other")
     groups: dict[str, list[DigestPost]] = {}
     for item in items:
-        key = (item.category or "Other") if group_by == "category" else item.source
+        key = (item.category or other) if group_by == "category" else item.source
         groups.setdefault(key, []).append(item)
     return tuple(DigestGroup(title, tuple(posts)) for title, posts in groups.items())
 
 
-def preheader(items: list[DigestPost], period: DigestPeriod) -> str:
+def preheader(
+    items: list[DigestPost], period: DigestPeriod, words: Translator | None = None
+) -> str:
     """The hidden preview text: how many posts, and the first titles."""
+    words = words or ENGLISH
     if not items:
-        return f"No new posts in {period.label}."
+        return words.gettext("No new posts in %(period)s.") % {"period": period.label}
     titles = "; ".join(item.title for item in items[:3])
-    count = f"{len(items)} post" if len(items) == 1 else f"{len(items)} posts"
-    return f"{count} from {period.label}: {titles}"[:150]
+    line = words.ngettext(
+        "%(num)s post from %(period)s: %(titles)s",
+        "%(num)s posts from %(period)s: %(titles)s",
+        len(items),
+    )
+    return (line % {"num": words.number(len(items)), "period": period.label, "titles": titles})[
+        :150
+    ]
+
+
+def web_copy_url(url: str, words: Translator) -> str:
+    """The web copy in the language of `words`: <period>.<language>.html beside the default
+    language's <period>.html (syndicate.digest.build writes one per site language)."""
+    stem, dot, suffix = url.rpartition(".")
+    if not dot or suffix != "html":
+        return url
+    return f"{stem}.{primary(words.language)}.html"
+
+
+def _in_language(post: DigestPost, language: str) -> bool:
+    """Whether a reader of `language` (a primary subtag) reads `post` as theirs: it is in
+    that language, or its language is not known."""
+    return post.language is None or primary(post.language) == language
 
 
 def _in(categories: tuple[str, ...], wanted: set[str]) -> bool:

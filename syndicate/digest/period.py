@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from syndicate.digest.context import DigestPeriod
 from syndicate.errors import UsageError
+from syndicate.i18n import Translator
 from syndicate.months import month_key, month_label
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -37,6 +39,17 @@ def week(key: str, tz: ZoneInfo) -> DigestPeriod:
     following = monday + timedelta(days=7)
     end = datetime(following.year, following.month, following.day, tzinfo=tz)
     return DigestPeriod(key, f"Week {number}, {year}", start, end)
+
+
+def localised(period: DigestPeriod, words: Translator) -> DigestPeriod:
+    """`period` with its label in the language of `words`: "ธันวาคม 2015", "สัปดาห์ที่ 49, 2015".
+    English labels are the ones month() and week() give."""
+    if _MONTH.match(period.key):
+        label = words.month_label(period.key)
+    else:
+        year, number = period.key.split("-W")
+        label = words.gettext("Week %(week)s, %(year)s") % {"week": int(number), "year": year}
+    return replace(period, label=label)
 
 
 def parse(key: str, kind: str, tz: ZoneInfo) -> DigestPeriod:

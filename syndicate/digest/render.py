@@ -229,14 +229,19 @@ class DigestRenderer:
         subject_template: str,
         *,
         sources: Mapping[str, str] | None = None,
+        locales_dir: Path | None = None,
     ) -> None:
         # Absolute, so the filenames Jinja reports can be shown relative to the config dir.
         self.templates_dir = templates_dir.resolve()
         self.subject_template = subject_template
         self._sources = sources
-        self.html_env = email_environment(self.templates_dir, autoescape=True, sources=sources)
+        self.html_env = email_environment(
+            self.templates_dir, autoescape=True, sources=sources, locales_dir=locales_dir
+        )
         # Text is not HTML: escaping would show "Fish &amp; Ships" to the reader.
-        self.text_env = email_environment(self.templates_dir, autoescape=False, sources=sources)
+        self.text_env = email_environment(
+            self.templates_dir, autoescape=False, sources=sources, locales_dir=locales_dir
+        )
         self._subject: Template | None = None
 
     @staticmethod
@@ -328,6 +333,8 @@ class DigestRenderer:
         # The date filter reads the zone from here, as on the web pages.
         variables["timezone"] = context.site.timezone
         variables["web_copy"] = web_copy
+        # What the chrome is translated into, and what `lang` attributes compare with.
+        variables["language"] = context.language or context.site.language
         return variables
 
     def _render_html(self, variables: Mapping[str, object]) -> str:

@@ -119,7 +119,10 @@ class MessageFactory:
         _check_url(archive_url, "List-Archive")
 
         self._from = headers.configured_mailbox("From", sender)
+        self._subject_text = subject
         self._subject = headers.text("Subject", subject)
+        # Other copies' subjects (readers of other languages), each encoded once.
+        self._subjects: dict[str, HeaderField] = {}
         self._rest = [
             *([headers.configured_mailbox("Reply-To", reply_to)] if reply_to is not None else []),
             # RFC 2919: the site's title as a phrase, then the list's id.
@@ -180,8 +183,13 @@ class MessageFactory:
         unsubscribe_url: str,
         message_id: str,
         mailto: str | None = None,
+        *,
+        subject: str | None = None,
     ) -> bytes:
         """One subscriber's message, as the bytes to store or send (CRLF line endings).
+
+        `subject` is their copy's, when it is not the issue's (a reader of another
+        language); each distinct one is encoded once.
 
         `mailto` is the address of List-Unsubscribe's mailto (RFC 8058's fallback: the
         subscriber's unsubscribe mailbox address, syndicate.mail.verp); None leaves it out,
@@ -192,8 +200,22 @@ class MessageFactory:
         from the shared body once), so it is not scanned and copied again here.
         """
         return self._assemble(
-            subscriber, html, text, unsubscribe_url, message_id, self._clock.now(), mailto
+            subscriber,
+            html,
+            text,
+            unsubscribe_url,
+            message_id,
+            self._clock.now(),
+            mailto,
+            self._subject_field(subject),
         )
+
+    def _subject_field(self, subject: str | None) -> HeaderField:
+        if subject is None or subject == self._subject_text:
+            return self._subject
+        if subject not in self._subjects:
+            self._subjects[subject] = headers.text("Subject", subject)
+        return self._subjects[subject]
 
     def _assemble(
         self,
@@ -204,6 +226,7 @@ class MessageFactory:
         message_id: str,
         now: datetime,
         mailto: str | None = None,
+        subject: HeaderField | None = None,
     ) -> bytes:
         if not _MESSAGE_ID.fullmatch(message_id) or "=?" in message_id:
             raise HeaderError(f"Message-ID: not a message id: {message_id!r}")
@@ -235,7 +258,7 @@ class MessageFactory:
                     headers.mailbox_line(
                         "To", headers.printable(subscriber.name), subscriber.email
                     ),
-                    self._subject.line,
+                    (subject or self._subject).line,
                     b"Date: ",
                     format_datetime(now).encode("ascii"),
                     b"\r\nMessage-ID: ",

@@ -48,12 +48,14 @@ from syndicate.digest.build import (
     copy_renderer,
     digest_context,
     period_of,
+    reader_words,
     stored_content,
 )
 from syndicate.digest.context import DigestSubscriber
 from syndicate.digest.issue import IssueContent
 from syndicate.digest.render import DigestRenderer, RenderedDigest
 from syndicate.errors import DeliveryError, TransportUnavailable
+from syndicate.i18n import Translator
 from syndicate.mail.dkim import DkimSigner, dkim_signer_for
 from syndicate.mail.message import MessageFactory
 from syndicate.mail.recorder import OutcomeRecorder
@@ -168,8 +170,13 @@ class IssueSender:
         self.errors: list[str] = []
         self.halted: str | None = None  # why the transport made this run stop
         self.factory: MessageFactory  # in run(): 8bit bodies if the transport accepts them
-        self._copies: dict[frozenset[str], MailCopy | None] = {
-            frozenset(): MailCopy(
+        # Each reader's words, by the language their row names (None: the site's default).
+        self._words: dict[str | None, Translator] = {}
+        self._default_language = self._words_for(None).language
+        # A copy per language and choice of categories; the stored one is the default
+        # language's for no categories.
+        self._copies: dict[tuple[str, frozenset[str]], MailCopy | None] = {
+            (self._default_language, frozenset()): MailCopy(
                 RenderedDigest(
                     subject=issue.subject,
                     html=issue.html,
@@ -332,9 +339,12 @@ class IssueSender:
             return _outcome(
                 claimed, DeliveryStatus.SKIPPED, error=f"subscriber is {subscriber.status}"
             )
-        copy = await self._copy_for(subscriber.categories)
+        words = self._words_for(subscriber.language)
+        copy = await self._copy_for(subscriber.categories, words)
         if copy is None:
-            return _outcome(claimed, DeliveryStatus.SKIPPED, error="no posts in their categories")
+            return _outcome(
+                claimed, DeliveryStatus.SKIPPED, error="no posts in their categories or language"
+            )
         site_url = self.settings.site.url
         unsubscribe = self.tokens.link(site_url, "unsubscribe", subscriber)
         preferences = self.tokens.link(site_url, "preferences", subscriber)
@@ -342,9 +352,19 @@ class IssueSender:
         envelope_from, mailto = self._verp_addresses(subscriber)
         try:
             html, text = copy.bodies(
-                DigestSubscriber.of(subscriber.name, subscriber.email), unsubscribe, preferences
+                DigestSubscriber.of(subscriber.name, subscriber.email, words),
+                unsubscribe,
+                preferences,
             )
-            raw = self.factory.build(subscriber, html, text, unsubscribe, message_id, mailto)
+            raw = self.factory.build(
+                subscriber,
+                html,
+                text,
+                unsubscribe,
+                message_id,
+                mailto,
+                subject=copy.rendered.subject,
+            )
             if self.signer is not None:
                 raw = self.signer.sign(raw)
         except ValueError as error:  # an address this builder cannot write
@@ -409,21 +429,31 @@ class IssueSender:
             self.errors.append(error)
         return _outcome(claimed, DeliveryStatus.FAILED, error=error, bounced=bounced)
 
-    async def _copy_for(self, categories: tuple[str, ...]) -> MailCopy | None:
-        """The issue for a choice of categories, rendered once per distinct choice from what
-        the issue is made of (its posts as they were, its templates: a post edited or added
-        since does not show); None when none of its posts is in them."""
-        key = frozenset(category.casefold() for category in categories)
+    def _words_for(self, language: str | None) -> Translator:
+        if language not in self._words:
+            self._words[language] = reader_words(self.settings, language)
+        return self._words[language]
+
+    async def _copy_for(self, categories: tuple[str, ...], words: Translator) -> MailCopy | None:
+        """The issue for a reader of the language of `words` who chose `categories`,
+        rendered once per distinct language and choice from what the issue is made of (its
+        posts as they were, its templates: a post edited or added since does not show);
+        None when none of its posts is for them."""
+        chosen_categories = frozenset(category.casefold() for category in categories)
+        key = (words.language, chosen_categories)
         if key in self._copies:
             return self._copies[key]
         async with self._copy_lock:
             if key not in self._copies:
                 content, renderer = await self._content()
-                chosen = content.for_categories(key)
-                if not chosen.posts:
+                stored = (self._default_language, frozenset())
+                chosen = content.for_reader(chosen_categories, words)
+                if not chosen.posts and not chosen.other_posts:
                     self._copies[key] = None
-                elif content.is_whole(chosen):  # everything: the stored copy itself
-                    self._copies[key] = self._copies[frozenset()]
+                elif words.language == self._default_language and content.is_whole(
+                    content.for_categories(chosen_categories)
+                ):  # everything, in the default language: the stored copy itself
+                    self._copies[key] = self._copies[stored]
                 else:
                     self._copies[key] = MailCopy(renderer.render(chosen))
         return self._copies[key]

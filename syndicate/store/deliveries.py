@@ -162,6 +162,7 @@ class DeliveryQueries(Queries):
                         subscribers.c.name,
                         subscribers.c.status,
                         subscribers.c.categories,
+                        subscribers.c.language,
                     )
                     .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
                     .where(deliveries.c.id.in_(ids))
@@ -170,7 +171,9 @@ class DeliveryQueries(Queries):
             ).all()
         return [
             ClaimedDelivery(
-                row[0], row[1], Recipient(row[2], row[3], row[4], row[5], tuple(row[6] or ()))
+                row[0],
+                row[1],
+                Recipient(row[2], row[3], row[4], row[5], tuple(row[6] or ()), row[7]),
             )
             for row in rows
         ]

@@ -14,8 +14,8 @@ than its `.po` (an admin's edit, a `git pull`) is compiled here in memory instea
 translation never silently lags its source. Fuzzy entries are left out, as msgfmt does: a
 string a translator has not confirmed reads in English rather than wrong.
 
-English needs no catalog (the templates are written in it), and its dates keep the site's
-own form ("8 December 2015", syndicate.months): an English reader's digest is the same bytes
+English needs no catalog (the templates are written in it; an English one may reword
+them), and its dates keep the site's own form ("8 December 2015", syndicate.months): an English reader's digest is the same bytes
 as before languages existed. Other languages take Babel's CLDR forms for their locale, which
 never depend on the process locale.
 """
@@ -98,7 +98,7 @@ def translator(language: str | None, locales_dir: Path | None) -> Translator:
     `locales_dir` (None: none, so English words with the language's dates and numbers).
     Cached per catalog file and its modification time: an edited catalog is read again."""
     tag = language_tag(language) or DEFAULT_LANGUAGE
-    if primary(tag) == DEFAULT_LANGUAGE or locales_dir is None:
+    if locales_dir is None:
         return Translator(tag, gettext.NullTranslations())
     found = catalog_file(locales_dir, tag)
     if found is None:

@@ -53,6 +53,7 @@ from markupsafe import Markup
 from syndicate.errors import TemplateError as SyndicateTemplateError
 from syndicate.i18n import Translator, translator
 from syndicate.languages import language_name, language_tag, primary
+from syndicate.linebreak import display_width
 from syndicate.plaintext import plaintext, wrap
 
 # Jinja's filename for a template compiled from a string (Environment.from_string).
@@ -383,6 +384,7 @@ def email_environment(
     env.filters["date"] = date_filter
     env.filters["number"] = number_filter
     env.filters["wrap"] = wrap
+    env.filters["columns"] = display_width
     env.filters["plaintext"] = plaintext
     env.filters["lang_attr"] = lang_attr
     env.filters["language_name"] = language_name_filter
@@ -391,10 +393,10 @@ def email_environment(
 
 
 def language_name_filter(language: object) -> str:
-    """`{{ post.language|language_name }}` -> "ไทย": a language named in itself; "" when
-    `language` is not a tag."""
+    """`{{ post.language|language_name }}` -> "ไทย": a language named in itself ("en-GB" is
+    "English": readers choose by language, not country); "" when `language` is not a tag."""
     tag = language_tag(language)
-    return language_name(tag) if tag is not None else ""
+    return language_name(primary(tag)) if tag is not None else ""
 
 
 def lang_attr(language: object, page_language: object) -> Markup:

@@ -9,6 +9,7 @@ is selected but unreachable the tests fail rather than skip: a silent skip would
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -79,10 +80,33 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of the bundled config.toml with its examples and templates, in a temp dir."""
+def bundled_project(tmp_path: Path) -> Path:
+    """A copy of the bundled config.toml with its examples, templates and catalogs, whole:
+    four languages and the Thai partner's feed."""
     shutil.copy(REPO / "config.toml", tmp_path / "config.toml")
-    for folder in ("examples", "templates"):
+    for folder in ("examples", "templates", "locales"):
         if (REPO / folder).is_dir():
             shutil.copytree(REPO / folder, tmp_path / folder)
     return tmp_path
+
+
+# What makes the bundled config a site of several languages (issue 20).
+OFFERED_LANGUAGES = 'languages = ["en", "th", "km", "my"]\n'
+THAI_SOURCE = re.compile(r'\n\[\[sources\]\]\nname = "samut-sakhon-partner"\n(?:[^\n\[]+\n)+')
+
+
+@pytest.fixture
+def project(bundled_project: Path) -> Path:
+    """The bundled config as it was before it had languages: one language and the three
+    English example feeds. Most tests were written for those feeds (how many posts a month
+    has, which sources there are); the language tests take `bundled_project`."""
+    english_only(bundled_project / "config.toml")
+    return bundled_project
+
+
+def english_only(config: Path) -> None:
+    """Make the bundled config at `config` one of one language without the Thai feed."""
+    text = config.read_text(encoding="utf-8")
+    english, found = THAI_SOURCE.subn("\n", text.replace(OFFERED_LANGUAGES, "", 1))
+    assert found == 1 and OFFERED_LANGUAGES not in english, "the bundled config changed"
+    config.write_text(english, encoding="utf-8")

@@ -20,7 +20,6 @@ from test_web_browser import browser, free_port, serving, syndicate
 
 __all__ = ["browser"]  # the fixture, used by name
 
-FIXTURE = Path(__file__).parent / "fixtures" / "languages" / "thai-partner.rss"
 THAI_TITLE = "เปิดศูนย์ให้คำปรึกษาแรงงานข้ามชาติแห่งใหม่ในจังหวัดสมุทรสาคร"
 
 
@@ -50,17 +49,14 @@ def assert_thai_font(page: Page, selector: str) -> None:
 
 
 def thai_site(project: Path) -> Path:
-    shutil.copy(FIXTURE, project / "examples" / "thai-partner.rss")
+    """The bundled config, which offers Thai and has a Thai partner's feed, ingested."""
     config = project / "config.toml"
-    text = config.read_text().replace("[site]\n", '[site]\nlanguages = ["en", "th"]\n', 1)
-    text += '\n[[sources]]\nname = "thai-partner"\nurl = "examples/thai-partner.rss"\n'
-    config.write_text(text)
     syndicate(config, "ingest")
     return config
 
 
 def test_thai_posts_are_drawn_in_a_thai_font(
-    project: Path,
+    bundled_project: Path,
     browser: Browser,
     tmp_path: Path,
 ) -> None:
@@ -69,7 +65,7 @@ def test_thai_posts_are_drawn_in_a_thai_font(
             "Noto Sans Thai is not installed: run the tests with ./scripts/test, which installs "
             "fonts-noto-core, or `apt-get install -y fonts-noto-core`"
         )
-    config = thai_site(project)
+    config = thai_site(bundled_project)
     port = free_port()
     with serving(config, port):
         page = browser.new_page(viewport={"width": 1000, "height": 1400})

@@ -113,7 +113,13 @@ def build(app: AppContext, month: str | None, week: str | None) -> None:
     "--subscriber",
     "email",
     metavar="EMAIL",
-    help="Personalise for this subscriber (name, categories, links).",
+    help="Personalise for this subscriber (name, categories, language, links).",
+)
+@click.option(
+    "--language",
+    metavar="TAG",
+    help="The copy for a reader of this language (default: the subscriber's, else the "
+    "site's first).",
 )
 @pass_app
 def preview(
@@ -123,20 +129,25 @@ def preview(
     kind: str,
     output: Path | None,
     email: str | None,
+    language: str | None,
 ) -> None:
     """Render a period's digest without storing or sending anything.
 
     \b
     Example:
       syndicate digest preview --month 2015-12 --format text
+      syndicate digest preview --month 2015-12 --language th
     """
-    from syndicate.digest.build import issue_content, renderer_for
+    from syndicate.cli.subscribers import offered_language
+    from syndicate.digest.build import issue_content, reader_words, renderer_for
     from syndicate.digest.context import DigestSubscriber
     from syndicate.store import Store
     from syndicate.tokens import Tokens, signing_secret
 
     settings = app.settings
     period = chosen_period(settings, month, week)
+    if language is not None:
+        language = offered_language(language, settings.site.offered_languages)
 
     async def go() -> bytes:
         async with await Store.open(settings.database_url) as store:
@@ -145,14 +156,15 @@ def preview(
             if email and person is None:
                 raise UsageError(f"no subscriber {email!r}")
             categories = frozenset(person.categories) if person is not None else frozenset()
-            context = content.for_categories(categories)
+            words = reader_words(settings, language or (person.language if person else None))
+            context = content.for_reader(categories, words)
             rendered = renderer_for(settings).render(context)
             if person is None:
                 html, text = rendered.web_copy(), rendered.text_copy()
             else:
                 tokens = Tokens(signing_secret(settings), app.clock)
                 html, text = rendered.personalise(
-                    DigestSubscriber.of(person.name, person.email),
+                    DigestSubscriber.of(person.name, person.email, words),
                     tokens.link(settings.site.url, "unsubscribe", person),
                     tokens.link(settings.site.url, "preferences", person),
                 )

@@ -107,7 +107,7 @@ def add(
 
     settings = app.settings
     clock = app.clock
-    reads = _offered_language(language, settings.site.offered_languages)
+    reads = offered_language(language, settings.site.offered_languages)
 
     async def work(store: Store) -> tuple[Subscriber, bool, DeliveryError | None]:
         chosen = pick(categories, await offered_categories(settings, store))
@@ -454,7 +454,7 @@ def _moment(moment: datetime | None, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if moment else "-"
 
 
-def _offered_language(language: str | None, offered: list[str]) -> str | None:
+def offered_language(language: str | None, offered: list[str]) -> str | None:
     """The site's tag for `language`, by the import's rule (subscribers.pick_language: "TH"
     and "th-TH" are "th" when the site offers "th"); a usage error naming the offered ones
     for any other."""

@@ -173,8 +173,10 @@ class DigestSettings(Section):
     order: Literal["newest", "oldest"] = "newest"
     max_posts: int = Field(default=30, ge=1, le=1000)
     # On a site of several languages, what a reader gets of the posts in languages other
-    # than theirs: the posts in full, their titles as links, or nothing (issue 20).
-    other_languages: Literal["include", "link", "omit"] = "link"
+    # than theirs: the posts in full, their titles as links, or nothing (issue 20). Nothing
+    # by default: a reader is sent what they can read, and an English reader's digest is
+    # what it was before the site had other languages.
+    other_languages: Literal["include", "link", "omit"] = "omit"
     # A welcome email once someone confirms (templates/email/welcome.*.j2). Strict: a
     # quoted "false" is a mistake to report, not a truthy string.
     welcome: StrictBool = True

@@ -68,14 +68,15 @@ class IssueContent:
         who chose `categories`: the chrome's words, the period's name and the preheader in
         their language; the posts of their categories (for_categories), and of those, when
         the site has several languages, the ones in theirs (or of no known language) with
-        the others included, listed by title, or left out as `other_languages` says."""
+        the others included, listed by title, or left out as `other_languages` says. A post
+        of no known language is the default language's."""
         chosen = self.for_categories(categories)
         posts, others = chosen.posts, ()
         if len(self.languages) > 1 and self.other_languages != "include":
-            mine = primary(words.language)
-            posts = tuple(p for p in chosen.posts if _in_language(p, mine))
+            mine, default = primary(words.language), primary(self.default_language)
+            posts = tuple(p for p in chosen.posts if _in_language(p, mine, default))
             if self.other_languages == "link":
-                others = tuple(p for p in chosen.posts if not _in_language(p, mine))
+                others = tuple(p for p in chosen.posts if not _in_language(p, mine, default))
         period = localised(chosen.period, words)
         urls = chosen.urls
         if primary(words.language) != primary(self.default_language):
@@ -223,10 +224,13 @@ def web_copy_url(url: str, words: Translator) -> str:
     return f"{stem}.{primary(words.language)}.html"
 
 
-def _in_language(post: DigestPost, language: str) -> bool:
+def _in_language(post: DigestPost, language: str, default: str) -> bool:
     """Whether a reader of `language` (a primary subtag) reads `post` as theirs: it is in
-    that language, or its language is not known."""
-    return post.language is None or primary(post.language) == language
+    that language, or its language is not known and theirs is the site's `default` (a feed
+    that says nothing and is not in a script of its own is taken to be the site's)."""
+    if post.language is None:
+        return language == default
+    return primary(post.language) == language
 
 
 def _in(categories: tuple[str, ...], wanted: set[str]) -> bool:

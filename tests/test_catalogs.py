@@ -1,0 +1,216 @@
+"""The translation catalogs in locales/ cover every string the templates and the code mark
+for translation, and the templates mark every word a reader sees.
+
+Two checks:
+- every message `pybabel extract -F babel.cfg` finds (what the README's workflow extracts)
+  is in the English, Thai, Khmer and Burmese catalogs, translated (not empty, not fuzzy) in
+  all but English, with the same %(placeholders)s as the English;
+- rendered in a pseudo-language whose every translation is wrapped in ⟦ ⟧, with data in
+  Thai, a reader's copy shows no Latin word outside ⟦ ⟧ (URLs and addresses aside): a word
+  written into a template without _() or {% trans %} is caught here, not by a reader.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po, write_po
+from test_digest_languages import BURMESE, THAI, content
+
+from syndicate.digest.context import DigestSubscriber
+from syndicate.digest.issue import IssueContent
+from syndicate.digest.render import DigestRenderer
+from syndicate.i18n import compile_catalogs, translator
+
+REPO = Path(__file__).resolve().parent.parent
+LOCALES = REPO / "locales"
+LANGUAGES = ("en", "th", "km", "my")
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+
+
+def extracted() -> dict[str, tuple[str, ...]]:
+    """What `pybabel extract -F babel.cfg .` finds: msgid -> its forms (singular, plural)."""
+    with (REPO / "babel.cfg").open(encoding="utf-8") as config:
+        method_map, options_map = parse_mapping_cfg(config)
+    found: dict[str, tuple[str, ...]] = {}
+    for _, _, message, _, _ in extract_from_dir(str(REPO), method_map, options_map):
+        forms = (message,) if isinstance(message, str) else tuple(message)
+        found[forms[0]] = forms
+    return found
+
+
+def catalog(language: str) -> Catalog:
+    with (LOCALES / language / "LC_MESSAGES" / "syndicate.po").open("rb") as source:
+        return read_po(source, locale=language)
+
+
+def test_extraction_finds_the_templates_and_the_codes_strings() -> None:
+    messages = extracted()
+    # One from a template, one from a trans block with a plural, one from the code.
+    assert "Unsubscribe" in messages
+    assert messages["%(num)s comment"] == ("%(num)s comment", "%(num)s comments")
+    assert "Hello %(name)s," in messages
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_string_is_in_each_catalog_and_translated(language: str) -> None:
+    messages = extracted()
+    kept = catalog(language)
+    missing = [msgid for msgid in messages if kept.get(msgid) is None]
+    assert not missing, (
+        f"not in locales/{language}: {missing}; run the README's pybabel extract and update"
+    )
+    if language == "en":
+        return
+    problems = []
+    for msgid, forms in messages.items():
+        entry = kept.get(msgid)
+        strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
+        if entry.fuzzy or not all(strings):
+            problems.append(f"untranslated: {msgid!r}")
+            continue
+        wanted = set(PLACEHOLDER.findall(" ".join(forms)))
+        for string in strings:
+            if set(PLACEHOLDER.findall(string)) != wanted:
+                problems.append(f"placeholders differ: {msgid!r} -> {string!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_catalogs_hold_no_strings_nothing_uses() -> None:
+    messages = extracted()
+    for language in LANGUAGES:
+        stale = [
+            m.id
+            for m in catalog(language)
+            if m.id
+            and ((m.id[0] if isinstance(m.id, tuple) else m.id) not in messages)
+        ]
+        assert not stale, f"locales/{language} has strings no template uses: {stale}"
+
+
+def test_compiled_catalogs_are_used_and_a_newer_po_wins(tmp_path: Path) -> None:
+    locales = tmp_path / "locales"
+    shutil.copytree(LOCALES / "th", locales / "th")
+    assert not list(locales.rglob("*.mo"))
+    # No .mo: the .po is compiled in memory.
+    assert translator("th", locales).gettext("Unsubscribe") == "ยกเลิกการรับ"
+    [mo] = compile_catalogs(locales)
+    assert translator("th", locales).gettext("Read more") == "อ่านต่อ"
+    # An edited .po is newer than its .mo: the edit is what readers get.
+    po = locales / "th" / "LC_MESSAGES" / "syndicate.po"
+    edited = catalog("th")
+    edited.get("Read more").string = "อ่านเพิ่มเติม"
+    with po.open("wb") as out:
+        write_po(out, edited)
+    assert translator("th", locales).gettext("Read more") == "อ่านเพิ่มเติม"
+    assert mo.stat().st_mtime_ns <= po.stat().st_mtime_ns
+
+
+def test_a_fuzzy_translation_reads_in_english(tmp_path: Path) -> None:
+    locales = tmp_path / "locales"
+    shutil.copytree(LOCALES / "th", locales / "th")
+    po = locales / "th" / "LC_MESSAGES" / "syndicate.po"
+    edited = catalog("th")
+    edited.get("Read more").flags.add("fuzzy")
+    with po.open("wb") as out:
+        write_po(out, edited)
+    assert translator("th", locales).gettext("Read more") == "Read more"
+    assert translator("th", locales).gettext("Discuss") == "ร่วมพูดคุย"
+
+
+# --- nothing a reader sees is left untranslated --------------------------------------------------
+
+
+def pseudo_locales(tmp_path: Path) -> Path:
+    """A Thai catalog (Thai dates and numbers) whose every translation is ⟦the English⟧."""
+    pseudo = Catalog(locale="th", domain="syndicate")
+    for msgid, forms in extracted().items():
+        if len(forms) > 1:
+            pseudo.add(forms, tuple(f"⟦{form}⟧" for form in forms[:1]))
+        else:
+            pseudo.add(msgid, f"⟦{msgid}⟧")
+    folder = tmp_path / "locales" / "th" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    with (folder / "syndicate.po").open("wb") as out:
+        write_po(out, pseudo)
+    return tmp_path / "locales"
+
+
+class _Text(HTMLParser):
+    """The words of a page a reader sees or hears: text, and alt/title/aria-label values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "script"):
+            self._skip += 1
+        self.parts += [v for k, v in attrs if k in ("alt", "title", "aria-label") and v]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def visible(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    return " ".join(parser.parts)
+
+
+def untranslated(text: str) -> list[str]:
+    """Latin words outside ⟦ ⟧, URLs and addresses."""
+    text = re.sub(r"⟦.*?⟧", " ", text, flags=re.DOTALL)
+    text = re.sub(r"\S+@\S+|https?://\S+|<\S+>", " ", text)
+    return re.findall(r"[A-Za-z]{2,}", text)
+
+
+def thai_issues() -> Iterator[IssueContent]:
+    """An issue whose data is all Thai, each way the templates can go (other languages
+    linked and left out, posts with and without links, an "N more" line or not)."""
+    whole = content("link")
+    site = replace(whole.context.site, title="ข่าวริมแม่น้ำ", description="ข่าว")
+    thai = replace(THAI, source="ศูนย์", category="พันธมิตร", categories=("พันธมิตร",))
+    burmese = replace(BURMESE, source="ศูนย์", category="พันธมิตร", categories=("พันธมิตร",))
+    posts = (thai, replace(thai, url="", discussion_url=None, excerpt=""), burmese)
+    for other, more in (("link", 2), ("omit", 0)):
+        yield replace(
+            whole,
+            context=replace(whole.context, site=site, posts=posts, more=more),
+            other_languages=other,
+        )
+
+
+def test_no_word_of_the_digest_escapes_the_catalogs(tmp_path: Path) -> None:
+    locales = pseudo_locales(tmp_path)
+    words = translator("th", locales)
+    renderer = DigestRenderer(REPO / "templates", "{{ site.title }}", locales_dir=locales)
+    for issue in thai_issues():
+        for categories in (frozenset(), frozenset({"nothing"})):  # an issue with no posts too
+            copy = issue.for_reader(categories, words)
+            rendered = renderer.render(copy)
+            html, text = rendered.personalise(
+                DigestSubscriber.of("สมชาย", "somchai@example.org", words),
+                "https://x/u",
+                "https://x/p",
+            )
+            assert untranslated(visible(html)) == [], visible(html)
+            assert untranslated(text) == [], text
+            web = renderer.render_web_copy(copy)
+            assert untranslated(visible(web)) == [], visible(web)
+            assert untranslated(rendered.subject) == []

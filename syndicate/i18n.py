@@ -15,9 +15,9 @@ translation never silently lags its source. Fuzzy entries are left out, as msgfm
 string a translator has not confirmed reads in English rather than wrong.
 
 English needs no catalog (the templates are written in it; an English one may reword
-them), and its dates keep the site's own form ("8 December 2015", syndicate.months): an English reader's digest is the same bytes
-as before languages existed. Other languages take Babel's CLDR forms for their locale, which
-never depend on the process locale.
+them), and its dates keep the site's own form ("8 December 2015", syndicate.months): an
+English reader's digest is the same bytes as before languages existed. Other languages take
+Babel's CLDR forms for their locale, which never depend on the process locale.
 """
 
 from __future__ import annotations

@@ -91,8 +91,7 @@ def test_the_catalogs_hold_no_strings_nothing_uses() -> None:
         stale = [
             m.id
             for m in catalog(language)
-            if m.id
-            and ((m.id[0] if isinstance(m.id, tuple) else m.id) not in messages)
+            if m.id and ((m.id[0] if isinstance(m.id, tuple) else m.id) not in messages)
         ]
         assert not stale, f"locales/{language} has strings no template uses: {stale}"
 

@@ -240,7 +240,7 @@ async def test_a_failed_welcome_leaves_the_confirmation_standing(
 
 def test_syndicate_check_renders_the_welcome_templates(project: Path) -> None:
     template = project / "templates" / "email" / "welcome.html.j2"
-    template.write_text(template.read_text().replace("{{ urls.unsubscribe }}", "{{ urls.unsub }}"))
+    template.write_text(template.read_text().replace("=urls.unsubscribe", "=urls.unsub"))
     result = CliRunner().invoke(cli, ["--config", str(project / "config.toml"), "check"])
     assert result.exit_code == 2, result.output
     assert "email/welcome.html.j2:" in result.output

@@ -8,7 +8,9 @@ LIFETIMES["confirm"]); opening it makes the subscriber active (subscribers.confi
 Templates (admins edit them, like the digest's): email/confirm.subject.j2, confirm.txt.j2 and
 confirm.html.j2, styled by email/style.css, which is inlined. They render sandboxed with
 StrictUndefined, the HTML ones autoescaped, and a mistake is a TemplateProblem naming
-"file:line", as for the digest.
+"file:line", as for the digest. They are written in the subscriber's language: the closest
+of the site's languages to theirs, else the site's default (digest.build.reader_words, as
+their digest is), with the catalogs of Settings.locales_dir.
 
 Unlike the digest this is a one-off, transactional message: its headers are written by
 syndicate.mail.headers (the subscriber's name as literal text, never decoded as RFC 2047) and
@@ -28,13 +30,17 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from syndicate.digest.build import reader_words
 from syndicate.errors import PermanentDeliveryError
+from syndicate.i18n import DEFAULT_LANGUAGE, catalog_file, catalog_languages
 from syndicate.mail import headers
 from syndicate.mail.dkim import dkim_signer_for
 from syndicate.mail.headers import HeaderError
 from syndicate.mail.message import alternative_message, site_domain
 from syndicate.templating import (
     TemplateProblem,
+    default_locales_dir,
+    display_path,
     email_environment,
     inline_css,
     render_template,
@@ -44,6 +50,7 @@ from syndicate.tokens import LIFETIMES
 if TYPE_CHECKING:
     from syndicate.clock import Clock
     from syndicate.config import Settings
+    from syndicate.i18n import Translator
     from syndicate.mail.transport import Transport
     from syndicate.models import Subscriber
     from syndicate.tokens import Tokens
@@ -55,7 +62,6 @@ TEMPLATES = (SUBJECT_TEMPLATE, TEXT_TEMPLATE, HTML_TEMPLATE)
 
 # C0 controls and DEL: CR or LF in a header would start another one ("\r\nBcc: ...").
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-FREQUENCY = {"month": "monthly", "week": "weekly"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +130,9 @@ def build_confirmation(
 
     PermanentDeliveryError for an address it cannot write (a non-ASCII mailbox name).
     """
-    rendered = renderer(settings.templates_dir).render(variables(settings, subscriber, confirm_url))
+    rendered = renderer(settings.templates_dir, settings.locales_dir).render(
+        variables(settings, subscriber, confirm_url)
+    )
     fields = one_off_fields(settings, subscriber, rendered.subject, "confirm", clock=clock)
     return alternative_message(fields, rendered.text, rendered.html)
 
@@ -174,8 +182,11 @@ def variables(settings: Settings, subscriber: Subscriber, confirm_url: str) -> d
 
 def one_off_variables(settings: Settings, subscriber: Subscriber) -> dict[str, object]:
     """What every one-off message's templates see (the confirmation, the welcome): the site,
-    the subscriber (the name on one line), the digest's frequency and the time zone."""
+    the subscriber (the name on one line), the digest's frequency and the time zone, and the
+    language they are written in (`language`: the closest the site offers to the
+    subscriber's; the frequency comes in it)."""
     site = settings.site
+    words = reader_words(settings, subscriber.language)
     return {
         "site": ConfirmSite(site.title, site.url, site.description, site.language),
         "subscriber": ConfirmSubscriber(
@@ -184,9 +195,21 @@ def one_off_variables(settings: Settings, subscriber: Subscriber) -> dict[str, o
             subscriber.categories,
             subscriber.consent_source,
         ),
-        "frequency": FREQUENCY.get(settings.digest.period, settings.digest.period),
+        "frequency": frequency(words, settings.digest.period),
         "timezone": site.timezone,
+        "language": words.language,
     }
+
+
+def frequency(words: Translator, period: str) -> str:
+    """How often the digest comes, as its sentences say it ("the monthly email digest"), in
+    `words`' language."""
+    # Each word written out in a gettext call of its own, so `pybabel extract` finds both.
+    if period == "week":
+        # Translators: fills %(frequency)s in "the %(frequency)s email digest of %(site)s".
+        return words.gettext("weekly")
+    # Translators: fills %(frequency)s in "the %(frequency)s email digest of %(site)s".
+    return words.gettext("monthly")
 
 
 def home_url(settings: Settings) -> str:
@@ -199,10 +222,11 @@ def home_url(settings: Settings) -> str:
 
 
 @functools.cache
-def renderer(templates_dir: Path) -> ConfirmRenderer:
-    """One renderer per templates folder for the life of the process (Jinja reloads a
-    template whose file changed, and the stylesheet is read at each render)."""
-    return ConfirmRenderer(templates_dir)
+def renderer(templates_dir: Path, locales_dir: Path | None = None) -> ConfirmRenderer:
+    """One renderer per templates and catalogs folder for the life of the process (Jinja
+    reloads a template whose file changed, the stylesheet is read at each render, and
+    syndicate.i18n reads a catalog again when its file changes)."""
+    return ConfirmRenderer(templates_dir, locales_dir)
 
 
 class ConfirmRenderer:
@@ -214,11 +238,18 @@ class ConfirmRenderer:
 
     templates = TEMPLATES  # subject, text, HTML
 
-    def __init__(self, templates_dir: Path) -> None:
+    def __init__(self, templates_dir: Path, locales_dir: Path | None = None) -> None:
+        """Templates from `templates_dir`, translated with the catalogs in `locales_dir`
+        (None: the `locales` folder beside the templates, as Settings.locales_dir)."""
         self.templates_dir = templates_dir.resolve()
-        self.html_env = email_environment(self.templates_dir, autoescape=True)
+        self.locales_dir = locales_dir or default_locales_dir(self.templates_dir)
+        self.html_env = email_environment(
+            self.templates_dir, autoescape=True, locales_dir=self.locales_dir
+        )
         # Text is not HTML: escaping would show "Fish &amp; Ships" in the text part.
-        self.text_env = email_environment(self.templates_dir, autoescape=False)
+        self.text_env = email_environment(
+            self.templates_dir, autoescape=False, locales_dir=self.locales_dir
+        )
 
     def render(self, variables: Mapping[str, object]) -> Confirmation:
         """The three parts; raises TemplateProblem."""
@@ -232,15 +263,26 @@ class ConfirmRenderer:
         return Confirmation(subject=_one_line(subject), text=_tidy(text), html=html)
 
     def check(self) -> list[str]:
-        """Render the templates with sample data: one "file:line: reason" per problem."""
+        """Render the templates with sample data, in English and in each language with a
+        catalog: one "file:line: reason" per problem. A translation can break a template
+        that is fine in English (a misspelt "%(name)s", a lone "%"), and then every email
+        to that language's readers fails, so its problems also name the catalog."""
         problems: list[str] = []
-        for sample in self.samples():
-            try:
-                self.render(sample)
-            except TemplateProblem as problem:
-                if str(problem) not in problems:
-                    problems.append(str(problem))
+        for language in [DEFAULT_LANGUAGE, *catalog_languages(self.locales_dir)]:
+            for sample in self.samples():
+                try:
+                    self.render({**sample, "language": language})
+                except TemplateProblem as problem:
+                    if str(problem) in problems:
+                        continue  # the template's own mistake, reported in English
+                    problems.append(str(problem) + self._in_catalog(language))
         return problems
+
+    def _in_catalog(self, language: str) -> str:
+        found = catalog_file(self.locales_dir, language)
+        if language == DEFAULT_LANGUAGE or found is None:
+            return ""
+        return f" (translated by {display_path(str(found), self.templates_dir)})"
 
     def samples(self) -> list[dict[str, Any]]:
         return _samples()
@@ -269,6 +311,7 @@ def _samples() -> list[dict[str, Any]]:
         "expires_days": LIFETIMES["confirm"].days,
         "frequency": "monthly",
         "timezone": "UTC",
+        "language": "en",
     }
     named = ConfirmSubscriber("Ann", "ann@example.org", ("News", "Projects"), "web")
     anonymous = ConfirmSubscriber("", "bob@example.org", (), "cli")

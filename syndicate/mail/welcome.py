@@ -9,8 +9,9 @@ turns it off (the caller, subscribers.confirm_subscription, checks that).
 
 Templates: email/welcome.subject.j2, welcome.txt.j2 and welcome.html.j2, rendered exactly
 as the confirmation's (confirm.py: sandboxed, StrictUndefined, HTML autoescaped, style.css
-inlined), with the same headers: written by syndicate.mail.headers, the name as literal
-text, built and read back by message.alternative_message, DKIM-signed when configured.
+inlined, in the subscriber's language), with the same headers: written by
+syndicate.mail.headers, the name as literal text, built and read back by
+message.alternative_message, DKIM-signed when configured.
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ def build_welcome(
         unsubscribe=tokens.link(site.url, "unsubscribe", subscriber),
         latest_issue=latest_issue,
     )
-    rendered = renderer(settings.templates_dir).render(variables(settings, subscriber, urls))
+    rendered = renderer(settings.templates_dir, settings.locales_dir).render(
+        variables(settings, subscriber, urls)
+    )
     fields = one_off_fields(settings, subscriber, rendered.subject, "welcome", clock=clock)
     return alternative_message(fields, rendered.text, rendered.html)
 
@@ -103,8 +106,9 @@ def variables(settings: Settings, subscriber: Subscriber, urls: WelcomeUrls) -> 
 
 
 @functools.cache
-def renderer(templates_dir: Path) -> WelcomeRenderer:
-    return WelcomeRenderer(templates_dir)
+def renderer(templates_dir: Path, locales_dir: Path | None = None) -> WelcomeRenderer:
+    """One renderer per templates and catalogs folder, as confirm.renderer."""
+    return WelcomeRenderer(templates_dir, locales_dir)
 
 
 class WelcomeRenderer(ConfirmRenderer):
@@ -116,7 +120,12 @@ class WelcomeRenderer(ConfirmRenderer):
         """Both branches: a named subscriber with categories after an issue was sent, and
         an anonymous one before the first."""
         site = ConfirmSite("Example News", "https://news.example", "News from the example", "en")
-        common: dict[str, Any] = {"site": site, "frequency": "monthly", "timezone": "UTC"}
+        common: dict[str, Any] = {
+            "site": site,
+            "frequency": "monthly",
+            "timezone": "UTC",
+            "language": "en",
+        }
 
         def urls(latest: str | None) -> WelcomeUrls:
             return WelcomeUrls(

@@ -18,14 +18,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from syndicate.languages import language_name
 from syndicate.models import Post
 from syndicate.publish.document import (
     FEED_TYPES,
+    Alternate,
     ArchivePage,
     FeedEntry,
     FeedGroup,
     FeedLink,
     IssueLink,
+    LanguageLink,
     MonthLink,
     feed_type,
 )
@@ -51,6 +54,38 @@ def root_from(path: str) -> str:
     """
     depth = path.count("/") - 1 if path.startswith("/") else path.count("/")
     return "/".join([".."] * depth) if depth > 0 else "."
+
+
+def variant_path(path: str, language: str, default: str) -> str:
+    """Where the `language` version of the published page `path` is: the default language's
+    keeps the page's own name (links and bookmarks from before stay good), another's has the
+    tag before the extension: "archive/2015-12.html", "th" -> "archive/2015-12.th.html"."""
+    if language == default:
+        return path
+    stem, dot, extension = path.rpartition(".")
+    return f"{stem}.{language}.{extension}" if dot else f"{path}.{language}"
+
+
+def page_languages(
+    path: str, language: str, offered: Sequence[str]
+) -> tuple[tuple[LanguageLink, ...], tuple[Alternate, ...]]:
+    """The switch and the hreflang links of the published page `path` in `language`, for a
+    site offering `offered` (the default first); none with one language.
+
+    The switch links to each version's own file with `?lang=`: served by syndicate, the
+    query sets the reader's choice (syndicate/web/language.py); served by any static web
+    server, the file alone is the right page. The default's name is also what the web app
+    answers in the reader's language, so it is x-default as well."""
+    if len(offered) < 2:
+        return (), ()
+    default = offered[0]
+    name = {tag: variant_path(path, tag, default).rpartition("/")[2] for tag in offered}
+    switch = tuple(
+        LanguageLink(tag, language_name(tag), f"{name[tag]}?lang={tag}", tag == language)
+        for tag in offered
+    )
+    alternates = tuple(Alternate(tag, name[tag]) for tag in offered)
+    return switch, (*alternates, Alternate("x-default", name[default]))
 
 
 class PageRenderer:
@@ -182,4 +217,6 @@ class PageRenderer:
             "feeds_url": page.feeds_url,
             "feeds": self.feeds(page.feeds_url),
             "timezone": page.timezone,
+            "language_switch": page.languages,
+            "alternates": page.alternates,
         }

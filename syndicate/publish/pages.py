@@ -160,8 +160,13 @@ class PageRenderer:
         sample_feed = feed_type("rss", "category/news.rss")
         groups = [FeedGroup("By category", (FeedEntry("News", "Posts in News.", (sample_feed,)),))]
         issues = [IssueLink("2015-12", "Sample: December 2015", "2015-12.html", _SAMPLE_DATE)]
+        # The switch and hreflang links too: base.html.j2 draws them only on a site of
+        # several languages, where a mistake in them would otherwise first show.
+        switch, alternates = page_languages(page.path, "th", ("en", "th"))
+        both = replace(page, language="th", languages=switch, alternates=alternates)
         renders = (
             lambda: self.render_archive(page),
+            lambda: self.render_archive(both),
             lambda: self.render_archive_index(page),
             lambda: self.render_feeds(replace(page, title="Feeds"), groups),
             lambda: self.render_feeds(replace(page, title="Feeds"), []),

@@ -4,10 +4,10 @@ Everything comes from the store, so the page is current even before the next pub
 archive links point at the published month pages (/feeds/archive/YYYY-MM.html), grouped in
 the site's time zone as publish groups them.
 
-It is rendered once per change of what it shows (the store's content counter, the config,
-the templates: pagecache.py), not once per request, and every query behind it stays the same
-size however many posts there are (the newest few, and a few index lookups per month). Each
-visitor's copy gets its own CSRF token in place of TOKEN_SLOT.
+It is rendered once per change of what it shows and per language (the store's content
+counter, the config, the templates: pagecache.py), not once per request, and every query
+behind it stays the same size however many posts there are (the newest few, and a few index
+lookups per month). Each visitor's copy gets its own CSRF token in place of TOKEN_SLOT.
 """
 
 from __future__ import annotations

@@ -96,3 +96,47 @@ def _font_families() -> str:
     return subprocess.run(
         ["fc-list", ":", "family"], capture_output=True, text=True, check=False
     ).stdout
+
+
+def test_the_visible_switch_changes_the_pages_language(
+    project: Path, browser: Browser, tmp_path: Path
+) -> None:
+    """English by the browser's language; the switch's ไทย makes the home page Thai, and the
+    archive it links to, and the choice holds (the cookie) until English is picked again."""
+    from test_web_languages import thai_catalog
+
+    thai_catalog(project / "locales")
+    config = thai_site(project)
+    port = free_port()
+    with serving(config, port):
+        context = browser.new_context(locale="en-GB", viewport={"width": 1000, "height": 1400})
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        assert page.locator("html").get_attribute("lang") == "en"
+        switch = page.get_by_role("navigation", name="Language")
+        current = switch.locator("a[aria-current]")
+        assert current.inner_text() == "English" and current.get_attribute("hreflang") == "en"
+        switch.get_by_role("link", name="ไทย").click()
+        page.wait_for_load_state()
+        assert page.locator("html").get_attribute("lang") == "th"
+        assert page.locator("h2#latest").inner_text() == "โพสต์ล่าสุด"
+        switch = page.get_by_role("navigation", name="ภาษา")
+        assert switch.locator("a[aria-current]").get_attribute("lang") == "th"
+        page.screenshot(path=tmp_path / "home-switched-to-thai.png", full_page=True)
+        assert_thai_font(page, "nav.languages a[lang=th]")
+        # A month on the Thai home page opens the Thai archive page.
+        page.locator("#archive ~ ul a").first.click()
+        page.wait_for_load_state()
+        assert page.url.endswith(".th.html")
+        assert page.locator("h1").inner_text().startswith("คลังบทความเดือน ")
+        page.screenshot(path=tmp_path / "archive-thai.png", full_page=True)
+        # The cookie: the plain address now answers in Thai though the browser asks English.
+        page.goto(f"http://127.0.0.1:{port}/subscribe")
+        assert page.locator("html").get_attribute("lang") == "th"
+        page.get_by_role("navigation", name="ภาษา").get_by_role("link", name="English").click()
+        page.wait_for_load_state()
+        assert page.locator("html").get_attribute("lang") == "en"
+        page.goto(f"http://127.0.0.1:{port}/")
+        assert page.locator("h2#latest").inner_text() == "Latest posts"
+        page.screenshot(path=tmp_path / "home-back-to-english.png", full_page=True)
+        context.close()

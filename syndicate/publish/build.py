@@ -22,14 +22,22 @@ from syndicate.categories import SiteCategories
 from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.files import file_stamp, has_bytes, holds, prepare_folder, remove, write_atomic
+from syndicate.i18n import catalog_file, translator
 from syndicate.links import public_id, public_url, with_public_links
 from syndicate.models import IssueSummary, Post
 from syndicate.publish.atom import render_atom
 from syndicate.publish.document import ArchivePage, FeedDocument, MonthLink, SourceInfo
 from syndicate.publish.jsonfeed import render_json
 from syndicate.publish.listings import FEEDS_PAGE, ISSUES_PAGE, feed_groups, issue_links
-from syndicate.publish.pages import FEEDS_TEMPLATE, ISSUES_TEMPLATE, PageRenderer, root_from
-from syndicate.publish.plan import FeedPlan, Plan, fingerprint_of, make_plan
+from syndicate.publish.pages import (
+    FEEDS_TEMPLATE,
+    ISSUES_TEMPLATE,
+    PageRenderer,
+    page_languages,
+    root_from,
+    variant_path,
+)
+from syndicate.publish.plan import FeedPlan, MonthPlan, Plan, fingerprint_of, make_plan
 from syndicate.publish.rss import render_rss
 from syndicate.publish.stylesheet import STYLESHEET_PATH, stylesheet_bytes
 from syndicate.publish.websub import ping_hub
@@ -252,40 +260,75 @@ def _page_files(
     pages: PageRenderer,
     context: str,
 ) -> list[_File]:
+    """The archive pages (the index of months, a page per month) in each offered language:
+    the default's under the pages' own names, the others' beside them (pages.variant_path)."""
+    files: list[_File] = []
+    for language in settings.site.offered_languages:
+        files += _archive_files(settings, plan, sources, pages, context, language)
+    return files
+
+
+def _archive_files(
+    settings: Settings,
+    plan: Plan,
+    sources: dict[str, SourceInfo],
+    pages: PageRenderer,
+    context: str,
+    language: str,
+) -> list[_File]:
     # The pages link to each other and to the site relatively (publish.pages.root_from), so
     # they work wherever they are served: on `[site] url`, or on the admin's 127.0.0.1:8080
     # before that exists. Feeds keep `feeds_url`, absolute: they are read elsewhere.
     # `site_url` and `feeds_url` follow each page's own path; the month links and Atom
     # archive links below are for pages in feeds/archive/, where all of these are.
+    # A page in another language links to the months in its own language.
+    words = translator(language, settings.locales_dir)
+    default = settings.site.offered_languages[0]
     page_site = root_from("/feeds/archive/")
     page_feeds = f"{page_site}/feeds"
     months = tuple(
-        MonthLink(m.key, m.label, len(m.post_ids), f"{page_feeds}/archive/{m.key}.html")
+        MonthLink(
+            m.key,
+            words.month_label(m.key),
+            len(m.post_ids),
+            f"{page_feeds}/{variant_path(f'archive/{m.key}.html', language, default)}",
+        )
         for m in plan.months
     )
+    spoken = _language_key(settings, language)
 
     def page(path: str, title: str, posts: tuple[Post, ...] = (), **extra: object) -> ArchivePage:
-        return _page(settings, path, title, posts=posts, months=months, sources=sources, **extra)
+        return _page(
+            settings, path, title, language, posts=posts, months=months, sources=sources, **extra
+        )
 
+    index = "archive/index.html"
     files = [
         _File(
-            "archive/index.html",
-            fingerprint_of(context, "index", months, page_site),
-            lambda _: pages.render_archive_index(page("archive/index.html", "Archive")),
+            variant_path(index, language, default),
+            fingerprint_of(context, "index", months, page_site, spoken),
+            lambda _: pages.render_archive_index(page(index, words.gettext("Archive"))),
             (),
         )
     ]
     archive_fingerprints = {f.path: f.fingerprint for f in plan.feeds}
-    for index, month in enumerate(plan.months):
-        older = months[index + 1] if index + 1 < len(months) else None
-        newer = months[index - 1] if index > 0 else None
+    for position, month in enumerate(plan.months):
+        older = months[position + 1] if position + 1 < len(months) else None
+        newer = months[position - 1] if position > 0 else None
         month_fingerprint = archive_fingerprints[f"archive/{month.key}"]
+        label = months[position].label
 
-        def build(posts: dict[int, Post], month=month, older=older, newer=newer) -> bytes:  # noqa: ANN001
+        def build(
+            posts: dict[int, Post],
+            month: MonthPlan = month,
+            older: MonthLink | None = older,
+            newer: MonthLink | None = newer,
+            label: str = label,
+        ) -> bytes:
             return pages.render_archive(
                 page(
                     f"archive/{month.key}.html",
-                    f"Archive for {month.label}",
+                    words.gettext("Archive for %(month)s") % {"month": label},
                     tuple(posts[i] for i in month.post_ids),
                     previous=older,
                     next=newer,
@@ -295,8 +338,8 @@ def _page_files(
 
         files.append(
             _File(
-                f"archive/{month.key}.html",
-                fingerprint_of(month_fingerprint, older, newer, "html", page_site),
+                variant_path(f"archive/{month.key}.html", language, default),
+                fingerprint_of(month_fingerprint, older, newer, "html", page_site, spoken),
                 build,
                 month.post_ids,
             )
@@ -304,19 +347,31 @@ def _page_files(
     return files
 
 
-def _page(settings: Settings, path: str, title: str, **fields: Any) -> ArchivePage:
-    """A published page at `path` under feeds/ ("archive/2015-12.html"), its links to the
-    site and the feeds relative to where it is (see _page_files)."""
+def _language_key(settings: Settings, language: str) -> list[str]:
+    """What a page in `language` depends on beyond the templates: the tag and its catalog's
+    text (a translator's edit rebuilds the pages in that language)."""
+    found = catalog_file(settings.locales_dir, language)
+    return [language, sha256(found.read_bytes()).hexdigest() if found else ""]
+
+
+def _page(settings: Settings, path: str, title: str, language: str, **fields: Any) -> ArchivePage:
+    """The page at `path` under feeds/ ("archive/2015-12.html") in `language` (written at
+    pages.variant_path), its links to the site and the feeds relative to where it is (see
+    _archive_files)."""
     here = root_from(f"/feeds/{path}")
     site = settings.site
+    offered = site.offered_languages
+    switch, alternates = page_languages(path, language, offered)
     return ArchivePage(
-        path=path,
+        path=variant_path(path, language, offered[0]),
         site_title=site.title,
         site_url=here,
         feeds_url=f"{here}/feeds",
-        language=site.language,
+        language=language,
         title=title,
         timezone=site.timezone,
+        languages=switch,
+        alternates=alternates,
         **fields,
     )
 
@@ -329,29 +384,40 @@ def _list_files(
     pages: PageRenderer,
     context: str,
 ) -> list[_File]:
-    """The list of feeds (/feeds/), the past digest issues (/feeds/digest/) and the feeds'
-    XSLT stylesheet (stylesheet.py)."""
+    """The list of feeds (/feeds/) and the past digest issues (/feeds/digest/) in each
+    offered language, and the feeds' XSLT stylesheet (stylesheet.py)."""
     site = settings.site
-    groups = feed_groups(plan.feeds, site.title)
     links = issue_links(issues)
+    default = site.offered_languages[0]
+    files: list[_File] = []
+    for language in site.offered_languages:
+        words = translator(language, settings.locales_dir)
+        groups = feed_groups(plan.feeds, site.title, words)
+        spoken = _language_key(settings, language)
 
-    def page(path: str, title: str) -> ArchivePage:
-        return _page(settings, path, title)
+        def page(path: str, title: str, language: str = language) -> ArchivePage:
+            return _page(settings, path, title, language)
 
-    files = [
-        _File(
-            FEEDS_PAGE,
-            fingerprint_of(context, FEEDS_PAGE, groups, "relative"),
-            lambda _: pages.render_feeds(page(FEEDS_PAGE, "Feeds"), groups),
-            (),
-        ),
-        _File(
-            ISSUES_PAGE,
-            fingerprint_of(context, ISSUES_PAGE, links, "relative"),
-            lambda _: pages.render_issues(page(ISSUES_PAGE, "Past issues"), links),
-            (),
-        ),
-    ]
+        feeds_title = words.gettext("Feeds")
+        issues_title = words.gettext("Past issues")
+        files += [
+            _File(
+                variant_path(FEEDS_PAGE, language, default),
+                fingerprint_of(context, FEEDS_PAGE, groups, "relative", spoken),
+                lambda _, page=page, groups=groups, title=feeds_title: pages.render_feeds(
+                    page(FEEDS_PAGE, title), groups
+                ),
+                (),
+            ),
+            _File(
+                variant_path(ISSUES_PAGE, language, default),
+                fingerprint_of(context, ISSUES_PAGE, links, "relative", spoken),
+                lambda _, page=page, title=issues_title: pages.render_issues(
+                    page(ISSUES_PAGE, title), links
+                ),
+                (),
+            ),
+        ]
     # A templates folder copied before these pages existed lacks their templates: the feeds
     # and archives are still published, and the admin is told what to add.
     missing = [name for name in (FEEDS_TEMPLATE, ISSUES_TEMPLATE) if not pages.has(name)]

@@ -82,6 +82,27 @@ class MonthLink:
 
 
 @dataclass(frozen=True, slots=True)
+class LanguageLink:
+    """One language of a page, for the switch in base.html.j2: `tag` ("th"), `name` (the
+    language named in itself, "ไทย"), `url` (relative, "?lang=th" or "2015-12.th.html?lang=th"),
+    `current` (the page's own)."""
+
+    tag: str
+    name: str
+    url: str
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Alternate:
+    """`<link rel="alternate" hreflang="th" href="...">`: the page in another language;
+    hreflang "x-default" is the one for readers of none of them."""
+
+    hreflang: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class ArchivePage:
     """The HTML page of one month ("Archive for December 2015"), or the index of months."""
 
@@ -98,6 +119,10 @@ class ArchivePage:
     atom_url: str | None = None  # this month's RFC 5005 archive document
     sources: dict[str, SourceInfo] = field(default_factory=dict)
     timezone: str = "UTC"
+    # The page in each language the site offers (none with one language): the switch, and
+    # the hreflang links.
+    languages: tuple[LanguageLink, ...] = ()
+    alternates: tuple[Alternate, ...] = ()
 
 
 # The whole site's feeds, linked from every page (footer and <head> autodiscovery).

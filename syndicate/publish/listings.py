@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from syndicate.i18n import Translator, translator
 from syndicate.models import IssueSummary
 from syndicate.publish.document import FeedEntry, FeedGroup, IssueLink, feed_type
 from syndicate.publish.plan import FeedPlan
@@ -17,31 +18,39 @@ from syndicate.publish.plan import FeedPlan
 FEEDS_PAGE = "index.html"
 ISSUES_PAGE = "digest/index.html"
 
-# Group titles, in the order the page shows them; a feed's group is its path's first part.
-_GROUPS = {
-    "index": "The whole site",
-    "lang": "By language",
-    "category": "By category",
-    "source": "By source",
-}
+
+def _group_titles(words: Translator) -> dict[str, str]:
+    """Group titles, in the order the page shows them; a feed's group is its path's first
+    part. Each a literal gettext call, so `pybabel extract` finds it."""
+    return {
+        "index": words.gettext("The whole site"),
+        "lang": words.gettext("By language"),
+        "category": words.gettext("By category"),
+        "source": words.gettext("By source"),
+    }
 
 
-def feed_groups(feeds: Iterable[FeedPlan], site_title: str) -> tuple[FeedGroup, ...]:
-    """The subscription feeds (not the monthly archives) by group, in the plan's order."""
-    grouped: dict[str, list[FeedEntry]] = {key: [] for key in _GROUPS}
+def feed_groups(
+    feeds: Iterable[FeedPlan], site_title: str, words: Translator | None = None
+) -> tuple[FeedGroup, ...]:
+    """The subscription feeds (not the monthly archives) by group, in the plan's order, the
+    page's words in `words`' language (default English)."""
+    words = words or translator(None, None)
+    titles = _group_titles(words)
+    grouped: dict[str, list[FeedEntry]] = {key: [] for key in titles}
     for feed in feeds:
         kind = feed.path.split("/", 1)[0]
         if kind not in grouped:
             continue  # archive/...: listed on the archive pages
         if kind == "index":
-            label = "Every post"
+            label = words.gettext("Every post")
         elif kind == "lang":  # "Site (ไทย)": the language's name in itself
             label = feed.title.removeprefix(f"{site_title} (").removesuffix(")")
         else:
             label = feed.title.removeprefix(f"{site_title}: ")
         links = tuple(feed_type(ext, f"{feed.path}.{ext}") for ext in feed.formats)
         grouped[kind].append(FeedEntry(label, feed.description, links, feed.language))
-    return tuple(FeedGroup(_GROUPS[key], tuple(items)) for key, items in grouped.items() if items)
+    return tuple(FeedGroup(titles[key], tuple(items)) for key, items in grouped.items() if items)
 
 
 def issue_links(issues: Iterable[IssueSummary]) -> tuple[IssueLink, ...]:

@@ -18,14 +18,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from syndicate.languages import language_name
 from syndicate.models import Post
 from syndicate.publish.document import (
     FEED_TYPES,
+    Alternate,
     ArchivePage,
     FeedEntry,
     FeedGroup,
     FeedLink,
     IssueLink,
+    LanguageLink,
     MonthLink,
     feed_type,
 )
@@ -51,6 +54,38 @@ def root_from(path: str) -> str:
     """
     depth = path.count("/") - 1 if path.startswith("/") else path.count("/")
     return "/".join([".."] * depth) if depth > 0 else "."
+
+
+def variant_path(path: str, language: str, default: str) -> str:
+    """Where the `language` version of the published page `path` is: the default language's
+    keeps the page's own name (links and bookmarks from before stay good), another's has the
+    tag before the extension: "archive/2015-12.html", "th" -> "archive/2015-12.th.html"."""
+    if language == default:
+        return path
+    stem, dot, extension = path.rpartition(".")
+    return f"{stem}.{language}.{extension}" if dot else f"{path}.{language}"
+
+
+def page_languages(
+    path: str, language: str, offered: Sequence[str]
+) -> tuple[tuple[LanguageLink, ...], tuple[Alternate, ...]]:
+    """The switch and the hreflang links of the published page `path` in `language`, for a
+    site offering `offered` (the default first); none with one language.
+
+    The switch links to each version's own file with `?lang=`: served by syndicate, the
+    query sets the reader's choice (syndicate/web/language.py); served by any static web
+    server, the file alone is the right page. The default's name is also what the web app
+    answers in the reader's language, so it is x-default as well."""
+    if len(offered) < 2:
+        return (), ()
+    default = offered[0]
+    name = {tag: variant_path(path, tag, default).rpartition("/")[2] for tag in offered}
+    switch = tuple(
+        LanguageLink(tag, language_name(tag), f"{name[tag]}?lang={tag}", tag == language)
+        for tag in offered
+    )
+    alternates = tuple(Alternate(tag, name[tag]) for tag in offered)
+    return switch, (*alternates, Alternate("x-default", name[default]))
 
 
 class PageRenderer:
@@ -125,8 +160,13 @@ class PageRenderer:
         sample_feed = feed_type("rss", "category/news.rss")
         groups = [FeedGroup("By category", (FeedEntry("News", "Posts in News.", (sample_feed,)),))]
         issues = [IssueLink("2015-12", "Sample: December 2015", "2015-12.html", _SAMPLE_DATE)]
+        # The switch and hreflang links too: base.html.j2 draws them only on a site of
+        # several languages, where a mistake in them would otherwise first show.
+        switch, alternates = page_languages(page.path, "th", ("en", "th"))
+        both = replace(page, language="th", languages=switch, alternates=alternates)
         renders = (
             lambda: self.render_archive(page),
+            lambda: self.render_archive(both),
             lambda: self.render_archive_index(page),
             lambda: self.render_feeds(replace(page, title="Feeds"), groups),
             lambda: self.render_feeds(replace(page, title="Feeds"), []),
@@ -182,4 +222,6 @@ class PageRenderer:
             "feeds_url": page.feeds_url,
             "feeds": self.feeds(page.feeds_url),
             "timezone": page.timezone,
+            "language_switch": page.languages,
+            "alternates": page.alternates,
         }

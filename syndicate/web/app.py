@@ -13,6 +13,7 @@ What they share lives in `WebServices` (services.py), reached as `services(reque
     syndicate/web/ops.py            /healthz /metrics
     syndicate/web/security.py       security headers, body limits, error pages
     syndicate/web/render.py         pages from templates/web/ (sandboxed, autoescaped)
+    syndicate/web/language.py       the language of each page, the `lang` cookie, Vary
 
 Imports go one way: this module imports the route modules, they import services.py (and
 forms.py, csrf.py), and services.py imports none of them.
@@ -35,7 +36,8 @@ from syndicate.tokens import Tokens, signing_secret
 from syndicate.web import feeds, home, ops, security, subscription
 from syndicate.web.csrf import csrf_serializer
 from syndicate.web.health import HealthCheck
-from syndicate.web.pagecache import RenderedOnce
+from syndicate.web.language import Languages
+from syndicate.web.pagecache import PerLanguage, RenderedOnce
 from syndicate.web.render import WebPages
 from syndicate.web.services import WebServices
 
@@ -70,7 +72,7 @@ def create_app(
             csrf=csrf_serializer(secret, app_clock),
             health=HealthCheck(opened_store, app_clock),
             subscribe_limiter=subscription.subscribe_limiter(app_clock),
-            home_page=RenderedOnce(opened_store.content_version),
+            home_page=PerLanguage(opened_store.content_version),
             post_categories=RenderedOnce(opened_store.content_version),
             worker_state=worker_state,
             own_transport=own_transport,
@@ -94,8 +96,11 @@ def create_app(
 
 def middleware(settings: Settings) -> list[Middleware]:
     # Outermost first. FeedFiles answers /feeds/ itself (with the security headers) before
-    # any of the rest runs: feed polls are most of the traffic.
+    # any of the rest runs: feed polls are most of the traffic. Languages is before it, so
+    # the published pages it chooses among get the `lang` cookie and Vary too; with one
+    # language offered it only passes the request on.
     return [
+        Middleware(Languages),
         Middleware(feeds.FeedFiles, settings=settings),
         Middleware(security.SecurityHeaders),
         Middleware(security.BodyLimit, limit=security.MAX_BODY),

@@ -7,6 +7,10 @@ ETag (a hash of the bytes), the headers and the body (plain and gzipped) are cac
 file and reused while the file's (mtime_ns, size, inode) stays the same. publish writes
 files by atomic rename, so a new version always has a new inode.
 
+A published page (.html) with versions in several languages is answered in the reader's
+(`FeedFiles.page`); the language middleware adds `Vary: Accept-Language, Cookie`. Each
+version is its own file, so its ETag is its own.
+
 Paths are checked lexically (no "..", no dot-files such as publish's temporaries, no NUL,
 no backslash) and then resolved, so a symlink leading out of the folder is a 404 too.
 """
@@ -29,6 +33,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from syndicate.config import Settings
+from syndicate.publish.pages import variant_path
+from syndicate.web.language import negotiate
 from syndicate.web.security import CONTENT_SECURITY_POLICY, SECURITY_HEADERS, error_response
 
 PREFIX = "/feeds/"
@@ -121,9 +127,9 @@ class FeedFiles:
             await _redirect(send, PREFIX)
             return
         rel = path[len(PREFIX) :]
-        version = self.lookup(rel or "index.html")
+        version = self.page(scope, rel or "index.html")
         if version is None and (rel == "" or rel.endswith("/")):
-            version = self.lookup(rel + "index.html")
+            version = self.page(scope, rel + "index.html")
         elif version is None and self._is_dir(rel):
             await _redirect(send, path + "/")
             return
@@ -131,6 +137,19 @@ class FeedFiles:
             await _error(scope, receive, send, 404, [])
             return
         await self._respond(scope, send, version, head=method == "HEAD")
+
+    def page(self, scope: Scope, rel: str) -> _Version | None:
+        """File `rel`, or, for a published page with a version in the reader's language
+        (web/language.py), that version: "archive/2015-12.th.html" for "archive/2015-12.html"
+        (publish.pages.variant_path). A version asked for by its own name is served as it is."""
+        offered = self.settings.site.offered_languages
+        if len(offered) > 1 and rel.endswith(".html"):
+            tag = negotiate(scope, offered).tag
+            if tag != offered[0]:
+                version = self.lookup(variant_path(rel, tag, offered[0]))
+                if version is not None:
+                    return version
+        return self.lookup(rel)
 
     def lookup(self, rel: str) -> _Version | None:
         """The current version of file `rel` ("index.rss"), or None when there is none."""

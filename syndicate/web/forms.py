@@ -14,8 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from syndicate import categories, subscribers
+from syndicate.i18n import Translator
 from syndicate.models import Subscriber
 from syndicate.subscribers import InvalidLink
+from syndicate.web.language import PageLanguage, request_language
 from syndicate.web.services import WebServices, services
 
 # For every page reached through a signed link: the token in the URL is the key to someone's
@@ -26,9 +28,20 @@ from syndicate.web.services import WebServices, services
 PRIVATE = {"Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 
 
-# What a form that sent a category the site does not offer gets back (400).
-UNKNOWN_CATEGORY = "Please choose among the categories listed."
-UNKNOWN_LANGUAGE = "Please choose among the languages listed."
+# What a form that sent a category (a language) the site does not offer gets back (400).
+def unknown_category(words: Translator) -> str:
+    return words.gettext("Please choose among the categories listed.")
+
+
+def unknown_language(words: Translator) -> str:
+    return words.gettext("Please choose among the languages listed.")
+
+
+def same_language(language: PageLanguage, url: str) -> str:
+    """`url` (a form's action) in the language the reader chose with the switch on this
+    request: a page reached through a signed link is otherwise in the subscriber's stored
+    language, and the answer to its form must not switch back."""
+    return f"{url}?lang={language.tag}" if language.explicit else url
 
 
 async def offered_categories(web: WebServices) -> list[str]:
@@ -60,23 +73,27 @@ def site_link(request: Request, purpose: str, subscriber: Subscriber) -> str:
 
 def invalid_link_page(request: Request, error: InvalidLink) -> Response:
     """400 for a forged or outdated link, 410 for an expired one; nothing was changed."""
+    pages = services(request).pages
+    language = request_language(request)
+    words = pages.words(language)
     if error.expired:
-        title = "This link has expired"
-        text = (
+        title = words.gettext("This link has expired")
+        text = words.gettext(
             "Links in our emails work for a limited time. You can subscribe again to get a new one."
         )
     else:
-        title = "This link is not valid"
-        text = (
+        title = words.gettext("This link is not valid")
+        text = words.gettext(
             "It may have been cut short when it was copied, or it is no longer in use. "
             "Nothing has been changed. You can subscribe again from the form."
         )
-    response = services(request).pages.message(
+    response = pages.message(
         title,
         text,
         path=request.url.path,
+        language=language,
         status=410 if error.expired else 400,
-        link=("/subscribe", "Subscribe again"),
+        link=("/subscribe", words.gettext("Subscribe again")),
     )
     response.headers.update(PRIVATE)
     return response

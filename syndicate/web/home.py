@@ -4,10 +4,10 @@ Everything comes from the store, so the page is current even before the next pub
 archive links point at the published month pages (/feeds/archive/YYYY-MM.html), grouped in
 the site's time zone as publish groups them.
 
-It is rendered once per change of what it shows (the store's content counter, the config,
-the templates: pagecache.py), not once per request, and every query behind it stays the same
-size however many posts there are (the newest few, and a few index lookups per month). Each
-visitor's copy gets its own CSRF token in place of TOKEN_SLOT.
+It is rendered once per change of what it shows and per language (the store's content
+counter, the config, the templates: pagecache.py), not once per request, and every query
+behind it stays the same size however many posts there are (the newest few, and a few index
+lookups per month). Each visitor's copy gets its own CSRF token in place of TOKEN_SLOT.
 """
 
 from __future__ import annotations
@@ -21,13 +21,15 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from syndicate.config import Settings
+from syndicate.i18n import Translator, translator
 from syndicate.links import public_url, with_public_links
 from syndicate.models import PostKey, SourceState
 from syndicate.months import month_key, month_label, month_start
-from syndicate.publish.pages import TemplateProblem
+from syndicate.publish.pages import TemplateProblem, variant_path
 from syndicate.store import Store
 from syndicate.web.csrf import csrf_token
 from syndicate.web.forms import offered_categories
+from syndicate.web.language import PageLanguage, request_language
 from syndicate.web.services import WebServices, services
 
 log = logging.getLogger(__name__)
@@ -61,20 +63,27 @@ def routes() -> list[BaseRoute]:
 
 async def home(request: Request) -> Response:
     web = services(request)
-    # Rendered once per change of what it shows (pagecache.py), with a stand-in where the
-    # form's CSRF token goes; each visitor gets a fresh token of their own in its place.
+    language = request_language(request)
+    # Rendered once per change of what it shows and per language (pagecache.py), with a
+    # stand-in where the form's CSRF token goes; each visitor gets a fresh token of their
+    # own in its place.
     try:
-        page = await web.home_page.get(web.pages, web.settings.templates_dir, lambda: _render(web))
+        page = await web.home_page(language.tag).get(
+            web.pages, web.settings.templates_dir, lambda: _render(web, language)
+        )
     except TemplateProblem as problem:
         log.error("cannot render page: %s", problem)
-        return web.pages.error_page(500, path=HOME_PATH)
+        return web.pages.error_page(500, path=HOME_PATH, language=language)
     body = page.replace(TOKEN_SLOT, csrf_token(request).encode())
     # The page carries a fresh CSRF token: shared caches must not hand one visitor's copy
     # to everyone.
-    return HTMLResponse(body, headers={"cache-control": "no-store"})
+    headers = {"cache-control": "no-store"}
+    if language.multilingual:
+        headers["content-language"] = language.tag
+    return HTMLResponse(body, headers=headers)
 
 
-async def _render(web: WebServices) -> bytes:
+async def _render(web: WebServices, language: PageLanguage) -> bytes:
     settings = web.settings
     pages = web.pages
     # Checked again here, not only at ingest: rows stored before that check may hold links
@@ -86,21 +95,34 @@ async def _render(web: WebServices) -> bytes:
         "posts": posts,
         "sources": source_links(settings, await web.store.source_states()),
         # Relative: the page works on whatever host serves it (publish.pages.root_from).
-        "months": await stored_months(settings, web.store, feeds_url="./feeds"),
+        "months": await stored_months(
+            settings, web.store, feeds_url="./feeds", words=web.pages.words(language)
+        ),
         "categories": await offered_categories(web),
         "csrf_token": TOKEN_SLOT.decode(),
         "form": {},
     }
-    return pages.renderer.render(HOME_TEMPLATE, {**pages.base_for(HOME_PATH), **context})
+    base = pages.base_for(HOME_PATH, language, alternates=True)
+    return pages.renderer.render(HOME_TEMPLATE, {**base, **context})
 
 
-async def stored_months(settings: Settings, store: Store, *, feeds_url: str) -> list[Month]:
+async def stored_months(
+    settings: Settings, store: Store, *, feeds_url: str, words: Translator | None = None
+) -> list[Month]:
     """archive_months() of every stored post, from the store's month counts (a few index
-    lookups per month) rather than from every post."""
+    lookups per month) rather than from every post; named in `words`' language (default
+    English), linked to the month pages in it (publish.pages.variant_path)."""
     zone = settings.site.tz
+    default = settings.site.offered_languages[0] if words else None
+    words = words or translator(None, None)
     counts = await store.month_counts(lambda moment: month_start(moment, zone))
     keys = [(month_key(start, zone), count) for start, count in counts]
-    return [Month(m, month_label(m), n, f"{feeds_url}/archive/{m}.html") for m, n in keys]
+    here = words.language
+
+    def url(key: str) -> str:
+        return f"{feeds_url}/{variant_path(f'archive/{key}.html', here, default or here)}"
+
+    return [Month(m, words.month_label(m), n, url(m)) for m, n in keys]
 
 
 def source_links(settings: Settings, states: list[SourceState]) -> dict[str, SourceLink]:

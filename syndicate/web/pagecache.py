@@ -3,6 +3,9 @@
     cache = RenderedOnce(store.content_version)
     body = await cache.get(web.pages, templates_dir, render)   # the same bytes until a change
 
+    pages = PerLanguage(store.content_version)                   # one page per language
+    body = await pages("th").get(web.pages, templates_dir, render_thai)
+
 The key of a rendered page is the store's change counter (syndicate/store/versions.py),
 the pages object in use (a config reload replaces it) and the templates
 folder's files (their names, sizes and mtimes: an admin's edit shows without a restart).
@@ -80,6 +83,22 @@ class RenderedOnce(Generic[T]):
             self._templates_dir, self._stamped_at = folder, now
             self._stamp = stamp(folder)
         return self._stamp
+
+
+class PerLanguage(Generic[T]):
+    """A RenderedOnce per language tag: a Thai page is never the answer to an English
+    reader, and readers of two languages in turn do not make each other's page render
+    again. Only tags the site offers reach it (web/language.py), so it stays small."""
+
+    def __init__(self, read_version: Callable[[], Awaitable[int]]) -> None:
+        self._read_version = read_version
+        self._pages: dict[str, RenderedOnce[T]] = {}
+
+    def __call__(self, language: str) -> RenderedOnce[T]:
+        found = self._pages.get(language)
+        if found is None:
+            found = self._pages[language] = RenderedOnce(self._read_version)
+        return found
 
 
 def stamp(folder: Path) -> Stamp:

@@ -28,16 +28,18 @@ from syndicate.subscribers import InvalidLink, InvalidName
 from syndicate.web.csrf import check_csrf, csrf_token
 from syndicate.web.forms import (
     PRIVATE,
-    UNKNOWN_CATEGORY,
-    UNKNOWN_LANGUAGE,
     form_values,
     invalid_link_page,
     linked_subscriber,
     offered_categories,
     public,
+    same_language,
     sentence,
     site_link,
+    unknown_category,
+    unknown_language,
 )
+from syndicate.web.language import PageLanguage, request_language
 from syndicate.web.services import services
 
 log = logging.getLogger(__name__)
@@ -83,19 +85,23 @@ async def _unsubscribe_view(
     # `subscriber` None: forgotten since the email was sent; they get nothing either way,
     # and the one-click caller must see success.
     web = services(request)
+    language = request_language(request, subscriber.language if subscriber else None)
+    action = web.pages.link(request.url.path, f"/unsubscribe/{request.path_params['token']}")
     context: dict[str, Any] = {
-        "title": "Unsubscribe",
+        "title": web.pages.words(language).gettext("Unsubscribe"),
         "subscriber": public(subscriber) if subscriber else None,
         "done": done,
         # The button posts back to this very link (the token as it came, not a new one),
         # on the host the page came from.
-        "action": web.pages.link(request.url.path, f"/unsubscribe/{request.path_params['token']}"),
+        "action": same_language(language, action),
         "subscribed": subscriber is not None and subscriber.status != SubscriberStatus.UNSUBSCRIBED,
         "preferences": None,
     }
     if subscriber is not None and subscriber.status != SubscriberStatus.UNSUBSCRIBED:
-        context["preferences"] = await _preferences_form(request, subscriber, {})
-    return web.pages.render(UNSUBSCRIBE_PAGE, context, path=request.url.path, headers=PRIVATE)
+        context["preferences"] = await _preferences_form(request, subscriber, {}, language)
+    return web.pages.render(
+        UNSUBSCRIBE_PAGE, context, path=request.url.path, language=language, headers=PRIVATE
+    )
 
 
 # -- preferences -------------------------------------------------------------------------
@@ -120,10 +126,13 @@ async def save_preferences(request: Request) -> Response:
     # The token in the URL proves whose preferences these are, but a URL leaks (a forwarded
     # email, browser history, a proxy's log), and another site that has it could change
     # them silently with a hidden form. The CSRF check makes the change come from this page.
+    words = web.pages.words(request_language(request, subscriber.language))
     problem = check_csrf(request, form)
     if problem:
         log.warning("preferences refused: %s", problem)
-        error = "This form had expired or did not come from this site. Please save it again."
+        error = words.gettext(
+            "This form had expired or did not come from this site. Please save it again."
+        )
         return await _preferences_view(request, subscriber, values, error=error, status=403)
     # A category chosen earlier that the site no longer offers may be kept (it is shown).
     allowed = [*await offered_categories(web), *subscriber.categories]
@@ -131,13 +140,13 @@ async def save_preferences(request: Request) -> Response:
         chosen = pick(values["categories"], allowed)
     except UnknownCategory:
         return await _preferences_view(
-            request, subscriber, values, error=UNKNOWN_CATEGORY, status=400
+            request, subscriber, values, error=unknown_category(words), status=400
         )
     offered_languages = web.settings.site.offered_languages
     language = values["language"] or None
     if language is not None and language not in offered_languages:
         return await _preferences_view(
-            request, subscriber, values, error=UNKNOWN_LANGUAGE, status=400
+            request, subscriber, values, error=unknown_language(words), status=400
         )
     try:
         updated = await subscribers.update_preferences(
@@ -166,21 +175,33 @@ async def _preferences_view(
     status: int = 200,
 ) -> Response:
     web = services(request)
+    # After a save, the language just saved (unless the switch chose one for this page).
+    language = request_language(request, subscriber.language)
     context: dict[str, Any] = {
-        "title": "Your subscription",
+        "title": web.pages.words(language).gettext("Your subscription"),
         "subscriber": public(subscriber),
         "subscribed": subscriber.status != SubscriberStatus.UNSUBSCRIBED,
         "saved": saved,
-        "preferences": await _preferences_form(request, subscriber, values, error=error),
+        "preferences": await _preferences_form(request, subscriber, values, language, error=error),
         "unsubscribe_url": site_link(request, "unsubscribe", subscriber),
     }
     return web.pages.render(
-        PREFERENCES_PAGE, context, path=request.url.path, status=status, headers=PRIVATE
+        PREFERENCES_PAGE,
+        context,
+        path=request.url.path,
+        language=language,
+        status=status,
+        headers=PRIVATE,
     )
 
 
 async def _preferences_form(
-    request: Request, subscriber: Subscriber, values: dict[str, Any], *, error: str | None = None
+    request: Request,
+    subscriber: Subscriber,
+    values: dict[str, Any],
+    language: PageLanguage,
+    *,
+    error: str | None = None,
 ) -> dict[str, Any]:
     """What preferences.html.j2 and unsubscribe.html.j2 need to draw the preferences form."""
     web = services(request)
@@ -197,7 +218,7 @@ async def _preferences_form(
         "language": (values.get("language") if values else None)
         or subscriber.language
         or languages[0],
-        "action": site_link(request, "preferences", subscriber),
+        "action": same_language(language, site_link(request, "preferences", subscriber)),
         "csrf_token": csrf_token(request),
         "categories": [*offered, *extra],
         "chosen": {c.casefold() for c in chosen},

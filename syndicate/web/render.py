@@ -15,6 +15,12 @@ autoescaped, StrictUndefined environment the static archive pages use, so an adm
 template behaves the same on disk and over HTTP. What this adds is the base variables every
 page needs (base.html.j2: language, site_title, feeds...) and the rule that a broken template
 is logged with its file:line and costs the visitor only a plain 500 page, never a traceback.
+
+Every page is in one language (`language`, a PageLanguage: web/language.py says how it is
+chosen): its template's words through gettext, the words routes pass in through
+`words(language)` (`words.gettext("Check your email")`, written literally so `pybabel
+extract` finds them), and, when the site offers several, the switch (`language_switch`) and,
+on pages anyone may link to, the hreflang links (`alternates`).
 """
 
 from __future__ import annotations
@@ -25,7 +31,11 @@ from collections.abc import Mapping
 from starlette.responses import HTMLResponse
 
 from syndicate.config import Settings
+from syndicate.i18n import Translator, translator
+from syndicate.languages import language_name
+from syndicate.publish.document import Alternate, LanguageLink
 from syndicate.publish.pages import PageRenderer, TemplateProblem, root_from
+from syndicate.web.language import PageLanguage, default_language
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +59,30 @@ class WebPages:
             "site_description": site.description,
             "timezone": site.timezone,
         }
+        self.default_language = default_language(site.offered_languages)
 
-    def base_for(self, path: str) -> dict[str, object]:
-        """The base variables for a page at `path`, with its relative links."""
+    def words(self, language: PageLanguage | None = None) -> Translator:
+        """The words of `language` (the site's default when None)."""
+        tag = (language or self.default_language).tag
+        return translator(tag, self.settings.locales_dir)
+
+    def base_for(
+        self, path: str, language: PageLanguage | None = None, *, alternates: bool = False
+    ) -> dict[str, object]:
+        """The base variables for a page at `path` in `language` (default: the site's),
+        with its relative links; `alternates`: the page is one anyone may link to, so it
+        names its other language versions (hreflang)."""
         site_url = root_from(path)
         feeds_url = f"{site_url}/feeds"
         links = {"site_url": site_url, "feeds_url": feeds_url}
-        return {**self.base, **links, "feeds": self.renderer.feeds(feeds_url)}
+        chosen = language or self.default_language
+        return {
+            **self.base,
+            **links,
+            "feeds": self.renderer.feeds(feeds_url),
+            "language": chosen.tag,
+            **page_languages(path, chosen, alternates=alternates),
+        }
 
     @staticmethod
     def link(path: str, target: str) -> str:
@@ -71,21 +98,25 @@ class WebPages:
         context: Mapping[str, object],
         *,
         path: str,
+        language: PageLanguage | None = None,
+        alternates: bool = False,
         status: int = 200,
         headers: Mapping[str, str] | None = None,
     ) -> HTMLResponse:
         """Template `name` ("web/home.html.j2") with the base variables plus `context`,
-        for a page at `path` (the request's URL path: links are relative to it).
+        for a page at `path` (the request's URL path: links are relative to it), in
+        `language` (the site's default when None).
 
         A TemplateProblem is logged ("templates/web/home.html.j2:12: 'x' is undefined") and
         answered with a 500 page; the visitor never sees the template's internals.
         """
+        base = self.base_for(path, language, alternates=alternates)
         try:
-            body = self.renderer.render(name, {**self.base_for(path), **context})
+            body = self.renderer.render(name, {**base, **context})
         except TemplateProblem as problem:
             log.error("cannot render page: %s", problem)
-            return self.error_page(500, path=path)
-        return HTMLResponse(body, status_code=status, headers=dict(headers or {}))
+            return self.error_page(500, path=path, language=language)
+        return HTMLResponse(body, status_code=status, headers=_with_language(headers, base))
 
     def message(
         self,
@@ -93,24 +124,60 @@ class WebPages:
         text: str,
         *,
         path: str,
+        language: PageLanguage | None = None,
         status: int = 200,
         link: tuple[str, str] | None = None,
     ) -> HTMLResponse:
         """A simple page: a heading, one paragraph, optionally a link as (url, label); a
-        url starting with "/" is a page of this site, linked relative to `path`."""
+        url starting with "/" is a page of this site, linked relative to `path`. The
+        caller words them in `language` (words())."""
         context = {"title": title, "message": text, "link": _link(path, link)}
+        base = self.base_for(path, language)
         try:
-            body = self.renderer.render(MESSAGE_TEMPLATE, {**self.base_for(path), **context})
+            body = self.renderer.render(MESSAGE_TEMPLATE, {**base, **context})
         except TemplateProblem as problem:
             log.error("cannot render page: %s", problem)
             return _plain(status if status >= 400 else 500, title, text)
-        return HTMLResponse(body, status_code=status)
+        return HTMLResponse(body, status_code=status, headers=_with_language(None, base))
 
-    def error_page(self, status: int, *, path: str) -> HTMLResponse:
+    def error_page(
+        self, status: int, *, path: str, language: PageLanguage | None = None
+    ) -> HTMLResponse:
         """The page for an HTTP error status (404, 405, 413, 500...) at `path`."""
-        title, text = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[400])
-        link = ("/", "Go to the home page") if status in (404, 405) else None
-        return self.message(title, text, path=path, status=status, link=link)
+        words = self.words(language)
+        title, text = error_text(words, status)
+        link = ("/", words.gettext("Go to the home page")) if status in (404, 405) else None
+        return self.message(title, text, path=path, language=language, status=status, link=link)
+
+
+def page_languages(
+    path: str, language: PageLanguage, *, alternates: bool
+) -> dict[str, tuple[LanguageLink, ...] | tuple[Alternate, ...]]:
+    """The switch and hreflang links of the app's page at `path` in `language`: every
+    version is this same URL with `?lang=` (which web/language.py honours before anything
+    else), the plain URL being the one that follows the reader's browser (x-default)."""
+    if not language.multilingual:
+        return {"language_switch": (), "alternates": ()}
+    switch = tuple(
+        LanguageLink(tag, language_name(tag), f"?lang={tag}", tag == language.tag)
+        for tag in language.offered
+    )
+    found: tuple[Alternate, ...] = ()
+    if alternates:
+        here = path.rpartition("/")[2] or "./"
+        found = (
+            *(Alternate(tag, f"{here}?lang={tag}") for tag in language.offered),
+            Alternate("x-default", here),
+        )
+    return {"language_switch": switch, "alternates": found}
+
+
+def _with_language(headers: Mapping[str, str] | None, base: Mapping[str, object]) -> dict[str, str]:
+    # Content-Language says which version this is; only where there are several.
+    found = dict(headers or {})
+    if base.get("language_switch"):
+        found.setdefault("Content-Language", str(base["language"]))
+    return found
 
 
 def _link(path: str, link: tuple[str, str] | None) -> dict[str, str] | None:
@@ -125,14 +192,29 @@ def _plain(status: int, title: str, text: str) -> HTMLResponse:
 
 def plain_error(status: int) -> HTMLResponse:
     """An error page that needs no template (used when the app's services are unavailable)."""
-    title, text = ERRORS.get(status, ERRORS[500])
+    title, text = error_text(translator(None, None), status if status in ERRORS else 500)
     return _plain(status, title, text)
 
 
-ERRORS: dict[int, tuple[str, str]] = {
-    400: ("Bad request", "The request could not be understood."),
-    404: ("Page not found", "There is no page at this address."),
-    405: ("Method not allowed", "This page cannot be used that way."),
-    413: ("Request too large", "What you sent is larger than this site accepts."),
-    500: ("Something went wrong", "The site could not show this page. Please try again later."),
-}
+# The statuses with a page of their own; any other 4xx is told as 400, 5xx as 500.
+ERRORS = (400, 404, 405, 413, 500)
+
+
+def error_text(words: Translator, status: int) -> tuple[str, str]:
+    """(title, sentence) of the error page for `status`, in `words`' language. Each a
+    literal gettext call, so `pybabel extract` finds it."""
+    if status == 404:
+        return words.gettext("Page not found"), words.gettext("There is no page at this address.")
+    if status == 405:
+        return words.gettext("Method not allowed"), words.gettext(
+            "This page cannot be used that way."
+        )
+    if status == 413:
+        return words.gettext("Request too large"), words.gettext(
+            "What you sent is larger than this site accepts."
+        )
+    if status >= 500:
+        return words.gettext("Something went wrong"), words.gettext(
+            "The site could not show this page. Please try again later."
+        )
+    return words.gettext("Bad request"), words.gettext("The request could not be understood.")

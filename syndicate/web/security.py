@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from syndicate.web.language import negotiate
 from syndicate.web.render import plain_error
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,9 @@ def error_response(scope: Scope, status: int) -> Response:
     if services is None:
         return plain_error(status)
     path = scope.get("path")
+    language = negotiate(scope, services.settings.site.offered_languages)
     response: Response = services.pages.error_page(
-        status, path=path if isinstance(path, str) else "/"
+        status, path=path if isinstance(path, str) else "/", language=language
     )
     return response
 

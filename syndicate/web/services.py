@@ -27,7 +27,7 @@ from syndicate.mail.transport import Transport, open_transport
 from syndicate.store import Store
 from syndicate.tokens import Tokens
 from syndicate.web.health import HealthCheck
-from syndicate.web.pagecache import RenderedOnce
+from syndicate.web.pagecache import PerLanguage, RenderedOnce
 from syndicate.web.ratelimit import RateLimiter
 from syndicate.web.render import WebPages
 
@@ -48,8 +48,9 @@ class WebServices:
     health: HealthCheck
     # POST /subscribe per client address (subscription.py).
     subscribe_limiter: RateLimiter
-    # The home page as last rendered, and when to render it again (home.py, pagecache.py).
-    home_page: RenderedOnce[bytes]
+    # The home page as last rendered in each language, and when to render it again (home.py,
+    # pagecache.py).
+    home_page: PerLanguage[bytes]
     # The categories stored posts have (without [site] categories), per change (forms.py).
     post_categories: RenderedOnce[list[str]]
     # When the worker runs the app (`syndicate run`), what /healthz reports about it.

@@ -41,7 +41,6 @@ from syndicate import subscribers
 from syndicate.categories import UnknownCategory, pick
 from syndicate.clock import Clock
 from syndicate.errors import SyndicateError
-from syndicate.languages import best_match
 from syndicate.models import Subscriber
 from syndicate.statuses import SubscriberStatus
 from syndicate.subscribers import InvalidLink, InvalidName, RejectedAddress
@@ -49,14 +48,16 @@ from syndicate.tokens import LIFETIMES
 from syndicate.web.csrf import check_csrf, csrf_token
 from syndicate.web.forms import (
     PRIVATE,
-    UNKNOWN_CATEGORY,
     form_values,
     invalid_link_page,
     offered_categories,
     public,
+    same_language,
     sentence,
     site_link,
+    unknown_category,
 )
+from syndicate.web.language import request_language
 from syndicate.web.preferences import (
     preferences_page,
     save_preferences,
@@ -97,16 +98,21 @@ async def subscribe_page(request: Request) -> Response:
 
 async def subscribe(request: Request) -> Response:
     web = services(request)
+    language = request_language(request)
+    words = web.pages.words(language)
     retry_after = web.subscribe_limiter.hit(_client(request))
     if retry_after is not None:
         log.info("subscribe: rate limit for %s", _client(request))
         response = web.pages.message(
-            "Too many attempts",
-            "This form was sent too often from your network. Please wait a few minutes and "
-            "try again.",
+            words.gettext("Too many attempts"),
+            words.gettext(
+                "This form was sent too often from your network. Please wait a few minutes "
+                "and try again."
+            ),
             path=request.url.path,
+            language=language,
             status=429,
-            link=("/subscribe", "Back to the form"),
+            link=("/subscribe", words.gettext("Back to the form")),
         )
         response.headers["Retry-After"] = str(retry_after)
         return response
@@ -115,14 +121,18 @@ async def subscribe(request: Request) -> Response:
     problem = check_csrf(request, form)
     if problem:
         log.warning("subscribe refused: %s", problem)
-        error = "This form had expired or did not come from this site. Please send it again."
+        error = words.gettext(
+            "This form had expired or did not come from this site. Please send it again."
+        )
         return await _form_page(request, values, error=error, status=403)
     try:
         subscribers.normalise_email(values["email"])
     except RejectedAddress as error:
         # "invalid address 'x': <why>" -> the why, which email-validator words for people.
         why = str(error).rpartition(": ")[2] if values["email"].strip() else ""
-        text = f"This email address is not valid. {why}" if why else "Please enter your email."
+        # email-validator's reason is in English; the sentence before it is the reader's.
+        invalid = words.gettext("This email address is not valid.")
+        text = f"{invalid} {why}" if why else words.gettext("Please enter your email.")
         return await _form_page(request, values, error=text.strip(), status=400)
     try:
         name = subscribers.clean_name(values["name"])
@@ -131,7 +141,7 @@ async def subscribe(request: Request) -> Response:
     try:
         chosen = pick(values["categories"], await offered_categories(web))
     except UnknownCategory:
-        return await _form_page(request, values, error=UNKNOWN_CATEGORY, status=400)
+        return await _form_page(request, values, error=unknown_category(words), status=400)
     try:
         await subscribers.subscribe(
             web.settings,
@@ -143,10 +153,9 @@ async def subscribe(request: Request) -> Response:
             name=name,
             categories=chosen,
             source="web",
-            # The language their browser asks for, of the site's; else the site's first.
-            language=best_match(
-                request.headers.get("accept-language"), web.settings.site.offered_languages
-            ),
+            # The language of the page they subscribed on, when they (the switch, the
+            # cookie) or their browser chose it; else none, which is the site's first.
+            language=language.chosen,
         )
     except RejectedAddress:
         pass  # a forgotten (suppressed) address: answered like any other, nothing is sent
@@ -156,12 +165,20 @@ async def subscribe(request: Request) -> Response:
         log.error("subscribe: could not send the confirmation email: %s", error)
     days = LIFETIMES["confirm"].days
     return web.pages.message(
-        "Check your email",
-        f"If the address can be subscribed, an email with a confirmation link is on its way. "
-        f"Open the link within {days} days to start receiving the digest. Nothing arrived? "
-        "Look in your spam folder, or fill in the form again for a new link.",
+        words.gettext("Check your email"),
+        words.ngettext(
+            "If the address can be subscribed, an email with a confirmation link is on its "
+            "way. Open the link within %(num)s day to start receiving the digest. Nothing "
+            "arrived? Look in your spam folder, or fill in the form again for a new link.",
+            "If the address can be subscribed, an email with a confirmation link is on its "
+            "way. Open the link within %(num)s days to start receiving the digest. Nothing "
+            "arrived? Look in your spam folder, or fill in the form again for a new link.",
+            days,
+        )
+        % {"num": words.number(days)},
         path=request.url.path,
-        link=("/", "Back to the home page"),
+        language=language,
+        link=("/", words.gettext("Back to the home page")),
     )
 
 
@@ -190,7 +207,10 @@ async def confirm(request: Request) -> Response:
     problem = check_csrf(request, form)
     if problem:
         log.warning("confirm refused: %s", problem)
-        error = "This page had expired or did not come from this site. Press the button again."
+        words = services(request).pages.words(request_language(request, pending.language))
+        error = words.gettext(
+            "This page had expired or did not come from this site. Press the button again."
+        )
         return _confirm_view(request, pending, error=error, status=403)
     try:
         confirmed = await subscribers.confirm_subscription(
@@ -207,27 +227,43 @@ def _confirm_view(
     request: Request, subscriber: Subscriber, *, error: str | None = None, status: int = 200
 ) -> Response:
     web = services(request)
+    language = request_language(request, subscriber.language)
     context = {
-        "title": "Confirm your subscription",
+        "title": web.pages.words(language).gettext("Confirm your subscription"),
         "subscriber": public(subscriber),
-        # The button posts back to this very link, on the host the page came from.
-        "action": web.pages.link(request.url.path, f"/confirm/{request.path_params['token']}"),
+        # The button posts back to this very link, on the host the page came from (in the
+        # language chosen with the switch, if it was).
+        "action": same_language(
+            language,
+            web.pages.link(request.url.path, f"/confirm/{request.path_params['token']}"),
+        ),
         "csrf_token": csrf_token(request),
         "error": error,
     }
     return web.pages.render(
-        CONFIRM_PAGE, context, path=request.url.path, status=status, headers=PRIVATE
+        CONFIRM_PAGE,
+        context,
+        path=request.url.path,
+        language=language,
+        status=status,
+        headers=PRIVATE,
     )
 
 
 def _subscribed_page(request: Request, subscriber: Subscriber) -> Response:
     web = services(request)
+    language = request_language(request, subscriber.language)
+    words = web.pages.words(language)
     response = web.pages.message(
-        "You are subscribed",
-        f"Thank you for confirming. The next {web.settings.site.title} digest will come to "
-        f"{subscriber.email}.",
+        words.gettext("You are subscribed"),
+        words.gettext("Thank you for confirming. The next %(site)s digest will come to %(email)s.")
+        % {"site": web.settings.site.title, "email": subscriber.email},
         path=request.url.path,
-        link=(site_link(request, "preferences", subscriber), "Choose your categories"),
+        language=language,
+        link=(
+            site_link(request, "preferences", subscriber),
+            words.gettext("Choose your categories"),
+        ),
     )
     response.headers.update(PRIVATE)
     return response
@@ -248,10 +284,19 @@ async def _form_page(
     request: Request, values: dict[str, Any], *, error: str | None = None, status: int = 200
 ) -> Response:
     web = services(request)
+    language = request_language(request)
     context = {
-        "title": "Subscribe",
+        "title": web.pages.words(language).gettext("Subscribe"),
         "csrf_token": csrf_token(request),
         "categories": await offered_categories(web),
         "form": {**values, "error": error} if values or error else {},
     }
-    return web.pages.render(SUBSCRIBE_PAGE, context, path=request.url.path, status=status)
+    return web.pages.render(
+        SUBSCRIBE_PAGE,
+        context,
+        path=request.url.path,
+        language=language,
+        # The form page anyone may link to; the one a sent form comes back on is not.
+        alternates=request.method == "GET",
+        status=status,
+    )

@@ -12,6 +12,7 @@ Two checks:
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 from collections.abc import Iterator
@@ -25,11 +26,18 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po, write_po
 from test_digest_languages import BURMESE, THAI, content
+from webclient import WEB_NOW, prepare_site, web_client
 
+from syndicate import subscribers
+from syndicate.clock import FrozenClock
 from syndicate.digest.context import DigestSubscriber
 from syndicate.digest.issue import IssueContent
 from syndicate.digest.render import DigestRenderer
 from syndicate.i18n import compile_catalogs, translator
+from syndicate.mail import confirm, welcome
+from syndicate.mail.confirm import ConfirmSite
+from syndicate.tokens import Tokens
+from syndicate.web.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
 LOCALES = REPO / "locales"
@@ -37,14 +45,15 @@ LANGUAGES = ("en", "th", "km", "my")
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
-def extracted() -> dict[str, tuple[str, ...]]:
-    """What `pybabel extract -F babel.cfg .` finds: msgid -> its forms (singular, plural)."""
+def extracted() -> dict[tuple[str | None, str], tuple[str, ...]]:
+    """What `pybabel extract -F babel.cfg .` finds: (msgctxt, msgid) -> its forms (singular,
+    plural)."""
     with (REPO / "babel.cfg").open(encoding="utf-8") as config:
         method_map, options_map = parse_mapping_cfg(config)
-    found: dict[str, tuple[str, ...]] = {}
-    for _, _, message, _, _ in extract_from_dir(str(REPO), method_map, options_map):
+    found: dict[tuple[str | None, str], tuple[str, ...]] = {}
+    for _, _, message, _, context in extract_from_dir(str(REPO), method_map, options_map):
         forms = (message,) if isinstance(message, str) else tuple(message)
-        found[forms[0]] = forms
+        found[context, forms[0]] = forms
     return found
 
 
@@ -55,25 +64,27 @@ def catalog(language: str) -> Catalog:
 
 def test_extraction_finds_the_templates_and_the_codes_strings() -> None:
     messages = extracted()
-    # One from a template, one from a trans block with a plural, one from the code.
-    assert "Unsubscribe" in messages
-    assert messages["%(num)s comment"] == ("%(num)s comment", "%(num)s comments")
-    assert "Hello %(name)s," in messages
+    # One from a template, one from a trans block with a plural, one from the code, one
+    # with a context.
+    assert (None, "Unsubscribe") in messages
+    assert messages[None, "%(num)s comment"] == ("%(num)s comment", "%(num)s comments")
+    assert (None, "Hello %(name)s,") in messages
+    assert ("a post comes from a source", "from") in messages
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_string_is_in_each_catalog_and_translated(language: str) -> None:
     messages = extracted()
     kept = catalog(language)
-    missing = [msgid for msgid in messages if kept.get(msgid) is None]
+    missing = [key for key in messages if kept.get(key[1], context=key[0]) is None]
     assert not missing, (
         f"not in locales/{language}: {missing}; run the README's pybabel extract and update"
     )
     if language == "en":
         return
     problems = []
-    for msgid, forms in messages.items():
-        entry = kept.get(msgid)
+    for (context, msgid), forms in messages.items():
+        entry = kept.get(msgid, context=context)
         strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
         if entry.fuzzy or not all(strings):
             problems.append(f"untranslated: {msgid!r}")
@@ -91,7 +102,7 @@ def test_the_catalogs_hold_no_strings_nothing_uses() -> None:
         stale = [
             m.id
             for m in catalog(language)
-            if m.id and ((m.id[0] if isinstance(m.id, tuple) else m.id) not in messages)
+            if m.id and (m.context, m.id[0] if isinstance(m.id, tuple) else m.id) not in messages
         ]
         assert not stale, f"locales/{language} has strings no template uses: {stale}"
 
@@ -132,11 +143,11 @@ def test_a_fuzzy_translation_reads_in_english(tmp_path: Path) -> None:
 def pseudo_locales(tmp_path: Path) -> Path:
     """A Thai catalog (Thai dates and numbers) whose every translation is ⟦the English⟧."""
     pseudo = Catalog(locale="th", domain="syndicate")
-    for msgid, forms in extracted().items():
+    for (context, msgid), forms in extracted().items():
         if len(forms) > 1:
-            pseudo.add(forms, tuple(f"⟦{form}⟧" for form in forms[:1]))
+            pseudo.add(forms, tuple(f"⟦{form}⟧" for form in forms[:1]), context=context)
         else:
-            pseudo.add(msgid, f"⟦{msgid}⟧")
+            pseudo.add(msgid, f"⟦{msgid}⟧", context=context)
     folder = tmp_path / "locales" / "th" / "LC_MESSAGES"
     folder.mkdir(parents=True)
     with (folder / "syndicate.po").open("wb") as out:
@@ -174,7 +185,8 @@ def visible(html: str) -> str:
 
 def untranslated(text: str) -> list[str]:
     """Latin words outside ⟦ ⟧, URLs and addresses."""
-    text = re.sub(r"⟦.*?⟧", " ", text, flags=re.DOTALL)
+    while (inner := re.sub(r"⟦[^⟦⟧]*⟧", " ", text)) != text:  # nested: a word in a sentence
+        text = inner
     text = re.sub(r"\S+@\S+|https?://\S+|<\S+>", " ", text)
     return re.findall(r"[A-Za-z]{2,}", text)
 
@@ -213,3 +225,132 @@ def test_no_word_of_the_digest_escapes_the_catalogs(tmp_path: Path) -> None:
             web = renderer.render_web_copy(copy)
             assert untranslated(visible(web)) == [], visible(web)
             assert untranslated(rendered.subject) == []
+
+
+@pytest.mark.parametrize("kind", ["confirm", "welcome"])
+def test_no_word_of_the_one_off_emails_escapes_the_catalogs(tmp_path: Path, kind: str) -> None:
+    locales = pseudo_locales(tmp_path)
+    renderer = (confirm if kind == "confirm" else welcome).renderer(REPO / "templates", locales)
+    site = ConfirmSite("ข่าวริมแม่น้ำ", "https://news.example", "ข่าว", "th")
+    for sample in renderer.samples():
+        person = sample["subscriber"]
+        thai = {
+            **sample,
+            "site": site,
+            "language": "th",
+            # What confirm.frequency() gives a Thai reader.
+            "frequency": translator("th", locales).gettext("monthly"),
+            "subscriber": replace(
+                person,
+                name="สมชาย" if person.name else "",
+                categories=tuple("หมวด" for _ in person.categories),
+            ),
+        }
+        email = renderer.render(thai)
+        assert untranslated(email.subject) == [], email.subject
+        assert untranslated(email.text) == [], email.text
+        assert untranslated(visible(email.html)) == [], visible(email.html)
+
+
+# Names that stay as they are in every language: the feed formats, and English as the
+# language switch names it (each language in itself).
+NAMES = {"RSS", "Atom", "JSON", "Feed", "English"}
+
+THAI_SITE = """
+[site]
+title = "ข่าวริมแม่น้ำ"
+url = "http://testserver"
+description = "ข่าวจากแม่น้ำ"
+language = "en"
+languages = ["en", "th"]
+timezone = "Asia/Bangkok"
+author = "ทีมงาน"
+categories = ["พันธมิตร", "อาสาสมัคร"]
+
+[storage]
+database = "sqlite:///var/syndicate.db"
+
+[forum]
+strategy = "template"
+url_template = "https://forum.example.org/t/{slug}"
+
+[[sources]]
+name = "thai"
+url = "thai.rss"
+title = "ศูนย์สมุทรสาคร"
+language = "th"
+
+[web]
+secret_env = "SYNDICATE_SECRET"
+"""
+
+
+async def test_no_word_of_the_pages_escapes_the_catalogs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page of a site whose data is all Thai, read by a Thai reader, in the
+    pseudo-language: the home page, the forms, the archives, the lists, the signed-link
+    pages, the errors."""
+    monkeypatch.setenv("SYNDICATE_SECRET", "catalog-test-secret-" * 3)
+    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    pseudo_locales(tmp_path)
+    feed = (REPO / "examples" / "samut-sakhon-partner.rss").read_text(encoding="utf-8")
+    feed = feed.replace("<category>Partners</category>", "<category>พันธมิตร</category>")
+    feed = feed.replace("<category>Volunteering</category>", "<category>อาสาสมัคร</category>")
+    (tmp_path / "thai.rss").write_text(feed, encoding="utf-8")
+    (tmp_path / "config.toml").write_text(THAI_SITE, encoding="utf-8")
+    settings, store = await prepare_site(tmp_path)
+    try:
+        person, _ = await subscribers.add(store, "som@example.org", WEB_NOW, confirmed=True)
+        person = await subscribers.update_preferences(
+            store, person.id or 0, name="สมชาย", categories=["พันธมิตร"], language="th"
+        )
+        tokens = Tokens("catalog-test-secret-" * 3, FrozenClock(WEB_NOW))
+        app = create_app(settings, store=store, clock=FrozenClock(WEB_NOW))
+        pages = [
+            "/",
+            "/subscribe",
+            "/feeds/index.html",
+            "/feeds/archive/index.html",
+            "/feeds/archive/2015-12.html",
+            "/feeds/archive/2015-11.html",
+            "/feeds/digest/index.html",
+            "/no/such/page",
+            "/confirm/not-a-token",
+            tokens.link("http://testserver", "preferences", person).removeprefix(
+                "http://testserver"
+            ),
+            tokens.link("http://testserver", "unsubscribe", person).removeprefix(
+                "http://testserver"
+            ),
+        ]
+        async with web_client(app) as client:
+            for path in pages:
+                page = await client.get(path, headers={"Accept-Language": "th"})
+                assert page.status_code in (200, 400, 404), (path, page.status_code)
+                assert '<html lang="th"' in page.text, path
+                words = [w for w in untranslated(visible(page.text)) if w not in NAMES]
+                assert words == [], (path, words)
+            # A form sent with a mistake, and one sent right.
+            form = await client.get("/subscribe", headers={"Accept-Language": "th"})
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert token is not None
+            # A bad address, a name too long, and one that is right.
+            for email, name in (
+                ("not an address", ""),
+                ("a@example.org", "ก" * 300),
+                ("noi@example.org", ""),
+            ):
+                sent = await client.post(
+                    "/subscribe",
+                    data={
+                        "email": email,
+                        "name": name,
+                        "csrf_token": html.unescape(token.group(1)),
+                    },
+                    headers={"Origin": "http://testserver", "Accept-Language": "th"},
+                )
+                words = [w for w in untranslated(visible(sent.text)) if w not in NAMES]
+                assert words == [], (email, words)
+    finally:
+        await store.close()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import english_only
 from starlette.applications import Starlette
 
 from syndicate.clock import FrozenClock
@@ -67,8 +68,9 @@ def prepared_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     each test gets a copy of its database and feeds."""
     folder = tmp_path_factory.mktemp("prepared-site")
     shutil.copy(REPO / "config.toml", folder / "config.toml")
-    for name in ("examples", "templates"):
+    for name in ("examples", "templates", "locales"):
         shutil.copytree(REPO / name, folder / name)
+    english_only(folder / "config.toml")  # as the `project` fixture, which the tests pair it with
 
     async def prepare() -> None:
         _, store = await prepare_site(folder)

@@ -49,8 +49,20 @@ def feed_groups(
         else:
             label = feed.title.removeprefix(f"{site_title}: ")
         links = tuple(feed_type(ext, f"{feed.path}.{ext}") for ext in feed.formats)
-        grouped[kind].append(FeedEntry(label, feed.description, links, feed.language))
+        grouped[kind].append(
+            FeedEntry(label, _described(kind, label, feed, words), links, feed.language)
+        )
     return tuple(FeedGroup(titles[key], tuple(items)) for key, items in grouped.items() if items)
+
+
+def _described(kind: str, label: str, feed: FeedPlan, words: Translator) -> str:
+    """A feed's line on the feeds page, in the page's language (the feed document itself
+    keeps the plan's description): the site's own for the whole site's feed."""
+    if kind == "source":
+        return words.gettext("Posts from %(name)s.") % {"name": label}
+    if kind in ("category", "lang"):
+        return words.gettext("Posts in %(name)s.") % {"name": label}
+    return feed.description
 
 
 def issue_links(issues: Iterable[IssueSummary]) -> tuple[IssueLink, ...]:

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from syndicate import categories, subscribers
 from syndicate.i18n import Translator
 from syndicate.models import Subscriber
-from syndicate.subscribers import InvalidLink
+from syndicate.subscribers import InvalidLink, InvalidName
 from syndicate.web.language import PageLanguage, request_language
 from syndicate.web.services import WebServices, services
 
@@ -35,6 +35,16 @@ def unknown_category(words: Translator) -> str:
 
 def unknown_language(words: Translator) -> str:
     return words.gettext("Please choose among the languages listed.")
+
+
+def invalid_name(words: Translator, error: InvalidName) -> str:
+    """Why a name was refused: the check's own English reason for an English page, the
+    catalog's sentence for the others."""
+    if words.english:
+        return sentence(str(error))
+    return words.gettext("Please give a name of at most %(max)s characters, on one line.") % {
+        "max": words.number(subscribers.NAME_MAX_LENGTH)
+    }
 
 
 def same_language(language: PageLanguage, url: str) -> str:

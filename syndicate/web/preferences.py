@@ -30,11 +30,11 @@ from syndicate.web.forms import (
     PRIVATE,
     form_values,
     invalid_link_page,
+    invalid_name,
     linked_subscriber,
     offered_categories,
     public,
     same_language,
-    sentence,
     site_link,
     unknown_category,
     unknown_language,
@@ -158,7 +158,7 @@ async def save_preferences(request: Request) -> Response:
         )
     except InvalidName as error:
         return await _preferences_view(
-            request, subscriber, values, error=sentence(str(error)), status=400
+            request, subscriber, values, error=invalid_name(words, error), status=400
         )
     except InvalidLink as error:
         return invalid_link_page(request, error)

@@ -50,10 +50,10 @@ from syndicate.web.forms import (
     PRIVATE,
     form_values,
     invalid_link_page,
+    invalid_name,
     offered_categories,
     public,
     same_language,
-    sentence,
     site_link,
     unknown_category,
 )
@@ -128,16 +128,16 @@ async def subscribe(request: Request) -> Response:
     try:
         subscribers.normalise_email(values["email"])
     except RejectedAddress as error:
-        # "invalid address 'x': <why>" -> the why, which email-validator words for people.
-        why = str(error).rpartition(": ")[2] if values["email"].strip() else ""
-        # email-validator's reason is in English; the sentence before it is the reader's.
+        # "invalid address 'x': <why>" -> the why, which email-validator words for people,
+        # in English: a reader of another language gets the sentence alone.
+        why = str(error).rpartition(": ")[2] if values["email"].strip() and words.english else ""
         invalid = words.gettext("This email address is not valid.")
         text = f"{invalid} {why}" if why else words.gettext("Please enter your email.")
         return await _form_page(request, values, error=text.strip(), status=400)
     try:
         name = subscribers.clean_name(values["name"])
     except InvalidName as error:
-        return await _form_page(request, values, error=sentence(str(error)), status=400)
+        return await _form_page(request, values, error=invalid_name(words, error), status=400)
     try:
         chosen = pick(values["categories"], await offered_categories(web))
     except UnknownCategory:

@@ -80,6 +80,18 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
+def artefacts(request: pytest.FixtureRequest) -> Path:
+    """Where a test keeps what a person may want to look at afterwards (screenshots):
+    var/test-artefacts/<test>/ in the checkout, emptied when the test starts, kept after it
+    (var/ is not in git)."""
+    name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
+    folder = REPO / "var" / "test-artefacts" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture
 def bundled_project(tmp_path: Path) -> Path:
     """A copy of the bundled config.toml with its examples, templates and catalogs, whole:
     four languages and the Thai partner's feed."""

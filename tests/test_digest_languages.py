@@ -267,3 +267,10 @@ def test_an_unknown_or_hostile_language_falls_back_to_the_default() -> None:
         assert reader_words(Settings(), asked).language == "en", asked  # type: ignore[arg-type]
     assert reader_words(Settings(), "th-TH").language == "th"  # type: ignore[arg-type]
     assert re.fullmatch(r"[a-z]{2}", reader_words(Settings(), None).language)  # type: ignore[arg-type]
+
+
+def test_a_preview_for_no_one_greets_in_the_copys_language() -> None:
+    words = translator("th", LOCALES)
+    copy = content().for_reader(frozenset(), words)
+    rendered = DigestRenderer(TEMPLATES, SUBJECT, locales_dir=LOCALES).render(copy)
+    assert "\nสวัสดี\n" in rendered.text_copy() and "Hello" not in rendered.text_copy()

@@ -4,7 +4,7 @@ font that has them (Noto Sans Thai, Debian's fonts-noto-core, installed by scrip
 not from boxes or a fallback the page does not name.
 
 Which font drew a node is Chromium's own answer (the DevTools protocol's
-CSS.getPlatformFontsForNode). Screenshots stay in the test's tmp_path as artefacts.
+CSS.getPlatformFontsForNode). Screenshots are kept in var/test-artefacts/<test>/.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def test_thai_posts_are_drawn_in_a_thai_font(
     bundled_project: Path,
     browser: Browser,
     tmp_path: Path,
+    artefacts: Path,
 ) -> None:
     if not shutil.which("fc-list") or "Noto Sans Thai" not in _font_families():
         pytest.fail(
@@ -73,7 +74,7 @@ def test_thai_posts_are_drawn_in_a_thai_font(
         heading = page.locator("h3[lang=th]", has_text=THAI_TITLE)
         assert heading.count() == 1
         assert page.locator("html").get_attribute("lang") == "en"
-        page.screenshot(path=tmp_path / "home-thai.png", full_page=True)
+        page.screenshot(path=artefacts / "home-thai.png", full_page=True)
         assert_thai_font(page, "h3[lang=th] a")
         english = fonts_for(page, "h3:not([lang]) a")
         assert "Noto Sans Thai" not in {font["familyName"] for font in english}
@@ -88,7 +89,7 @@ def test_thai_posts_are_drawn_in_a_thai_font(
     assert re.search(r'<html lang="th"', html) and THAI_TITLE in html
     page = browser.new_page(viewport={"width": 600, "height": 1400})
     page.goto(digest.as_uri())
-    page.screenshot(path=tmp_path / "digest-thai.png", full_page=True)
+    page.screenshot(path=artefacts / "digest-thai.png", full_page=True)
     assert_thai_font(page, "p.excerpt")
     assert_thai_font(page, "td.footer a")  # the chrome's words too
 
@@ -102,7 +103,7 @@ def _font_families() -> str:
 
 
 def test_the_visible_switch_changes_the_pages_language(
-    bundled_project: Path, browser: Browser, tmp_path: Path
+    bundled_project: Path, browser: Browser, artefacts: Path
 ) -> None:
     """English by the browser's language; the switch's ไทย makes the home page Thai, and the
     archive it links to, and the choice holds (the cookie) until English is picked again."""
@@ -126,14 +127,14 @@ def test_the_visible_switch_changes_the_pages_language(
         assert page.locator("h2#latest").inner_text() == "โพสต์ล่าสุด"
         switch = page.get_by_role("navigation", name="ภาษา")
         assert switch.locator("a[aria-current]").get_attribute("lang") == "th"
-        page.screenshot(path=tmp_path / "home-switched-to-thai.png", full_page=True)
+        page.screenshot(path=artefacts / "home-switched-to-thai.png", full_page=True)
         assert_thai_font(page, "nav.languages a[lang=th]")
         # A month on the Thai home page opens the Thai archive page.
         page.locator("#archive ~ ul a").first.click()
         page.wait_for_load_state()
         assert page.url.endswith(".th.html")
         assert page.locator("h1").inner_text().startswith("คลังบทความเดือน ")
-        page.screenshot(path=tmp_path / "archive-thai.png", full_page=True)
+        page.screenshot(path=artefacts / "archive-thai.png", full_page=True)
         # The cookie: the plain address now answers in Thai though the browser asks English.
         page.goto(f"http://127.0.0.1:{port}/subscribe")
         assert page.locator("html").get_attribute("lang") == "th"
@@ -142,5 +143,5 @@ def test_the_visible_switch_changes_the_pages_language(
         assert page.locator("html").get_attribute("lang") == "en"
         page.goto(f"http://127.0.0.1:{port}/")
         assert page.locator("h2#latest").inner_text() == "Latest posts"
-        page.screenshot(path=tmp_path / "home-back-to-english.png", full_page=True)
+        page.screenshot(path=artefacts / "home-back-to-english.png", full_page=True)
         context.close()

@@ -175,7 +175,7 @@ def no_horizontal_scroll(page: Page) -> bool:
 
 
 def test_subscribe_confirm_and_unsubscribe_in_a_browser(
-    site: tuple[str, Path], browser: Browser, tmp_path: Path
+    site: tuple[str, Path], browser: Browser, artefacts: Path
 ) -> None:
     url, config = site
     context = browser.new_context(viewport=PHONE)
@@ -183,7 +183,7 @@ def test_subscribe_confirm_and_unsubscribe_in_a_browser(
 
     # The home page's form, filled in as a person would: by label, with the keyboard.
     page.goto(f"{url}/")
-    page.screenshot(path=tmp_path / "home-360.png", full_page=True)
+    page.screenshot(path=artefacts / "home-360.png", full_page=True)
     assert no_horizontal_scroll(page), "the home page scrolls sideways at 360 px"
     page.get_by_label("Email address").fill(EMAIL)
     page.keyboard.press("Tab")
@@ -218,7 +218,7 @@ def test_subscribe_confirm_and_unsubscribe_in_a_browser(
     page.goto(unsubscribe)
     button = page.get_by_role("button", name="Unsubscribe")
     expect(button).to_be_visible()
-    page.screenshot(path=tmp_path / "unsubscribe-360.png", full_page=True)
+    page.screenshot(path=artefacts / "unsubscribe-360.png", full_page=True)
     assert no_horizontal_scroll(page), "the unsubscribe page scrolls sideways at 360 px"
     assert status(config, EMAIL) == "active", "opening the link must not unsubscribe"
 
@@ -226,7 +226,7 @@ def test_subscribe_confirm_and_unsubscribe_in_a_browser(
     expect(page.get_by_role("heading", name="You are unsubscribed")).to_be_visible()
     assert page.url == unsubscribe  # answered in place, no redirect
     assert status(config, EMAIL) == "unsubscribed"
-    assert (tmp_path / "home-360.png").stat().st_size > 0
+    assert (artefacts / "home-360.png").stat().st_size > 0
     context.close()
 
 
@@ -287,7 +287,7 @@ def elsewhere() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
 
 
 def test_the_local_trial_from_subscribe_to_unsubscribe_in_a_browser(
-    local_site: tuple[str, Path], browser: Browser, tmp_path: Path
+    local_site: tuple[str, Path], browser: Browser, artefacts: Path
 ) -> None:
     """Issue 16's walk, on the bundled config as shipped, at 127.0.0.1: every form posted
     by Chromium itself, every page reached through the page before or an email's link."""
@@ -331,7 +331,7 @@ def test_the_local_trial_from_subscribe_to_unsubscribe_in_a_browser(
     page.goto(local(url, link_in(confirmation, "confirm")))
     expect(page.get_by_role("heading", name="Confirm your subscription")).to_be_visible()
     assert status(config, EMAIL) == "pending", "opening the link must not confirm"
-    page.screenshot(path=tmp_path / "confirm-360.png", full_page=True)
+    page.screenshot(path=artefacts / "confirm-360.png", full_page=True)
     assert no_horizontal_scroll(page), "the confirm page scrolls sideways at 360 px"
     page.get_by_role("button", name="Confirm my subscription").click()
     expect(page.get_by_role("heading", name="You are subscribed")).to_be_visible()

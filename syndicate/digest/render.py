@@ -50,9 +50,11 @@ from syndicate.digest.context import (
     DigestSubscriber,
     DigestUrls,
 )
+from syndicate.i18n import translator
 from syndicate.plaintext import tidy
 from syndicate.templating import (
     TemplateProblem,
+    default_locales_dir,
     display_path,
     email_environment,
     inline_css,
@@ -127,6 +129,8 @@ class RenderedDigest:
     html: str
     text: str
     home_url: str = ""
+    # The previews' greeting for no one in particular, in the copy's language.
+    neutral_greeting: str = NEUTRAL_GREETING
     _html: _Pieces = field(init=False, repr=False, compare=False)
     _text: _Pieces = field(init=False, repr=False, compare=False)
 
@@ -172,15 +176,15 @@ class RenderedDigest:
         return self._text.fill(self._neutral())
 
     def _neutral(self) -> dict[str, str]:
-        return _neutral(self.home_url or RELATIVE_HOME)
+        return _neutral(self.home_url or RELATIVE_HOME, self.neutral_greeting)
 
 
-def _neutral(home: str) -> dict[str, str]:
+def _neutral(home: str, greeting: str = NEUTRAL_GREETING) -> dict[str, str]:
     """The personal slots of a copy for no one in particular; links lead to `home`."""
     return {
         "NAME": "",
         "EMAIL": "",
-        "GREETING": NEUTRAL_GREETING,
+        "GREETING": greeting,
         "UNSUBSCRIBE": home,
         "PREFERENCES": home,
     }
@@ -235,6 +239,7 @@ class DigestRenderer:
         self.templates_dir = templates_dir.resolve()
         self.subject_template = subject_template
         self._sources = sources
+        self.locales_dir = locales_dir or default_locales_dir(self.templates_dir)
         self.html_env = email_environment(
             self.templates_dir, autoescape=True, sources=sources, locales_dir=locales_dir
         )
@@ -261,11 +266,13 @@ class DigestRenderer:
     def render(self, context: DigestContext) -> RenderedDigest:
         """The shared parts of an issue, rendered once; raises TemplateProblem."""
         variables = self._variables(context)
+        words = translator(str(variables["language"]), self.locales_dir)
         return RenderedDigest(
             subject=self._render_subject(variables),
             html=self._render_html(variables),
             text=self._render_text(variables),
             home_url=_home(context.site.url),
+            neutral_greeting=words.gettext("Hello,"),
         )
 
     def render_web_copy(self, context: DigestContext) -> str:

@@ -25,10 +25,12 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po, write_po
+from click.testing import CliRunner
 from test_digest_languages import BURMESE, THAI, content
 from webclient import WEB_NOW, prepare_site, web_client
 
 from syndicate import subscribers
+from syndicate.cli import cli
 from syndicate.clock import FrozenClock
 from syndicate.digest.context import DigestSubscriber
 from syndicate.digest.issue import IssueContent
@@ -354,3 +356,33 @@ async def test_no_word_of_the_pages_escapes_the_catalogs(
                 assert words == [], (email, words)
     finally:
         await store.close()
+
+
+def test_check_names_the_catalog_whose_translation_breaks_the_digest(tmp_path: Path) -> None:
+    locales = tmp_path / "locales"
+    shutil.copytree(LOCALES / "th", locales / "th")
+    po = locales / "th" / "LC_MESSAGES" / "syndicate.po"
+    broken = catalog("th")
+    broken.get("No new posts in %(period)s.").string = "ไม่มีโพสต์ใหม่ใน %(perod)s"
+    with po.open("wb") as out:
+        write_po(out, broken)
+    problems = DigestRenderer(REPO / "templates", "{{ site.title }}", locales_dir=locales).check()
+    assert problems, "the broken translation went unnoticed"
+    for problem in problems:  # each template that says it, in both parts
+        assert "'perod'" in problem and problem.endswith(f"(translated by {po})"), problem
+    # The repo's own catalogs break nothing.
+    assert DigestRenderer(REPO / "templates", "{{ site.title }}", locales_dir=LOCALES).check() == []
+
+
+def test_check_warns_of_a_language_without_a_catalog(
+    bundled_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNDICATE_SECRET", "catalog-test-secret-" * 3)
+    config = str(bundled_project / "config.toml")
+    ok = CliRunner().invoke(cli, ["--config", config, "check"])
+    assert ok.exit_code == 0 and "no catalog" not in ok.stderr, ok.output
+    shutil.rmtree(bundled_project / "locales" / "km")
+    warned = CliRunner().invoke(cli, ["--config", config, "check"])
+    assert warned.exit_code == 0
+    assert "[site] languages: no catalog for 'km'" in warned.stderr
+    assert "'th'" not in warned.stderr and "'my'" not in warned.stderr

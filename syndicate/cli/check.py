@@ -23,6 +23,8 @@ def check(app: AppContext) -> None:
     """
     from syndicate.config import missing_secrets
     from syndicate.digest.build import renderer_for
+    from syndicate.i18n import catalog_file
+    from syndicate.languages import primary
     from syndicate.mail.confirm import ConfirmRenderer
     from syndicate.mail.welcome import WelcomeRenderer
     from syndicate.publish.pages import PageRenderer
@@ -30,8 +32,8 @@ def check(app: AppContext) -> None:
 
     settings = app.settings
     pages = PageRenderer(settings.templates_dir, formats=settings.publish.formats)
-    confirmation = ConfirmRenderer(settings.templates_dir)
-    welcome = WelcomeRenderer(settings.templates_dir)
+    confirmation = ConfirmRenderer(settings.templates_dir, settings.locales_dir)
+    welcome = WelcomeRenderer(settings.templates_dir, settings.locales_dir)
     # dict.fromkeys: the digest's check compiles every email template, the confirmation
     # email's among them, so a syntax error there would otherwise be listed twice.
     problems = list(
@@ -46,3 +48,11 @@ def check(app: AppContext) -> None:
         click.echo(f"  {label:<10} {value}")
     for warning in missing_secrets(settings):
         click.echo(f"warning: {app.config_file}: {warning}", err=True)
+    for language in settings.site.offered_languages:
+        if primary(language) != "en" and catalog_file(settings.locales_dir, language) is None:
+            click.echo(
+                f"warning: {app.config_file}: [site] languages: no catalog for {language!r} "
+                f"in {settings.locales_dir}: its readers get the English words "
+                "(README, Translating)",
+                err=True,
+            )

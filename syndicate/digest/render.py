@@ -50,7 +50,7 @@ from syndicate.digest.context import (
     DigestSubscriber,
     DigestUrls,
 )
-from syndicate.i18n import translator
+from syndicate.i18n import catalog_file, catalog_languages, translator
 from syndicate.plaintext import tidy
 from syndicate.templating import (
     TemplateProblem,
@@ -288,26 +288,32 @@ class DigestRenderer:
         return _Pieces(html).fill(_escaped(_neutral(WEB_COPY_HOME)))
 
     def check(self) -> list[str]:
-        """Render every email template with sample data: one "file:line: reason" per
-        problem, [] when all is well."""
+        """Render every email template with sample data, in English and in each language
+        with a catalog (a translation with a misspelt "%(name)s" breaks every copy in its
+        language, so its problems name the catalog): one "file:line: reason" per problem,
+        [] when all is well."""
         problems: list[str] = []
 
-        def attempt(step: Callable[..., object], *args: Any) -> None:
+        def attempt(step: Callable[..., object], *args: Any, catalog: str = "") -> None:
             try:
                 step(*args)
             except TemplateProblem as problem:
-                if str(problem) not in problems:
-                    problems.append(str(problem))
+                if str(problem) not in problems:  # else the template's own, said in English
+                    problems.append(str(problem) + catalog)
 
         # Compiling every file catches syntax errors in templates the digest does not use.
         for name in self._email_templates():
             attempt(self._compile, name)
-        # Both branches of the templates: an issue with posts and an empty one.
-        for sample in (_sample_context(), _sample_context(empty=True)):
-            variables = self._variables(sample)
-            for step in (self._render_html, self._render_text, self._render_subject):
-                attempt(step, variables)
-            attempt(self.render_web_copy, sample)
+        for language in ["", *catalog_languages(self.locales_dir)]:
+            found = catalog_file(self.locales_dir, language) if language else None
+            named = f" (translated by {found})" if found is not None else ""
+            # Both branches of the templates: an issue with posts and an empty one.
+            for sample in (_sample_context(), _sample_context(empty=True)):
+                sample = replace(sample, language=language)
+                variables = self._variables(sample)
+                for step in (self._render_html, self._render_text, self._render_subject):
+                    attempt(step, variables, catalog=named)
+                attempt(self.render_web_copy, sample, catalog=named)
         return problems
 
     # --- the parts -------------------------------------------------------------------------

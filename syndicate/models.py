@@ -150,6 +150,8 @@ class Subscriber:
     # When the row was added; None only for a Subscriber that was never stored.
     created_at: datetime | None = None
     language: str | None = None  # a [site] languages code; None: the site's first
+    # "include", "link" or "omit" the posts in other languages; None: [digest] other_languages
+    other_languages: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,7 @@ class Recipient:
     status: str
     categories: tuple[str, ...]
     language: str | None = None  # their language tag; None: the site's default
+    other_languages: str | None = None  # their choice; None: [digest] other_languages
 
 
 @dataclass(frozen=True, slots=True)

@@ -274,3 +274,16 @@ def test_a_preview_for_no_one_greets_in_the_copys_language() -> None:
     copy = content().for_reader(frozenset(), words)
     rendered = DigestRenderer(TEMPLATES, SUBJECT, locales_dir=LOCALES).render(copy)
     assert "\nสวัสดี\n" in rendered.text_copy() and "Hello" not in rendered.text_copy()
+
+
+def test_a_readers_own_choice_of_other_languages_wins_over_the_sites() -> None:
+    words = translator("th", LOCALES)
+    site_omits = content("omit")
+    assert site_omits.for_reader(frozenset(), words).posts == (THAI,)
+    everything = site_omits.for_reader(frozenset(), words, "include")
+    assert set(everything.posts) == set(POSTS) and everything.other_posts == ()
+    listed = site_omits.for_reader(frozenset(), words, "link")
+    assert listed.posts == (THAI,) and set(listed.other_posts) == {ENGLISH, BURMESE, UNKNOWN}
+    # No choice, or one that is not a choice: the site's.
+    for choice in (None, "", "everything"):
+        assert site_omits.for_reader(frozenset(), words, choice).posts == (THAI,)

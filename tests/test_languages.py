@@ -290,6 +290,7 @@ async def test_a_site_with_one_language_offers_no_choice(
         ann, _ = await service.add(web.store, "ann@example.org", web.clock.now(), confirmed=True)
         page = await web.client.get(web.link("preferences", ann))
         assert page.status_code == 200 and 'name="language"' not in page.text
+        assert 'name="other_languages"' not in page.text
 
 
 # -- feeds per language ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ Everything is real: the CLI, a SQLite file, the Maildir outbox, the repo's catal
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import re
 import shutil
@@ -21,7 +22,10 @@ from icu4py.breakers import LineBreaker
 from icu4py.locale import Locale
 from outbox import outbox_messages
 
+from syndicate import subscribers
 from syndicate.cli import cli
+from syndicate.config import load_settings
+from syndicate.store import Store
 
 THAI_POSTS = (
     "เปิดศูนย์ให้คำปรึกษาแรงงานข้ามชาติแห่งใหม่ในจังหวัดสมุทรสาคร",
@@ -114,3 +118,32 @@ def test_the_english_subscribers_digest_is_unchanged(
     text, _ = parts(with_languages)
     assert "Hello Ann," in text and ENGLISH_POST in text
     assert not any(title in text for title in THAI_POSTS)
+
+
+def test_a_thai_subscriber_who_chose_so_gets_the_english_posts_by_title(
+    bundled_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNDICATE_SECRET", "a-test-secret-of-enough-length-0123456789")
+    invoke(bundled_project, "ingest")
+    invoke(
+        bundled_project, "subscribers", "add", "somchai@example.org", "--name", "สมชาย",
+        "--language", "th", "--confirmed",
+    )  # fmt: skip
+    settings = load_settings(bundled_project / "config.toml")
+
+    async def choose() -> None:
+        async with await Store.open(settings.database_url) as store:
+            found = await store.subscriber_by_email("somchai@example.org")
+            assert found is not None and found.id is not None
+            await subscribers.update_preferences(
+                store, found.id, name="สมชาย", categories=[], other_languages="link"
+            )
+
+    asyncio.run(choose())
+    shown = invoke(bundled_project, "subscribers", "show", "somchai@example.org").output
+    assert re.search(r"other languages\s+link", shown), shown
+    invoke(bundled_project, "digest", "send", "--month", "2015-12")
+    [message] = outbox_messages(bundled_project / "var" / "outbox")
+    text, html = parts(message)
+    assert "ในภาษาอื่น" in text and ENGLISH_POST in text and "(English)" in text
+    assert THAI_POSTS[0] in text and re.search(r'<li lang="en[-\w]*"[^>]*><a [^>]*>Thank you', html)

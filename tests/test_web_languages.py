@@ -467,3 +467,38 @@ async def test_a_site_in_one_language_has_no_switch_cookie_or_vary(web: httpx.As
         assert "set-cookie" not in page.headers and "content-language" not in page.headers
         assert "Accept-Language" not in page.headers.get("vary", "")
         assert 'class="languages"' not in page.text and "hreflang" not in page.text
+
+
+async def test_the_preferences_page_chooses_what_comes_of_other_languages(site: Site) -> None:
+    som, _ = await subscribers.add(site.store, "noi@example.org", WEB_NOW, confirmed=True)
+    path = site.tokens.link(SITE, "preferences", som).removeprefix(SITE)
+    page = await site.get(path, **{"Accept-Language": "en"})
+    assert '<select id="preferences-other-languages" name="other_languages">' in page.text
+    assert '<option value="" selected>as the site chooses</option>' in page.text
+
+    async def save(choice: str) -> httpx.Response:
+        form = await site.get(path)
+        token = CSRF_FIELD.search(form.text)
+        assert token is not None
+        return await site.client.post(
+            path,
+            data={
+                "csrf_token": html.unescape(token.group(1)),
+                "name": "Noi",
+                "other_languages": choice,
+            },
+            headers={"Origin": SITE},
+        )
+
+    saved = await save("link")
+    assert saved.status_code == 200 and '<option value="link" selected>' in saved.text
+    found = await site.store.subscriber_by_email("noi@example.org")
+    assert found is not None and found.other_languages == "link"
+    refused = await save("everything<script>")
+    assert refused.status_code == 400 and "<script>" not in refused.text
+    found = await site.store.subscriber_by_email("noi@example.org")
+    assert found is not None and found.other_languages == "link"
+    back = await save("")  # the site's choice again
+    assert back.status_code == 200
+    found = await site.store.subscriber_by_email("noi@example.org")
+    assert found is not None and found.other_languages is None

@@ -414,6 +414,10 @@ def show(app: AppContext, email: str) -> None:
         ("status", subscriber.status),
         ("categories", ", ".join(subscriber.categories) or "all"),
         ("language", subscriber.language or f"{app.settings.site.offered_languages[0]} (default)"),
+        (
+            "other languages",
+            subscriber.other_languages or f"{app.settings.digest.other_languages} (the site's)",
+        ),
         ("consent", f"{subscriber.consent_source}, {_moment(subscriber.consented_at, tz)}"),
         ("confirmed", _moment(subscriber.confirmed_at, tz)),
         ("unsubscribed", _moment(subscriber.unsubscribed_at, tz)),

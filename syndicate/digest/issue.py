@@ -63,19 +63,22 @@ class IssueContent:
     def default_language(self) -> str:
         return self.languages[0] if self.languages else self.context.site.language
 
-    def for_reader(self, categories: frozenset[str], words: Translator) -> DigestContext:
+    def for_reader(
+        self, categories: frozenset[str], words: Translator, other_languages: str | None = None
+    ) -> DigestContext:
         """The copy for a reader of the language of `words` (one of the site's languages)
         who chose `categories`: the chrome's words, the period's name and the preheader in
         their language; the posts of their categories (for_categories), and of those, when
         the site has several languages, the ones in theirs (or of no known language) with
-        the others included, listed by title, or left out as `other_languages` says. A post
-        of no known language is the default language's."""
+        the others included, listed by title, or left out as the reader's `other_languages`
+        says, else the issue's. A post of no known language is the default language's."""
         chosen = self.for_categories(categories)
         posts, others = chosen.posts, ()
-        if len(self.languages) > 1 and self.other_languages != "include":
+        mode = other_languages if other_languages in OTHER_LANGUAGES else self.other_languages
+        if len(self.languages) > 1 and mode != "include":
             mine, default = primary(words.language), primary(self.default_language)
             posts = tuple(p for p in chosen.posts if _in_language(p, mine, default))
-            if self.other_languages == "link":
+            if mode == "link":
                 others = tuple(p for p in chosen.posts if not _in_language(p, mine, default))
         period = localised(chosen.period, words)
         urls = chosen.urls

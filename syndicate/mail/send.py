@@ -175,8 +175,8 @@ class IssueSender:
         self._default_language = self._words_for(None).language
         # A copy per language and choice of categories; the stored one is the default
         # language's for no categories.
-        self._copies: dict[tuple[str, frozenset[str]], MailCopy | None] = {
-            (self._default_language, frozenset()): MailCopy(
+        self._copies: dict[tuple[str, frozenset[str], str | None], MailCopy | None] = {
+            (self._default_language, frozenset(), None): MailCopy(
                 RenderedDigest(
                     subject=issue.subject,
                     html=issue.html,
@@ -340,7 +340,7 @@ class IssueSender:
                 claimed, DeliveryStatus.SKIPPED, error=f"subscriber is {subscriber.status}"
             )
         words = self._words_for(subscriber.language)
-        copy = await self._copy_for(subscriber.categories, words)
+        copy = await self._copy_for(subscriber.categories, words, subscriber.other_languages)
         if copy is None:
             return _outcome(
                 claimed, DeliveryStatus.SKIPPED, error="no posts in their categories or language"
@@ -434,24 +434,29 @@ class IssueSender:
             self._words[language] = reader_words(self.settings, language)
         return self._words[language]
 
-    async def _copy_for(self, categories: tuple[str, ...], words: Translator) -> MailCopy | None:
-        """The issue for a reader of the language of `words` who chose `categories`,
-        rendered once per distinct language and choice from what the issue is made of (its
-        posts as they were, its templates: a post edited or added since does not show);
-        None when none of its posts is for them."""
+    async def _copy_for(
+        self, categories: tuple[str, ...], words: Translator, other_languages: str | None
+    ) -> MailCopy | None:
+        """The issue for a reader of the language of `words` who chose `categories` and
+        what to get of other languages' posts (None: the site's choice), rendered once per
+        distinct language and choices from what the issue is made of (its posts as they
+        were, its templates: a post edited or added since does not show); None when none of
+        its posts is for them."""
         chosen_categories = frozenset(category.casefold() for category in categories)
-        key = (words.language, chosen_categories)
+        key = (words.language, chosen_categories, other_languages)
         if key in self._copies:
             return self._copies[key]
         async with self._copy_lock:
             if key not in self._copies:
                 content, renderer = await self._content()
-                stored = (self._default_language, frozenset())
-                chosen = content.for_reader(chosen_categories, words)
+                stored = (self._default_language, frozenset(), None)
+                chosen = content.for_reader(chosen_categories, words, other_languages)
                 if not chosen.posts and not chosen.other_posts:
                     self._copies[key] = None
-                elif words.language == self._default_language and content.is_whole(
-                    content.for_categories(chosen_categories)
+                elif (
+                    words.language == self._default_language
+                    and other_languages in (None, content.other_languages)
+                    and content.is_whole(content.for_categories(chosen_categories))
                 ):  # everything, in the default language: the stored copy itself
                     self._copies[key] = self._copies[stored]
                 else:

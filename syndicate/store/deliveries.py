@@ -163,6 +163,7 @@ class DeliveryQueries(Queries):
                         subscribers.c.status,
                         subscribers.c.categories,
                         subscribers.c.language,
+                        subscribers.c.other_languages,
                     )
                     .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
                     .where(deliveries.c.id.in_(ids))
@@ -173,7 +174,7 @@ class DeliveryQueries(Queries):
             ClaimedDelivery(
                 row[0],
                 row[1],
-                Recipient(row[2], row[3], row[4], row[5], tuple(row[6] or ()), row[7]),
+                Recipient(row[2], row[3], row[4], row[5], tuple(row[6] or ()), row[7], row[8]),
             )
             for row in rows
         ]

@@ -73,12 +73,16 @@ class SubscriberQueries(Queries):
         name: str,
         categories: tuple[str, ...],
         language: str | None = None,
+        other_languages: str | None = None,
     ) -> Subscriber | None:
-        """Set what a subscriber chose on their preferences page (a language None: left as
-        it is); None when the row is gone (forgotten between the page load and the save)."""
+        """Set what a subscriber chose on their preferences page (a language or an
+        other_languages None: left as it is; other_languages "": back to the site's); None
+        when the row is gone (forgotten between the page load and the save)."""
         values: dict[str, Any] = {"name": name, "categories": list(categories)}
         if language is not None:
             values["language"] = language
+        if other_languages is not None:
+            values["other_languages"] = other_languages or None
         query = (
             update(subscribers)
             .where(subscribers.c.id == subscriber_id)

@@ -119,6 +119,9 @@ subscribers = Table(
     # The language they read the digest and pages in (a [site] languages code); None: the
     # site's first.
     Column("language", String(35)),
+    # What they get of the posts in other languages: "include", "link" or "omit"; None: the
+    # site's [digest] other_languages.
+    Column("other_languages", String(8)),
     # When the row was added (the service passes its clock's time). A link signed before
     # links named their owner's address (syndicate/tokens.py) counts only for a row created
     # no later than it was signed.

@@ -29,6 +29,7 @@ from typing import Any
 from syndicate.clock import Clock
 from syndicate.config import Settings
 from syndicate.digest.build import issue_web_url
+from syndicate.digest.issue import OTHER_LANGUAGES
 from syndicate.errors import SyndicateError, UsageError
 from syndicate.mail.confirm import send_confirmation
 from syndicate.mail.transport import Transport
@@ -355,15 +356,21 @@ async def update_preferences(
     name: str,
     categories: Sequence[str],
     language: str | None = None,
+    other_languages: str | None = None,
 ) -> Subscriber:
-    """Set a subscriber's name, categories (none: every post) and language (None: left as it
-    is; the caller checks it is one of the site's). Their status is left alone: saving
-    preferences never resubscribes someone who left.
+    """Set a subscriber's name, categories (none: every post), language (None: left as it
+    is; the caller checks it is one of the site's) and what they get of the posts in other
+    languages ("include", "link", "omit"; "": the site's choice; None: left as it is).
+    Their status is left alone: saving preferences never resubscribes someone who left.
 
     Raises InvalidName (see clean_name), InvalidLink when the subscriber no longer exists.
     """
+    if other_languages not in (None, "", *OTHER_LANGUAGES):
+        raise UsageError(
+            f"other languages {other_languages!r}: one of {', '.join(OTHER_LANGUAGES)}"
+        )
     updated = await store.update_subscriber_preferences(
-        subscriber_id, clean_name(name), normalise_categories(categories), language
+        subscriber_id, clean_name(name), normalise_categories(categories), language, other_languages
     )
     if updated is None:
         raise InvalidLink(NO_LONGER_VALID)

@@ -37,6 +37,10 @@ def unknown_language(words: Translator) -> str:
     return words.gettext("Please choose among the languages listed.")
 
 
+def unknown_choice(words: Translator) -> str:
+    return words.gettext("Please choose among the options listed.")
+
+
 def invalid_name(words: Translator, error: InvalidName) -> str:
     """Why a name was refused: the check's own English reason for an English page, the
     catalog's sentence for the others."""
@@ -120,6 +124,7 @@ def form_values(form: FormData) -> dict[str, Any]:
         "name": text("name"),
         "categories": categories,
         "language": text("language"),
+        "other_languages": text("other_languages"),
     }
 
 

@@ -21,6 +21,8 @@ from starlette.responses import Response
 
 from syndicate import subscribers
 from syndicate.categories import UnknownCategory, pick
+from syndicate.digest.issue import OTHER_LANGUAGES
+from syndicate.i18n import Translator
 from syndicate.languages import language_name
 from syndicate.models import Subscriber
 from syndicate.statuses import SubscriberStatus
@@ -37,6 +39,7 @@ from syndicate.web.forms import (
     same_language,
     site_link,
     unknown_category,
+    unknown_choice,
     unknown_language,
 )
 from syndicate.web.language import PageLanguage, request_language
@@ -148,6 +151,12 @@ async def save_preferences(request: Request) -> Response:
         return await _preferences_view(
             request, subscriber, values, error=unknown_language(words), status=400
         )
+    # "": the site's choice; no field (one language offered): left as it is.
+    other_languages = values["other_languages"] if "other_languages" in form else None
+    if other_languages not in (None, "", *OTHER_LANGUAGES):
+        return await _preferences_view(
+            request, subscriber, values, error=unknown_choice(words), status=400
+        )
     try:
         updated = await subscribers.update_preferences(
             web.store,
@@ -155,6 +164,7 @@ async def save_preferences(request: Request) -> Response:
             name=values["name"],
             categories=chosen,
             language=language,
+            other_languages=other_languages,
         )
     except InvalidName as error:
         return await _preferences_view(
@@ -218,6 +228,14 @@ async def _preferences_form(
         "language": (values.get("language") if values else None)
         or subscriber.language
         or languages[0],
+        # What they get of the other languages' posts ("": the site's choice), where there
+        # are other languages.
+        "other_languages": values.get("other_languages", "")
+        if values
+        else subscriber.other_languages or "",
+        "other_languages_choices": _other_languages_choices(web.pages.words(language))
+        if len(languages) > 1
+        else [],
         "action": same_language(language, site_link(request, "preferences", subscriber)),
         "csrf_token": csrf_token(request),
         "categories": [*offered, *extra],
@@ -225,3 +243,13 @@ async def _preferences_form(
         "name": values["name"] if values else subscriber.name,
         "error": error,
     }
+
+
+def _other_languages_choices(words: Translator) -> list[tuple[str, str]]:
+    """The choices for the posts in other languages than the reader's, as (value, label)."""
+    return [
+        ("", words.gettext("as the site chooses")),
+        ("omit", words.gettext("leave them out")),
+        ("link", words.gettext("list their titles")),
+        ("include", words.gettext("include them in full")),
+    ]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -96,14 +97,26 @@ class Translator:
 def translator(language: str | None, locales_dir: Path | None) -> Translator:
     """The translator for `language` (a tag; None or unknown: English) from the catalogs in
     `locales_dir` (None: none, so English words with the language's dates and numbers).
-    Cached per catalog file and its modification time: an edited catalog is read again."""
+
+    Templates ask for it at every `_()`, a few hundred times a digest, so it is cached: the
+    catalog's files are looked at again at most once a second (an edited catalog is read
+    again, and is what the next render uses a second later)."""
+    return _translator(language, locales_dir, int(time.monotonic()))
+
+
+@lru_cache(maxsize=256)
+def _translator(language: str | None, locales_dir: Path | None, _second: int) -> Translator:
     tag = language_tag(language) or DEFAULT_LANGUAGE
-    if locales_dir is None:
-        return Translator(tag, gettext.NullTranslations())
-    found = catalog_file(locales_dir, tag)
+    found = catalog_file(locales_dir, tag) if locales_dir is not None else None
     if found is None:
         return Translator(tag, gettext.NullTranslations())
     return Translator(tag, _load(found, found.stat().st_mtime_ns, _compiled_mtime(found)))
+
+
+def reload_catalogs() -> None:
+    """Look at the catalogs' files again at the next translator() (a tool that has just
+    written one, a test), rather than within the second."""
+    _translator.cache_clear()
 
 
 def catalog_file(locales_dir: Path, tag: str) -> Path | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from html.parser import HTMLParser
@@ -35,7 +36,7 @@ from syndicate.clock import FrozenClock
 from syndicate.digest.context import DigestSubscriber
 from syndicate.digest.issue import IssueContent
 from syndicate.digest.render import DigestRenderer
-from syndicate.i18n import compile_catalogs, translator
+from syndicate.i18n import compile_catalogs, reload_catalogs, translator
 from syndicate.mail import confirm, welcome
 from syndicate.mail.confirm import ConfirmSite
 from syndicate.tokens import Tokens
@@ -124,6 +125,8 @@ def test_compiled_catalogs_are_used_and_a_newer_po_wins(tmp_path: Path) -> None:
     edited.get("Read more").string = "อ่านเพิ่มเติม"
     with po.open("wb") as out:
         write_po(out, edited)
+    # Seen within a second, or at once after reload_catalogs().
+    reload_catalogs()
     assert translator("th", locales).gettext("Read more") == "อ่านเพิ่มเติม"
     assert mo.stat().st_mtime_ns <= po.stat().st_mtime_ns
 
@@ -387,3 +390,17 @@ def test_check_warns_of_a_language_without_a_catalog(
     assert warned.exit_code == 0
     assert "[site] languages: no catalog for 'km'" in warned.stderr
     assert "'th'" not in warned.stderr and "'my'" not in warned.stderr
+
+
+def test_an_edited_catalog_is_read_again_within_a_second(tmp_path: Path) -> None:
+    locales = tmp_path / "locales"
+    shutil.copytree(LOCALES / "th", locales / "th", ignore=shutil.ignore_patterns("*.mo"))
+    assert translator("th", locales).gettext("Read more") == "อ่านต่อ"
+    edited = catalog("th")
+    edited.get("Read more").string = "อ่านเพิ่มเติม"
+    with (locales / "th" / "LC_MESSAGES" / "syndicate.po").open("wb") as out:
+        write_po(out, edited)
+    deadline = time.monotonic() + 3
+    while translator("th", locales).gettext("Read more") != "อ่านเพิ่มเติม":
+        assert time.monotonic() < deadline, "the edit was not read again"
+        time.sleep(0.05)

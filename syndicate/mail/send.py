@@ -173,8 +173,8 @@ class IssueSender:
         # Each reader's words, by the language their row names (None: the site's default).
         self._words: dict[str | None, Translator] = {}
         self._default_language = self._words_for(None).language
-        # A copy per language and choice of categories; the stored one is the default
-        # language's for no categories.
+        # A copy per language, choice of categories and choice of other languages' posts;
+        # the stored one is the default language's for no categories and the site's choice.
         self._copies: dict[tuple[str, frozenset[str], str | None], MailCopy | None] = {
             (self._default_language, frozenset(), None): MailCopy(
                 RenderedDigest(

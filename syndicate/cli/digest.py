@@ -261,6 +261,62 @@ def send(app: AppContext, month: str | None, week: str | None, dry_run: bool) ->
         raise SystemExit(1)
 
 
+@digest.command("test")
+@period_options
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="ADDRESS",
+    help="Where the test copy goes (yours, a colleague's).",
+)
+@click.option(
+    "--as",
+    "as_email",
+    metavar="SUBSCRIBER",
+    help="Personalise it as this subscriber: their name, categories and language.",
+)
+@pass_app
+def test_send(
+    app: AppContext, month: str | None, week: str | None, to: str, as_email: str | None
+) -> None:
+    """Send one test copy of a period's digest to ADDRESS, outside the delivery ledger.
+
+    The copy is the stored issue's when it is built (else the posts as they are now,
+    storing nothing), personalised as SUBSCRIBER would get it, with "[Test]" before the
+    subject. Its unsubscribe and preferences links lead to the site's home page, so nobody
+    is unsubscribed by a click in a test copy. Nothing is recorded as sent: run it as often
+    as you like.
+
+    \b
+    Example:
+      syndicate digest test --month 2015-12 --to editor@example.org
+      syndicate digest test --month 2015-12 --to editor@example.org --as somchai@example.org
+    """
+    from syndicate.mail.testsend import send_test
+    from syndicate.subscribers import RejectedAddress, normalise_email
+
+    settings = app.settings
+    key = chosen_period(settings, month, week).key
+    try:
+        address = normalise_email(to)
+    except RejectedAddress as error:
+        raise UsageError(f"--to {to!r}: {error}") from None
+    sent = run_async(
+        _with_store(
+            settings,
+            lambda store: send_test(settings, store, app.clock, key, address, as_email=as_email),
+        )
+    )
+    source = "the stored issue" if sent.stored else "the posts as they are now (not stored)"
+    who = f"as {sent.as_email}" if sent.as_email else "as a reader who chose nothing"
+    click.echo(
+        f"{sent.period}: sent a test copy to {sent.to} ({who}; {sent.language}; "
+        f"{sent.posts} posts, from {source}) via {transport_label(settings)}"
+    )
+    click.echo(f"subject: {sent.subject}")
+
+
 def transport_label(settings: Settings) -> str:
     if settings.mail.transport == "smtp":
         smtp = settings.mail.smtp

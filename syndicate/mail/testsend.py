@@ -1,0 +1,130 @@
+"""A test send: one copy of a period's digest to an admin's address, outside the ledger.
+
+    sent = await send_test(settings, store, clock, "2015-12", "editor@example.org",
+                           as_email="ann@example.org")
+
+The copy is the one `digest send` would give that subscriber (their categories, language,
+choice of other languages' posts, their name in the greeting), or a reader of the site's
+default language who chose nothing. It is rendered from the stored issue when the period's
+issue is built (what subscribers get), else from the posts as they are now, without storing
+anything (as `digest preview` does).
+
+What keeps it a test and not a delivery:
+- no ledger row is written or read, so it never counts as sent and can be repeated;
+- the subject says "[Test]"; its Message-ID is one of its own (never the
+  `<digest-<issue>-<subscriber>@...>` bounce processing matches), and the envelope sender
+  is `[digest] from`, not a subscriber's signed return path: a bounce of a test copy counts
+  against nobody;
+- the unsubscribe and preferences links lead to the site's home page, not to signed links:
+  a colleague clicking "Unsubscribe" in a test copy must not unsubscribe the subscriber it
+  was personalised as.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import format_datetime, make_msgid, parseaddr
+
+from syndicate.clock import Clock
+from syndicate.config import Settings
+from syndicate.digest.build import (
+    copy_renderer,
+    issue_content,
+    period_of,
+    reader_words,
+    renderer_for,
+    stored_content,
+)
+from syndicate.digest.context import DigestSubscriber
+from syndicate.errors import UsageError
+from syndicate.mail import headers
+from syndicate.mail.headers import HeaderError
+from syndicate.mail.message import alternative_message, site_domain
+from syndicate.mail.transport import open_transport
+from syndicate.models import Subscriber
+from syndicate.store import Store
+
+SUBJECT_PREFIX = "[Test] "
+
+
+@dataclass(frozen=True, slots=True)
+class SentTest:
+    """What was sent: to whom, personalised as whom, in which language, from what."""
+
+    period: str
+    to: str
+    subject: str
+    language: str
+    posts: int  # in the copy, not counting other languages' listed by title
+    as_email: str | None
+    stored: bool  # from the stored issue (else from the posts as they are now)
+
+
+async def send_test(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    key: str,
+    to: str,
+    *,
+    as_email: str | None = None,
+) -> SentTest:
+    """Send one test copy of period `key` to `to` through [mail] transport (see the module
+    docstring). UsageError for a subscriber that does not exist or would get no copy, an
+    address that cannot be written; what the transport raises when it fails."""
+    period = period_of(settings, key)
+    person: Subscriber | None = None
+    if as_email is not None:
+        person = await store.subscriber_by_email(as_email)
+        if person is None:
+            raise UsageError(f"--as: no subscriber {as_email!r}")
+    issue = await store.issue(period.key)
+    if issue is not None:
+        content = await stored_content(settings, store, issue)
+        renderer = copy_renderer(settings, content)
+    else:
+        content = await issue_content(settings, store, period)
+        renderer = renderer_for(settings)
+    words = reader_words(settings, person.language if person else None)
+    categories = frozenset(c.casefold() for c in person.categories) if person else frozenset()
+    chosen = content.for_reader(categories, words, person.other_languages if person else None)
+    if not chosen.posts and not chosen.other_posts:
+        who = as_email or "a reader of the default language"
+        raise UsageError(
+            f"{who} would get no copy of {period.key}: no posts in their categories or language"
+        )
+    rendered = renderer.render(chosen)
+    home = f"{settings.site.url.rstrip('/')}/"
+    reader = (
+        DigestSubscriber.of(person.name, person.email, words)
+        if person is not None
+        else DigestSubscriber.of("", to, words)
+    )
+    html, text = rendered.personalise(reader, home, home)
+    subject = SUBJECT_PREFIX + rendered.subject
+    try:
+        fields = [
+            headers.configured_mailbox("From", settings.digest.sender),
+            headers.mailbox("To", "", to),
+            headers.text("Subject", subject),
+            headers.fixed("Date", format_datetime(clock.now())),
+            headers.fixed("Message-ID", make_msgid("test", domain=site_domain(settings.site.url))),
+            headers.fixed("Auto-Submitted", "auto-generated"),
+        ]
+    except HeaderError as error:
+        raise UsageError(f"--to {to!r}: {error}") from None
+    message = alternative_message(fields, text, html)
+    transport = open_transport(settings)
+    try:
+        await transport.send(message, parseaddr(settings.digest.sender)[1], to)
+    finally:
+        await transport.close()
+    return SentTest(
+        period=period.key,
+        to=to,
+        subject=subject,
+        language=words.language,
+        posts=len(chosen.posts),
+        as_email=as_email,
+        stored=issue is not None,
+    )

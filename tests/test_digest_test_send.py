@@ -60,7 +60,7 @@ def test_a_test_copy_goes_to_the_address_personalised_and_outside_the_ledger(
     site: Path,
 ) -> None:
     sent = ok(site, "digest", "test", "--month", "2015-12", "--to", "Editor@Example.org",
-              "--as", "ann@example.org")  # fmt: skip
+              "--as", "Ann@Example.org")  # fmt: skip
     assert "sent a test copy to editor@example.org (as ann@example.org; en;" in sent.stdout
     assert "from the posts as they are now (not stored)" in sent.stdout
     [message] = outbox_messages(site / "var" / "outbox")

@@ -302,6 +302,11 @@ def test_send(
         address = normalise_email(to)
     except RejectedAddress as error:
         raise UsageError(f"--to {to!r}: {error}") from None
+    if as_email is not None:
+        try:
+            as_email = normalise_email(as_email)  # as stored: "Ann@Example.org" finds ann@
+        except RejectedAddress as error:
+            raise UsageError(f"--as {as_email!r}: {error}") from None
     sent = run_async(
         _with_store(
             settings,

@@ -287,3 +287,19 @@ def test_a_readers_own_choice_of_other_languages_wins_over_the_sites() -> None:
     # No choice, or one that is not a choice: the site's.
     for choice in (None, "", "everything"):
         assert site_omits.for_reader(frozenset(), words, choice).posts == (THAI,)
+
+
+def test_each_language_reads_its_own_intro_else_the_default_one() -> None:
+    issue = replace(
+        content(),
+        context=replace(content().context, intro_html="<p>A busy month.</p>"),
+        intros={"th": "<p>เดือนที่วุ่นวาย</p>"},
+    )
+    thai = issue.for_reader(frozenset(), translator("th", LOCALES))
+    english = issue.for_reader(frozenset(), translator("en", LOCALES))
+    burmese = issue.for_reader(frozenset(), translator("my", LOCALES))
+    assert thai.intro_html == "<p>เดือนที่วุ่นวาย</p>"
+    assert english.intro_html == burmese.intro_html == "<p>A busy month.</p>"
+    # Kept with the issue, so a copy rendered days later has the same words.
+    kept = IssueContent.from_json(issue.to_json(), issue.post_ids)
+    assert kept.intros == {"th": "<p>เดือนที่วุ่นวาย</p>"}

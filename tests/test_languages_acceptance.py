@@ -147,3 +147,24 @@ def test_a_thai_subscriber_who_chose_so_gets_the_english_posts_by_title(
     text, html = parts(message)
     assert "ในภาษาอื่น" in text and ENGLISH_POST in text and "(English)" in text
     assert THAI_POSTS[0] in text and re.search(r'<li lang="en[-\w]*"[^>]*><a [^>]*>Thank you', html)
+
+
+def test_a_thai_intro_goes_to_thai_readers_and_the_english_one_to_the_others(
+    bundled_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNDICATE_SECRET", "a-test-secret-of-enough-length-0123456789")
+    intros = bundled_project / "digest" / "intro"
+    intros.mkdir(parents=True)
+    (intros / "2015-12.md").write_text("A **busy** month on the river.\n")
+    (intros / "2015-12.th.md").write_text("เดือนนี้มี**ข่าวดี**จากสมุทรสาคร <script>x</script>\n")
+    invoke(bundled_project, "ingest")
+
+    def preview(language: str) -> str:
+        return invoke(bundled_project, "digest", "preview", "--month", "2015-12",
+                      "--language", language, "--format", "html").output  # fmt: skip
+
+    thai, english, khmer = preview("th"), preview("en"), preview("km")
+    assert "<strong>ข่าวดี</strong>" in thai and "busy" not in thai
+    assert "<script>" not in thai  # sanitised like the default intro
+    assert "<strong>busy</strong>" in english and "ข่าวดี" not in english
+    assert "<strong>busy</strong>" in khmer  # no Khmer intro written: the default one

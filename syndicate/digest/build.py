@@ -144,6 +144,12 @@ def _content(
         group_by=settings.digest.group_by,
         languages=tuple(site.offered_languages),
         other_languages=settings.digest.other_languages,
+        # The editor's note in the other languages, where they wrote one.
+        intros={
+            primary(language): text
+            for language in site.offered_languages[1:]
+            if (text := intro_html(settings, period.key, language))
+        },
     )
 
 
@@ -162,9 +168,11 @@ async def digest_context(
     return default_copy(settings, content), list(content.post_ids)
 
 
-def intro_html(settings: Settings, key: str) -> str:
-    """digest/intro/<period>.md beside the config: Markdown with raw HTML off, sanitised."""
-    path = settings.resolve(f"digest/intro/{key}.md")
+def intro_html(settings: Settings, key: str, language: str | None = None) -> str:
+    """digest/intro/<period>.md beside the config (with a language, <period>.<lang>.md):
+    Markdown with raw HTML off, sanitised; "" when there is no such file."""
+    suffix = f".{primary(language)}" if language is not None else ""
+    path = settings.resolve(f"digest/intro/{key}{suffix}.md")
     if not path.is_file():
         return ""
     markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})

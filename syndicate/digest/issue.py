@@ -16,7 +16,7 @@ So the issue keeps the context it was rendered from, the categories of each post
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +58,10 @@ class IssueContent:
     # gets of the posts in other languages than theirs: [digest] other_languages.
     languages: tuple[str, ...] = ()
     other_languages: str = "include"
+    # The editor's intro in other languages than the default (primary tag -> sanitised
+    # HTML, from digest/intro/<period>.<lang>.md); a reader of a language without one gets
+    # the default's (context.intro_html).
+    intros: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def default_language(self) -> str:
@@ -93,6 +97,7 @@ class IssueContent:
             urls=urls,
             language=words.language,
             other_posts=others,
+            intro_html=self.intros.get(primary(words.language), chosen.intro_html),
         )
 
     def for_categories(self, categories: frozenset[str]) -> DigestContext:
@@ -147,6 +152,7 @@ class IssueContent:
             "subject": self.subject,
             "languages": list(self.languages),
             "other_languages": self.other_languages,
+            "intros": dict(self.intros),
         }
 
     @classmethod
@@ -183,6 +189,7 @@ class IssueContent:
             # Stored before sites had languages: one language, every post for every reader.
             languages=tuple(data.get("languages", ())),
             other_languages=data.get("other_languages", "include"),
+            intros=data.get("intros", {}),
         )
 
 

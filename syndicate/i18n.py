@@ -84,8 +84,8 @@ class Translator:
         return self.month(int(year), int(month))
 
     def number(self, value: int) -> str:
-        """An integer with this language's digits grouping: "1,234"; English keeps plain
-        digits below 10,000 as the templates always printed them."""
+        """An integer as this language writes it: "1,234" in Thai; English keeps plain
+        digits ("1234"), as the templates always printed them."""
         if self.english:
             return str(value)
         return format_decimal(value, locale=self._locale())
@@ -139,17 +139,6 @@ def catalog_languages(locales_dir: Path) -> list[str]:
             if tag is not None:
                 found.append(tag)
     return found
-
-
-def compile_catalogs(locales_dir: Path) -> list[Path]:
-    """Write the `.mo` beside each `.po` in `locales_dir` (setup.py calls this at install);
-    the files written."""
-    written = []
-    for po in sorted(locales_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
-        mo = po.with_suffix(".mo")
-        mo.write_bytes(_mo_bytes(po))
-        written.append(mo)
-    return written
 
 
 def _catalog_names(tag: str) -> list[str]:

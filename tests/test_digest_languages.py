@@ -303,3 +303,15 @@ def test_each_language_reads_its_own_intro_else_the_default_one() -> None:
     # Kept with the issue, so a copy rendered days later has the same words.
     kept = IssueContent.from_json(issue.to_json(), issue.post_ids)
     assert kept.intros == {"th": "<p>เดือนที่วุ่นวาย</p>"}
+
+
+def test_a_weeks_name_is_in_the_readers_language() -> None:
+    from zoneinfo import ZoneInfo
+
+    from syndicate.digest.period import localised, week
+
+    period = week("2015-W49", ZoneInfo("Asia/Bangkok"))
+    assert localised(period, translator("en", LOCALES)).label == "Week 49, 2015"
+    assert localised(period, translator("th", LOCALES)).label == "สัปดาห์ที่ 49 ปี 2015"
+    # The period itself is the same week whatever its name.
+    assert localised(period, translator("my", LOCALES)).start == period.start

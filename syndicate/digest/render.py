@@ -241,11 +241,11 @@ class DigestRenderer:
         self._sources = sources
         self.locales_dir = locales_dir or default_locales_dir(self.templates_dir)
         self.html_env = email_environment(
-            self.templates_dir, autoescape=True, sources=sources, locales_dir=locales_dir
+            self.templates_dir, autoescape=True, sources=sources, locales_dir=self.locales_dir
         )
         # Text is not HTML: escaping would show "Fish &amp; Ships" to the reader.
         self.text_env = email_environment(
-            self.templates_dir, autoescape=False, sources=sources, locales_dir=locales_dir
+            self.templates_dir, autoescape=False, sources=sources, locales_dir=self.locales_dir
         )
         self._subject: Template | None = None
 
@@ -306,7 +306,8 @@ class DigestRenderer:
             attempt(self._compile, name)
         for language in ["", *catalog_languages(self.locales_dir)]:
             found = catalog_file(self.locales_dir, language) if language else None
-            named = f" (translated by {found})" if found is not None else ""
+            shown = display_path(str(found), self.templates_dir) if found is not None else ""
+            named = f" (translated by {shown})" if shown else ""
             # Both branches of the templates: an issue with posts and an empty one.
             for sample in (_sample_context(), _sample_context(empty=True)):
                 sample = replace(sample, language=language)

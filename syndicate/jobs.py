@@ -1,6 +1,7 @@
 """The periodic jobs, decided from the database so that a restart never misses or repeats one.
 
     run = await digest_if_due(settings, store, clock, owner)      # the period's digest, once
+    reports = await send_approved(settings, store, clock)          # approved after review
     reports = await retry_deliveries(settings, store, clock)       # deferred and interrupted sends
 
 A digest is due once the first `[digest] schedule` time at or after its period's end (in the
@@ -13,13 +14,18 @@ again. Its work is safe to repeat and to share: the issue is built once per peri
 recipients are written into the ledger once, and each delivery is claimed by one sender; so
 a run left "running" by a crash is simply taken over, and two workers running it at once
 send each message once between them.
+
+With `[digest] review` on, the run of an issue awaiting review is left "waiting": each
+minute it is taken up again, which sends a proof of a new version, sends the issue once it
+is approved or its window ended with `unreviewed = "send"`, and otherwise does nothing
+(syndicate.digest.review). An older period's issue approved later is sent by send_approved.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from syndicate.clock import Clock
 from syndicate.config import Settings
@@ -27,6 +33,7 @@ from syndicate.cron import cron_trigger
 from syndicate.digest import period as periods
 from syndicate.digest.context import DigestPeriod
 from syndicate.mail.dkim import dkim_signer_for
+from syndicate.mail.proof import AwaitingReview
 from syndicate.mail.send import LEASE, IssueSender, SendReport, send_period
 from syndicate.mail.transport import open_transport
 from syndicate.models import JobRun
@@ -38,17 +45,23 @@ from syndicate.store import Store
 class DigestRun:
     period: DigestPeriod
     due_at: datetime
-    report: SendReport | None  # None: nothing to send (no posts and skip_empty)
+    # None: nothing to send (no posts and skip_empty); AwaitingReview: proofs sent, not it.
+    report: SendReport | AwaitingReview | None
 
     @property
     def failed(self) -> bool:
         report = self.report
+        if isinstance(report, AwaitingReview):
+            proofs = report.proofs
+            return proofs is not None and not proofs.sent
         return report is not None and bool(report.halted or report.counts.failed)
 
     def summary(self) -> str:
         report = self.report
         if report is None:
             return f"digest {self.period.key}: no posts, no issue ([digest] skip_empty)"
+        if isinstance(report, AwaitingReview):
+            return f"digest {self.period.key}: {proof_summary(report, self.due_at.tzinfo)}"
         counts = report.counts
         line = (
             f"digest {self.period.key}: sent {counts.sent}, deferred {counts.deferred}, "
@@ -126,12 +139,49 @@ async def digest_if_due(
     except Exception as error:
         await store.finish_run(key, clock.now(), error=str(error) or type(error).__name__)
         raise
+    if isinstance(report, AwaitingReview):
+        await store.wait_run(key, clock.now())
+        # Said when something happened (proofs went out or failed); a quiet wait is not news.
+        return DigestRun(period, due, report) if report.proofs is not None else None
     run = DigestRun(period, due, report)
     # Done once every recipient was tried; a run halted (the mail server unusable) or stopped
     # (the worker shutting down) is left to be taken up again. Deferred rows are for
     # retry_deliveries.
     await store.finish_run(key, clock.now(), error=_unfinished(report))
     return run
+
+
+def proof_summary(waiting: AwaitingReview, tz: tzinfo | None) -> str:
+    """What became of an issue's proofs, in one line (times in `tz`)."""
+    issue, proofs = waiting.issue, waiting.proofs
+    version = f"version {issue.version}" + (
+        " (rebuilt: its content changed)" if waiting.rebuilt else ""
+    )
+    if proofs is None:
+        return f"{version} awaits approval"
+    failed = "; ".join(f"{who} ({why})" for who, why in proofs.failed)
+    if not proofs.sent:
+        return f"proof of {version} not sent, tried again in a minute: {failed}"
+    line = f"proof of {version} sent to {', '.join(proofs.sent)}"
+    if failed:
+        line += f"; not sent to {failed}"
+    return f"{line}; awaiting approval until {proofs.deadline.astimezone(tz):%Y-%m-%d %H:%M %Z}"
+
+
+async def send_approved(
+    settings: Settings, store: Store, clock: Clock, *, stop: asyncio.Event | None = None
+) -> list[SendReport]:
+    """Send the issues approved after review whose sending has not begun: a held issue, or
+    an older period's, approved on its preview page (the web app records the approval; the
+    worker sends)."""
+    reports = []
+    for issue in await store.approved_unsent_issues():
+        if stop is not None and stop.is_set():
+            break
+        report = await send_period(settings, store, clock, issue.period, stop=stop)
+        if isinstance(report, SendReport):
+            reports.append(report)
+    return reports
 
 
 def _unfinished(report: SendReport | None) -> str | None:

@@ -124,6 +124,16 @@ class DigestIssue:
     # What it is made of, as JSON (syndicate.digest.issue.IssueContent); None for an issue
     # stored before revision 0007.
     content: dict[str, Any] | None = None
+    # Proof and approval (syndicate/digest/review.py): see syndicate/store/tables.py.
+    version: int = 1
+    fingerprint: str | None = None
+    awaiting_review: bool = False
+    proof_version: int | None = None
+    proof_claimed_at: datetime | None = None
+    proof_sent_at: datetime | None = None
+    review_deadline: datetime | None = None
+    approved_at: datetime | None = None
+    approved_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

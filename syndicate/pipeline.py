@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from syndicate.bounces.polling import PollReport, poll_mailbox
 from syndicate.clock import Clock
 from syndicate.config import Settings
+from syndicate.digest.review import describe
 from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import IngestReport, ingest
-from syndicate.jobs import DigestRun, digest_if_due, retry_deliveries
+from syndicate.jobs import DigestRun, digest_if_due, pending_digest, retry_deliveries, send_approved
 from syndicate.mail.send import SendReport, sender_id
 from syndicate.publish.build import publish
 from syndicate.store import Store
@@ -36,8 +37,8 @@ class RunReport:
 
 async def run_once(settings: Settings, clock: Clock) -> RunReport:
     """Do everything that is due now, once (`syndicate run --once`): poll the sources whose
-    time has come, link discussions, publish, read the bounce mailbox, send the due digest and
-    retry deferred deliveries."""
+    time has come, link discussions, publish, read the bounce mailbox, send the due digest (or
+    its proof, under review), issues approved since, and deferred deliveries."""
     report = RunReport()
     async with await Store.open(settings.database_url) as store:
         report.lines.append(
@@ -69,12 +70,31 @@ async def run_once(settings: Settings, clock: Clock) -> RunReport:
             )
         report.digest = await digest_if_due(settings, store, clock, sender_id())
         digest = report.digest
-        report.lines.append(digest.summary() if digest else "digest: nothing due")
-        report.retries = await retry_deliveries(settings, store, clock)
-        for retried in report.retries:
+        report.lines.append(
+            digest.summary() if digest else await _quiet_digest(settings, store, clock)
+        )
+        approved = await send_approved(settings, store, clock)
+        for sent in approved:
+            counts = sent.counts
+            report.lines.append(
+                f"sent {sent.issue.period} (approved): sent {counts.sent}, "
+                f"deferred {counts.deferred}, failed {counts.failed}"
+            )
+        report.retries = approved + await retry_deliveries(settings, store, clock)
+        for retried in report.retries[len(approved) :]:
             counts = retried.counts
             report.lines.append(
                 f"retried {retried.issue.period}: sent {counts.sent}, deferred {counts.deferred}, "
                 f"failed {counts.failed}"
             )
     return report
+
+
+async def _quiet_digest(settings: Settings, store: Store, clock: Clock) -> str:
+    """The digest line when nothing was done: nothing due, or an issue awaiting review."""
+    now = clock.now()
+    pending = await pending_digest(settings, store, now)
+    issue = await store.issue(pending.period.key) if pending else None
+    if issue is None or not issue.awaiting_review:
+        return "digest: nothing due"
+    return f"digest {issue.period}: {describe(settings.digest, issue, now, settings.site.tz)}"

@@ -36,6 +36,7 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    WAITING = "waiting"  # a digest awaiting review: taken up again each minute, not failed
 
 
 # Rows a sender still has to deal with: the ledger's "recipients left" for progress counts.

@@ -41,10 +41,11 @@ from syndicate.config import Settings, SourceSettings
 from syndicate.cron import cron_trigger
 from syndicate.forum.linker import link_discussions
 from syndicate.ingest.poll import Poller, SourceReport
-from syndicate.jobs import digest_if_due, pending_digest, retry_deliveries
+from syndicate.jobs import digest_if_due, pending_digest, retry_deliveries, send_approved
 from syndicate.mail.send import dead_owners
 from syndicate.models import SourceState
 from syndicate.publish.build import publish
+from syndicate.statuses import RunStatus
 from syndicate.store import Store
 
 log = logging.getLogger(__name__)
@@ -445,8 +446,10 @@ class Worker:
             if self.stopping.is_set():
                 return
         async with self._delivery_lock:  # the schedule and the minutely check may meet
-            if await pending_digest(self.settings, self.store, self.clock.now()):
-                await self._settle()
+            pending = await pending_digest(self.settings, self.store, self.clock.now())
+            if pending is not None:
+                if pending.run is None or pending.run.status != RunStatus.WAITING:
+                    await self._settle()  # not for an issue built already, awaiting review
                 run = await digest_if_due(
                     self.settings, self.store, self.clock, self.owner, stop=self.stopping
                 )
@@ -454,6 +457,15 @@ class Worker:
                     self.on_event(run.summary())
                     # Its web copy is written: the list of past issues gets it.
                     self.request_publish()
+            for approved in await send_approved(
+                self.settings, self.store, self.clock, stop=self.stopping
+            ):
+                counts = approved.counts
+                self.on_event(
+                    f"sent {approved.issue.period} (approved): sent {counts.sent}, "
+                    f"deferred {counts.deferred}, failed {counts.failed}"
+                )
+                self.request_publish()
             for retried in await retry_deliveries(
                 self.settings, self.store, self.clock, stop=self.stopping
             ):

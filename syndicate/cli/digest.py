@@ -1,8 +1,10 @@
-"""`syndicate digest ...`: build and preview the digest issue of a period."""
+"""`syndicate digest ...`: build, preview, test, send and approve the issue of a period."""
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from syndicate.config import Settings
     from syndicate.digest.build import BuildResult
     from syndicate.digest.context import DigestPeriod
+    from syndicate.mail.proof import AwaitingReview
+    from syndicate.mail.send import SendReport
     from syndicate.store import Store
 
 T = TypeVar("T")
@@ -215,7 +219,7 @@ def send(app: AppContext, month: str | None, week: str | None, dry_run: bool) ->
       syndicate digest send --month 2015-12
     """
     from syndicate.cli.progress import send_progress
-    from syndicate.mail.send import plan_period, send_period
+    from syndicate.mail.send import SendReport, plan_period, send_period
 
     settings = app.settings
     key = chosen_period(settings, month, week).key
@@ -240,6 +244,14 @@ def send(app: AppContext, month: str | None, week: str | None, dry_run: bool) ->
     if report is None:
         click.echo(f"{key}: no posts, no issue to send ([digest] skip_empty)")
         return
+    if not isinstance(report, SendReport):
+        _say_awaiting(settings, app.clock.now(), report)
+        return
+    _say_sent(settings, report)
+
+
+def _say_sent(settings: Settings, report: SendReport) -> None:
+    """What a send did, and exit 1 if any delivery failed or waits for a retry."""
     counts = report.counts
     click.echo(
         f"{report.issue.period}: sent {counts.sent}, deferred {counts.deferred}, "
@@ -259,6 +271,90 @@ def send(app: AppContext, month: str | None, week: str | None, dry_run: bool) ->
         )
     if report.halted or counts.failed or report.ledger.get(DeliveryStatus.DEFERRED):
         raise SystemExit(1)
+
+
+def _say_awaiting(settings: Settings, now: datetime, waiting: AwaitingReview) -> None:
+    """An issue held back for review: its proofs, its deadline, how to approve it; exit 1
+    when its proofs could not be sent to anyone."""
+    from syndicate.digest.review import describe
+
+    issue, proofs = waiting.issue, waiting.proofs
+    if waiting.rebuilt:
+        click.echo(f"{issue.period}: rebuilt as version {issue.version}: its content changed")
+    if proofs is not None and proofs.sent:
+        click.echo(
+            f"{issue.period}: proof of version {issue.version} sent to "
+            f"{', '.join(proofs.sent)} via {transport_label(settings)}"
+        )
+    for address, error in proofs.failed if proofs else ():
+        say(f"failed: proof to {address}: {error}", err=True)
+    say(f"{issue.period}: {describe(settings.digest, issue, now, settings.site.tz)}")
+    option = f"--week {issue.period}" if "-W" in issue.period else f"--month {issue.period}"
+    click.echo(f"nothing was sent to subscribers; to send it: syndicate digest approve {option}")
+    if proofs is not None and not proofs.sent:
+        raise SystemExit(1)
+
+
+@digest.command()
+@period_options
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    help="The version you read (the proof says it); refused if the issue changed since.",
+)
+@click.option(
+    "--no-send", is_flag=True, help="Only approve: `syndicate run` sends it within a minute."
+)
+@pass_app
+def approve(
+    app: AppContext, month: str | None, week: str | None, version: int | None, no_send: bool
+) -> None:
+    """Approve a period's issue awaiting review ([digest] review), then send it.
+
+    The issue is checked first: if its posts, intro or templates changed since its proof,
+    it is rebuilt as a new version, a new proof goes out, and nothing is approved (read the
+    new proof, then approve again). With --version, only that version is approved.
+
+    \b
+    Example:
+      syndicate digest approve --month 2015-12
+      syndicate digest approve --month 2015-12 --version 2 --no-send
+    """
+    from syndicate.cli.progress import send_progress
+    from syndicate.mail.approval import approve_period
+
+    settings = app.settings
+    key = chosen_period(settings, month, week).key
+    who = f"{getpass.getuser()} (syndicate digest approve)"
+
+    with send_progress() as on_progress:
+        outcome = run_async(
+            _with_store(
+                settings,
+                lambda store: approve_period(
+                    settings,
+                    store,
+                    app.clock,
+                    key,
+                    by=who,
+                    version=version,
+                    send=not no_send,
+                    on_progress=on_progress,
+                ),
+            )
+        )
+    if outcome.refused:
+        say(f"error: {outcome.refused}", err=True)
+        if outcome.waiting is not None:
+            _say_awaiting(settings, app.clock.now(), outcome.waiting)
+        raise SystemExit(1)
+    assert outcome.issue is not None
+    click.echo(f"{key}: version {outcome.issue.version} approved by {outcome.issue.approved_by}")
+    if outcome.report is None:
+        click.echo("not sent now (--no-send): `syndicate run` sends it within a minute")
+        return
+    _say_sent(settings, outcome.report)
 
 
 @digest.command("test")

@@ -27,6 +27,7 @@ class DigestStatus:
     last_ledger: dict[str, int]
     queue: dict[str, int]  # every delivery, by status
     next_retry_at: datetime | None
+    awaiting: list[DigestIssue]  # built with review on and not approved
 
 
 async def digest_status(store: Store) -> DigestStatus:
@@ -38,6 +39,7 @@ async def digest_status(store: Store) -> DigestStatus:
         last_ledger=await store.delivery_counts(last.id) if last else {},
         queue=await store.delivery_counts(),
         next_retry_at=await store.next_retry_at(last.id) if last else None,
+        awaiting=[issue for issue in issues if issue.awaiting_review],
     )
 
 
@@ -51,6 +53,7 @@ def status(ctx: click.Context, app: AppContext) -> None:
     Example:
       syndicate status
     """
+    from syndicate.digest.review import describe
     from syndicate.store import Store
     from syndicate.summary import next_digest
 
@@ -80,6 +83,9 @@ def status(ctx: click.Context, app: AppContext) -> None:
             f"{_statuses(found.last_ledger) or 'no deliveries'}"
         )
     say(f"due digest    {due}")  # a stopped run quotes the mail server
+    for issue in found.awaiting:
+        if not due.startswith(f"{issue.period}:"):
+            say(f"review        {issue.period}: {describe(settings.digest, issue, now, tz)}")
     upcoming = next_digest(settings, now)
     if upcoming is not None:
         fire, period = upcoming
@@ -139,6 +145,10 @@ async def describe_due_digest(settings: Settings, store: Store, now: datetime) -
     run = await store.get_run(f"digest:{period.key}")
     issue = await store.issue(period.key)
     since = f"due since {due.astimezone(settings.site.tz):%Y-%m-%d %H:%M %Z}"
+    if issue is not None and issue.awaiting_review:
+        from syndicate.digest.review import describe
+
+        return f"{period.key}: {since}, {describe(settings.digest, issue, now, settings.site.tz)}"
     if run is None:
         return f"{period.key}: {since}, not started (the worker sends it when it next runs)"
     if run.status == RunStatus.DONE:

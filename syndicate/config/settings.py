@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from email.utils import parseaddr
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from syndicate.config.fields import (
     Address,
@@ -180,6 +189,41 @@ class DigestSettings(Section):
     # A welcome email once someone confirms (templates/email/welcome.*.j2). Strict: a
     # quoted "false" is a mistake to report, not a truthy string.
     welcome: StrictBool = True
+    # Proof and approval (issue 21): with `review` set, an issue is first sent as a proof to
+    # `reviewers` and goes out when approved (`digest approve`, or the button on the signed
+    # preview), or when the window ends, as `unreviewed` says. "off" or absent: no review.
+    review: Duration | None = None
+    reviewers: list[Address] = Field(default_factory=list)
+    unreviewed: Literal["send", "hold"] = "hold"
+
+    @field_validator("review", mode="before")
+    @classmethod
+    def _review_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("off", "none", ""):
+            return None
+        if value is False:
+            return None
+        return value
+
+    @field_validator("reviewers")
+    @classmethod
+    def _distinct_reviewers(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for reviewer in value:
+            address = parseaddr(reviewer)[1].casefold()
+            if address in seen:
+                raise ValueError(f"a reviewer is listed twice: {reviewer!r}")
+            seen.add(address)
+        return value
+
+    @model_validator(mode="after")
+    def _reviewers_for_review(self) -> DigestSettings:
+        if self.review is not None and not self.reviewers:
+            raise ValueError(
+                "review is on but reviewers is empty: list who reads the proof, "
+                'e.g. reviewers = ["editor@example.org"], or set review = "off"'
+            )
+        return self
 
 
 class SmtpSettings(Section):

@@ -24,6 +24,7 @@ from syndicate.digest import period as periods
 from syndicate.digest.context import DigestContext, DigestPeriod, DigestPost, DigestSite, DigestUrls
 from syndicate.digest.issue import NEUTRAL_SUBSCRIBER, IssueContent, group, preheader
 from syndicate.digest.render import DigestRenderer
+from syndicate.digest.review import fingerprint
 from syndicate.files import write_atomic
 from syndicate.i18n import Translator, translator
 from syndicate.languages import best_match, primary
@@ -42,6 +43,7 @@ class BuildResult:
     created: bool
     posts: int  # in the issue
     more: int  # left out by max_posts
+    rebuilt: bool = False  # awaiting review, and made again as a new version
 
 
 def renderer_for(settings: Settings) -> DigestRenderer:
@@ -180,24 +182,27 @@ def intro_html(settings: Settings, key: str, language: str | None = None) -> str
 
 
 async def build_issue(settings: Settings, store: Store, clock: Clock, key: str) -> BuildResult:
-    """Store the period's issue (once) and write its web copy; see the module docstring."""
+    """Store the period's issue (once) and write its web copy; see the module docstring.
+
+    With [digest] review on, the issue is stored awaiting review, without a web copy, and
+    until it is approved it is rebuilt as a new version whenever what it is made of changed
+    (syndicate.digest.review)."""
     period = period_of(settings, key)
     existing = await store.issue(period.key)
     if existing is not None:
-        if not web_copy_path(settings, period.key).exists():
-            _write_web_copy(settings, period.key, await stored_content(settings, store, existing))
+        if existing.awaiting_review and settings.digest.review is not None:
+            rebuilt = await _rebuild_if_changed(settings, store, existing)
+            if rebuilt is not None:
+                return BuildResult(period, rebuilt, False, len(rebuilt.post_ids), 0, rebuilt=True)
+        else:
+            await publish_web_copy(settings, store, existing)
         return BuildResult(period, existing, False, len(existing.post_ids), 0)
     content = await issue_content(settings, store, period)
     if not content.post_ids and settings.digest.skip_empty:
         return BuildResult(period, None, False, 0, content.context.more)
-    # The templates are read once and kept with the issue, so that the copies rendered
-    # when it is sent (for subscribers' categories) are made by the same ones.
-    content = replace(
-        content,
-        templates=DigestRenderer.read_sources(settings.templates_dir),
-        subject=settings.digest.subject,
-    )
+    content = _kept(settings, content)
     rendered = copy_renderer(settings, content).render(default_copy(settings, content))
+    stored = content.to_json()
     issue, created = await store.create_issue(
         period.key,
         rendered.subject,
@@ -205,14 +210,61 @@ async def build_issue(settings: Settings, store: Store, clock: Clock, key: str) 
         rendered.html,
         rendered.text,
         clock.now(),
-        content=content.to_json(),
+        content=stored,
+        fingerprint=fingerprint(stored),
+        awaiting_review=settings.digest.review is not None,
     )
-    if created:
+    if created and not issue.awaiting_review:
         _write_web_copy(settings, period.key, content)
-    elif not web_copy_path(settings, period.key).exists():
+    else:
         # Another process stored it first: its content, not ours, is the issue.
-        _write_web_copy(settings, period.key, await stored_content(settings, store, issue))
+        await publish_web_copy(settings, store, issue)
     return BuildResult(period, issue, created, len(issue.post_ids), content.context.more)
+
+
+async def publish_web_copy(settings: Settings, store: Store, issue: DigestIssue) -> None:
+    """Write the issue's web copies unless they are there, or it awaits review (an issue
+    nobody approved is for its reviewers' eyes only)."""
+    if issue.awaiting_review or web_copy_path(settings, issue.period).exists():
+        return
+    _write_web_copy(settings, issue.period, await stored_content(settings, store, issue))
+
+
+def _kept(settings: Settings, content: IssueContent) -> IssueContent:
+    # The templates are read once and kept with the issue, so that the copies rendered
+    # when it is sent (for subscribers' categories) are made by the same ones.
+    return replace(
+        content,
+        templates=DigestRenderer.read_sources(settings.templates_dir),
+        subject=settings.digest.subject,
+    )
+
+
+async def _rebuild_if_changed(
+    settings: Settings, store: Store, issue: DigestIssue
+) -> DigestIssue | None:
+    """The issue's next version when its posts, intro or templates changed since it was
+    built; None when nothing did (or it was approved or rebuilt meanwhile)."""
+    period = period_of(settings, issue.period)
+    content = await issue_content(settings, store, period)
+    if not content.post_ids:
+        return None  # its posts are gone: keep the issue the reviewers have seen
+    content = _kept(settings, content)
+    stored = content.to_json()
+    mark = fingerprint(stored)
+    before = issue.fingerprint or (fingerprint(issue.content) if issue.content else None)
+    if mark == before:
+        return None
+    rendered = copy_renderer(settings, content).render(default_copy(settings, content))
+    return await store.rebuild_issue(
+        issue, rendered.subject, content.post_ids, rendered.html, rendered.text, stored, mark
+    )
+
+
+def web_copy_html(settings: Settings, content: IssueContent, language: str | None) -> str:
+    """The issue's web copy in `language` (the default's when None), as published."""
+    words = reader_words(settings, language)
+    return copy_renderer(settings, content).render_web_copy(content.for_reader(frozenset(), words))
 
 
 def web_copy_path(settings: Settings, key: str, language: str | None = None) -> Path:
@@ -225,11 +277,9 @@ def _write_web_copy(settings: Settings, key: str, content: IssueContent) -> None
     """The issue's "view in browser" pages, rendered from what the issue is made of (the
     stored copy greets its reader and offers to unsubscribe: the page is for anyone): one
     in the default language, and one more in each other language the site offers."""
-    renderer = copy_renderer(settings, content)
     languages = content.languages or (content.default_language,)
     for index, language in enumerate(languages):
-        copy = content.for_reader(frozenset(), reader_words(settings, language))
-        html = renderer.render_web_copy(copy)
+        html = web_copy_html(settings, content, language)
         path = web_copy_path(settings, key, language if index else None)
         write_atomic(path, html.encode("utf-8"))
 

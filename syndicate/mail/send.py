@@ -58,6 +58,7 @@ from syndicate.errors import DeliveryError, TransportUnavailable
 from syndicate.i18n import Translator
 from syndicate.mail.dkim import DkimSigner, dkim_signer_for
 from syndicate.mail.message import MessageFactory
+from syndicate.mail.proof import AwaitingReview, review_gate
 from syndicate.mail.recorder import OutcomeRecorder
 from syndicate.mail.transport import Transport, open_transport
 from syndicate.mail.verp import VerpAddresses
@@ -553,10 +554,11 @@ async def send_period(
     transport: Transport | None = None,
     on_progress: Callable[[SendCounts], None] | None = None,
     stop: asyncio.Event | None = None,
-) -> SendReport | None:
+) -> SendReport | AwaitingReview | None:
     """Build the period's issue if needed, then send it; None when there is no issue to
     send (no posts and `[digest] skip_empty`). Run again, it resumes: only what is not yet
-    sent goes out."""
+    sent goes out. With [digest] review on, an issue not approved is not sent: its proofs
+    are, once per version (AwaitingReview; syndicate.mail.proof)."""
     built = await build_issue(settings, store, clock, key)
     if built.issue is None:
         return None
@@ -564,11 +566,16 @@ async def send_period(
     own_transport = transport is None
     transport = transport or open_transport(settings)
     try:
+        passed = await review_gate(
+            settings, store, clock, built.issue, transport, rebuilt=built.rebuilt
+        )
+        if isinstance(passed, AwaitingReview):
+            return passed
         sender = IssueSender(
             settings,
             store,
             clock,
-            built.issue,
+            passed,
             transport,
             signer=signer,
             on_progress=on_progress,

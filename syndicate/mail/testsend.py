@@ -103,17 +103,9 @@ async def send_test(
     html, text = rendered.personalise(reader, home, home)
     subject = SUBJECT_PREFIX + rendered.subject
     try:
-        fields = [
-            headers.configured_mailbox("From", settings.digest.sender),
-            headers.mailbox("To", "", to),
-            headers.text("Subject", subject),
-            headers.fixed("Date", format_datetime(clock.now())),
-            headers.fixed("Message-ID", make_msgid("test", domain=site_domain(settings.site.url))),
-            headers.fixed("Auto-Submitted", "auto-generated"),
-        ]
+        message = loose_copy(settings, clock, "test", ("", to), subject, html, text)
     except HeaderError as error:
         raise UsageError(f"--to {to!r}: {error}") from None
-    message = alternative_message(fields, text, html)
     transport = open_transport(settings)
     try:
         await transport.send(message, parseaddr(settings.digest.sender)[1], to)
@@ -128,3 +120,27 @@ async def send_test(
         as_email=as_email,
         stored=issue is not None,
     )
+
+
+def loose_copy(
+    settings: Settings,
+    clock: Clock,
+    kind: str,
+    to: tuple[str, str],
+    subject: str,
+    html: str,
+    text: str,
+) -> bytes:
+    """A copy of an issue sent outside the ledger (a test copy, a proof) to `to` (name,
+    address): from `[digest] from`, with a Message-ID of its own ("<...kind...@site>") that
+    bounce processing never matches to a subscriber. HeaderError for an address or a
+    subject that cannot be written."""
+    fields = [
+        headers.configured_mailbox("From", settings.digest.sender),
+        headers.mailbox("To", *to),
+        headers.text("Subject", subject),
+        headers.fixed("Date", format_datetime(clock.now())),
+        headers.fixed("Message-ID", make_msgid(kind, domain=site_domain(settings.site.url))),
+        headers.fixed("Auto-Submitted", "auto-generated"),
+    ]
+    return alternative_message(fields, text, html)

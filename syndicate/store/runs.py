@@ -107,6 +107,16 @@ class RunQueries(Queries):
                 )
             )
 
+    async def wait_run(self, key: str, now: datetime) -> None:
+        """The run `key` is not done but has nothing to do until something changes (a digest
+        awaiting review): any worker takes it up again, as after a failure."""
+        async with self.write() as conn:
+            await conn.execute(
+                update(job_runs)
+                .where(job_runs.c.key == key)
+                .values(status=RunStatus.WAITING, finished_at=now, error=None)
+            )
+
     async def get_run(self, key: str) -> JobRun | None:
         async with self.read() as conn:
             row = (await conn.execute(select(job_runs).where(job_runs.c.key == key))).first()

@@ -158,6 +158,16 @@ digest_issues = Table(
     # What the issue is made of (posts as they were, templates), as JSON, so that a copy for
     # some categories is rendered from the issue itself (syndicate.digest.issue).
     Column("content", JSON),
+    # Proof and approval ([digest] review; migration 0016, syndicate/digest/review.py).
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
+    Column("fingerprint", String(64)),  # of what it is made of; a change makes a new version
+    Column("awaiting_review", Boolean, nullable=False, default=False, server_default=false()),
+    Column("proof_version", Integer),  # the version whose proofs are claimed or sent
+    Column("proof_claimed_at", UTCDateTime),
+    Column("proof_sent_at", UTCDateTime),  # None while the claimed proofs are being sent
+    Column("review_deadline", UTCDateTime),
+    Column("approved_at", UTCDateTime),
+    Column("approved_by", String(320)),
 )
 
 # The delivery ledger: one row per (issue, subscriber), whose status says what was sent.

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import REPO, english_only
-from httpserver import Connection, HttpServer, Raw, Request, Response
+from httpserver import Connection, HttpServer, Raw, Request, Response, unused_url
 from jinja2 import TemplateSyntaxError, UndefinedError
 from test_netguard import stand_in_judge
 
@@ -99,14 +99,12 @@ async def test_each_broken_link_says_what_is_wrong_and_good_ones_say_nothing(
 
 
 async def test_connection_and_name_errors_are_problems(http_server: HttpServer) -> None:
-    from httpserver import unused_url
-
     closed = unused_url("/feed")
     problems = await check_links([closed, "http://nowhere.invalid/"], allow_private=True)
-    assert messages(problems) == {
-        closed: "Connection refused by 127.0.0.1.",
-        "http://nowhere.invalid/": ("Cannot resolve nowhere.invalid: Name or service not known."),
-    }
+    said = messages(problems)
+    assert said[closed] == "Connection refused by 127.0.0.1."
+    # .invalid never resolves (RFC 2606); the resolver's reason depends on the network.
+    assert said["http://nowhere.invalid/"].startswith("Cannot resolve nowhere.invalid: ")
 
 
 async def test_the_whole_check_is_bounded_and_says_how_many_links_were_not_checked(

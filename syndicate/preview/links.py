@@ -209,7 +209,10 @@ async def _check(client: httpx.AsyncClient, url: str, per_request: float) -> Pro
 
 async def _ask(client: httpx.AsyncClient, method: str, url: str, per_request: float) -> _Answer:
     """The status at the end of ``url``'s redirects; _Failed when there is none."""
-    current = httpx.URL(url)
+    try:
+        current = httpx.URL(url)
+    except httpx.InvalidURL as error:
+        raise _Failed(f"Not a valid URL: {error}.") from None
     hops = 0
     try:
         async with asyncio.timeout(per_request):

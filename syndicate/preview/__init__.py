@@ -1,0 +1,1 @@
+"""The digest's live preview: what is wrong with the upcoming issue (problems.py)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from syndicate.config import Settings
+from syndicate.config.fields import format_duration
 from syndicate.cron import cron_trigger
 from syndicate.digest import period as periods
 from syndicate.digest.context import DigestPeriod
@@ -53,10 +54,21 @@ def describe(settings: Settings, now: datetime) -> list[tuple[str, str]]:
             f'"{settings.digest.schedule}" every {settings.digest.period}, next '
             + (upcoming[0].strftime("%Y-%m-%d %H:%M %Z") if upcoming else "never"),
         ),
+        ("review", _review(settings)),
         ("mail", transport),
         ("bounces", _bounces(settings)),
         ("web", f"http://{settings.web.host}:{settings.web.port}/"),
     ]
+
+
+def _review(settings: Settings) -> str:
+    digest = settings.digest
+    if digest.review is None:
+        return "off: each issue goes out at the schedule"
+    return (
+        f"proofs to {', '.join(digest.reviewers)}; {format_duration(digest.review)} to approve, "
+        f"then {'sent' if digest.unreviewed == 'send' else 'held'}"
+    )
 
 
 def _bounces(settings: Settings) -> str:

@@ -299,3 +299,39 @@ def test_review_keys_are_checked(project: Path, lines: str, message: str) -> Non
     config.write_text(config.read_text().replace("[digest]\n", f"[digest]\n{lines}\n", 1))
     with pytest.raises(ConfigError, match=message):
         load_settings(config)
+
+
+async def test_the_worker_proofs_waits_across_restarts_then_sends_the_approved_issue(
+    project: Path, database_url: str
+) -> None:
+    # The long-running worker (not only `run --once`), restarted inside the window.
+    from test_worker import eventually, running
+
+    settings = configure(project, database_url)
+    async with await Store.open(settings.database_url) as store:
+        for n in range(3):
+            await service.add(store, f"reader{n}@example.org", DUE, confirmed=True)
+    clock = FrozenClock(DUE + timedelta(minutes=30))
+    async with running(settings, clock, "worker-a") as worker:
+        await asyncio.wait_for(worker.caught_up.wait(), 20)
+        await eventually(lambda: "deliveries" in worker.last)
+    assert len(proofs(settings)) == 2 and digests(settings) == []
+
+    for owner in ("worker-b", "worker-c"):  # two restarts inside the window
+        clock.advance(timedelta(hours=6))
+        async with running(settings, clock, owner) as worker:
+            await eventually(lambda: "deliveries" in worker.last)
+    assert len(proofs(settings)) == 2 and digests(settings) == []
+
+    async with await Store.open(settings.database_url) as store:
+        issue = await store.issue(PERIOD)
+        assert await store.approve_issue(issue.id, issue.version, "editor (page)", clock.now())
+    clock.advance(timedelta(minutes=1))
+    async with running(settings, clock, "worker-d") as worker:
+        await eventually(lambda: "deliveries" in worker.last)
+        issues = project / "feeds" / "digest" / "index.html"
+        await eventually(lambda: issues.is_file() and b"2015-12.html" in issues.read_bytes())
+    assert sorted(m["To"] for m in digests(settings)) == [
+        f"reader{n}@example.org" for n in range(3)
+    ]
+    assert len(proofs(settings)) == 2

@@ -58,6 +58,8 @@ def test_run_at_the_digest_time_sends_one_proof_and_approve_sends_the_issue(
     monkeypatch.setenv("SYNDICATE_SECRET", SECRET)
     config = review_on(project)
     clock = FrozenClock(DUE - timedelta(days=1))
+    checked = invoke(config, "check", clock=clock)
+    assert f"review     proofs to Editor <{REVIEWER}>; 2d to approve, then held" in checked.output
     added = invoke(config, "subscribers", "add", "ann@example.org", "--confirmed", clock=clock)
     assert added.exit_code == 0, added.output
 

@@ -350,7 +350,7 @@ def approve(
             _say_awaiting(settings, app.clock.now(), outcome.waiting)
         raise SystemExit(1)
     assert outcome.issue is not None
-    click.echo(f"{key}: version {outcome.issue.version} approved by {outcome.issue.approved_by}")
+    say(f"{key}: version {outcome.issue.version} approved by {outcome.issue.approved_by}")
     if outcome.report is None:
         click.echo("not sent now (--no-send): `syndicate run` sends it within a minute")
         return

@@ -74,7 +74,12 @@ def check_hash(value: str) -> str:
 
 
 def verify_password(hashed: str, password: str) -> bool:
-    """Whether `password` matches `hashed` (a value check_hash accepted). Slow by design."""
+    """Whether `password` matches `hashed`; False for anything check_hash refuses. Slow by
+    design."""
+    try:
+        hashed = check_hash(hashed)
+    except NotAHash:
+        return False
     if hashed.startswith(_ARGON2_PREFIXES):
         from argon2 import PasswordHasher
         from argon2.exceptions import VerificationError, VerifyMismatchError

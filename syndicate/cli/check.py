@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from syndicate.cli.app import AppContext, cli, pass_app
-from syndicate.errors import TemplateError
+from syndicate.errors import ConfigError, TemplateError
 
 
 @cli.command()
@@ -21,12 +21,13 @@ def check(app: AppContext) -> None:
     Example:
       syndicate --config /etc/syndicate/config.toml check
     """
-    from syndicate.config import missing_secrets
+    from syndicate.config import missing_secrets, secret
     from syndicate.digest.build import renderer_for
     from syndicate.i18n import catalog_file
     from syndicate.languages import primary
     from syndicate.mail.confirm import ConfirmRenderer
     from syndicate.mail.welcome import WelcomeRenderer
+    from syndicate.passwords import admin_password
     from syndicate.publish.pages import PageRenderer
     from syndicate.summary import describe
 
@@ -43,6 +44,11 @@ def check(app: AppContext) -> None:
     )
     if problems:
         raise TemplateError("\n".join(problems))
+    dashboard = admin_password(settings)
+    if dashboard.problem and secret(settings.web.admin_password_env) is not None:
+        # A plain password in the variable: the dashboard stays off, and it must not stay
+        # there (an unset variable is only a warning, below).
+        raise ConfigError([f"{app.config_file}: {dashboard.problem}"])
     click.echo(f"{app.config_file}: OK")
     for label, value in describe(settings, app.clock.now()):
         click.echo(f"  {label:<10} {value}")

@@ -1,4 +1,4 @@
-"""What the /admin dashboard's tests share: a seeded store and the real server.
+"""What the /admin dashboard's tests share: a seeded store, the real server, logging in.
 
     summary = await seed(store)          # subscribers, two issues, deliveries, bounces
     with running(app) as url:            # uvicorn on 127.0.0.1, in a thread of its own
@@ -14,18 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
+import pytest
 import uvicorn
+from argon2 import PasswordHasher
 from starlette.applications import Starlette
 
-from syndicate.models import BounceEvent, BouncePolicy, InboundMail
+from syndicate.clock import FrozenClock
+from syndicate.config import load_settings
+from syndicate.models import BounceEvent, BouncePolicy, InboundMail, SourceState
 from syndicate.statuses import BounceKind, DeliveryStatus, InboundOutcome
 from syndicate.store import Store
 from syndicate.store.outcomes import Outcome
+from syndicate.web.app import create_app
 
 NOW = datetime(2015, 12, 20, 12, 0, tzinfo=UTC)
 HOSTILE = '<script>alert(1)</script>"><svg onload=alert(2)>'
@@ -43,7 +51,8 @@ class Seeded:
 async def seed(store: Store) -> Seeded:
     """Twelve subscribers over three months (pending, active, unsubscribed, bounced), a
     November and a December issue with sent, deferred and failed deliveries, bounce reports
-    naming them, and unsubscribes between and after them. The December subject is hostile."""
+    naming them, and unsubscribes between and after them (the December subject is hostile);
+    two sources, one failing."""
     emails = []
     base = datetime(2015, 9, 10, 9, 0, tzinfo=UTC)
     ids = []
@@ -84,6 +93,27 @@ async def seed(store: Store) -> Seeded:
     await _outcomes(store, december.id, datetime(2015, 12, 1, 9, tzinfo=UTC))
     await store.unsubscribe_subscriber(ids[2], datetime(2015, 12, 5, tzinfo=UTC))
     await _bounce(store, ids[4], december.id, BounceKind.SOFT, datetime(2015, 12, 6, tzinfo=UTC))
+    await store.sync_sources([("river-blog", "https://river.example/feed"), ("wetlands", "x")])
+    await store.save_source_states(
+        [
+            SourceState(
+                "river-blog",
+                "https://river.example/feed",
+                last_polled_at=NOW,
+                last_success_at=NOW,
+                last_status=200,
+            ),
+            SourceState(
+                "wetlands",
+                "x",
+                last_polled_at=NOW,
+                consecutive_failures=2,
+                last_success_at=NOW - timedelta(hours=2),
+                last_status=500,
+                last_error="HTTP 500",
+            ),
+        ]
+    )
     return Seeded(emails, november.id, december.id)
 
 
@@ -156,3 +186,81 @@ def running(app: Starlette) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+# The fixtures the admin tests import (env, admin_clock, seeded, site) and their helpers.
+
+PASSWORD = "correct horse battery staple"
+# Cheap parameters: the tests check many passwords; the stored hash says how to check it.
+HASH = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+VARIABLE = "SYNDICATE_TEST_ADMIN_PASSWORD"
+
+
+def admin_config(project: Path, *, database: str | None = None) -> Path:
+    """The bundled config with the dashboard on (and, given, another database)."""
+    config = project / "config.toml"
+    text = config.read_text()
+    text = text.replace(
+        '# admin_password_env = "SYNDICATE_ADMIN_PASSWORD"', f'admin_password_env = "{VARIABLE}"'
+    )
+    assert VARIABLE in text, "the bundled config's [web] section changed"
+    if database:
+        text = text.replace('database = "sqlite:///var/syndicate.db"', f'database = "{database}"')
+        assert database in text
+    config.write_text(text)
+    return config
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("SYNDICATE_SECRET", "admin-test-secret-" * 3)
+    monkeypatch.setenv(VARIABLE, HASH)
+    return monkeypatch
+
+
+@pytest.fixture
+def admin_clock() -> FrozenClock:
+    return FrozenClock(NOW)
+
+
+@pytest.fixture
+def seeded(project: Path, env: pytest.MonkeyPatch) -> Seeded:
+    settings = load_settings(admin_config(project))
+
+    async def fill() -> Seeded:
+        async with await Store.open(settings.database_url) as store:
+            return await seed(store)
+
+    return asyncio.run(fill())
+
+
+@pytest.fixture
+def site(project: Path, seeded: Seeded, admin_clock: FrozenClock) -> Iterator[str]:
+    settings = load_settings(project / "config.toml")
+    with running(create_app(settings, clock=admin_clock)) as url:
+        yield url
+
+
+def login_form(client: httpx.Client, url: str) -> str:
+    """The CSRF token of a freshly fetched login form."""
+    page = client.get(f"{url}admin/login")
+    assert page.status_code == 200
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def log_in(client: httpx.Client, url: str, password: str, **headers: str) -> httpx.Response:
+    token = login_form(client, url)
+    return client.post(
+        f"{url}admin/login",
+        data={"csrf_token": token, "password": password},
+        headers={"Origin": url.rstrip("/"), **headers},
+    )
+
+
+def session_of(response: httpx.Response) -> str:
+    cookie = response.headers["set-cookie"]
+    value = re.match(r"syndicate_admin=([^;]+);", cookie)
+    assert value, cookie
+    return value.group(1)

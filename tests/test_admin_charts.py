@@ -18,8 +18,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from adminsite import HOSTILE, NOW, Seeded, running, seed
-from test_admin_login import HASH, VARIABLE, admin_config, log_in, session_of
+from adminsite import (
+    HASH,
+    HOSTILE,
+    NOW,
+    PASSWORD,
+    VARIABLE,
+    Seeded,
+    admin_config,
+    log_in,
+    running,
+    seed,
+    session_of,
+)
 
 from syndicate.clock import FrozenClock
 from syndicate.config import load_settings
@@ -28,8 +39,6 @@ from syndicate.statuses import BounceKind
 from syndicate.store import Store
 from syndicate.web.admin.panels import month_points
 from syndicate.web.app import create_app
-
-PASSWORD = "correct horse battery staple"
 
 
 class Tables(HTMLParser):

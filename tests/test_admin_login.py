@@ -10,105 +10,34 @@ http://127.0.0.1, which it counts as a secure context).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from adminsite import NOW, Seeded, running, seed
-from argon2 import PasswordHasher
+from adminsite import (
+    PASSWORD,
+    VARIABLE,
+    Seeded,
+    admin_config,
+    log_in,
+    login_form,
+    running,
+    session_of,
+)
 
 from syndicate.clock import FrozenClock
 from syndicate.config import load_settings
-from syndicate.store import Store
 from syndicate.web.admingate import CLIENT_LIMIT, EVERYONE_LIMIT, LOCKOUT, SESSION_LIFETIME
 from syndicate.web.app import create_app
 
-PASSWORD = "correct horse battery staple"
-# Cheap parameters: the tests check many passwords; the stored hash says how to check it.
-HASH = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
-VARIABLE = "SYNDICATE_TEST_ADMIN_PASSWORD"
-
-
-def admin_config(project: Path, *, database: str | None = None) -> Path:
-    """The bundled config with the dashboard on (and, given, another database)."""
-    config = project / "config.toml"
-    text = config.read_text()
-    text = text.replace(
-        '# admin_password_env = "SYNDICATE_ADMIN_PASSWORD"', f'admin_password_env = "{VARIABLE}"'
-    )
-    assert VARIABLE in text, "the bundled config's [web] section changed"
-    if database:
-        text = text.replace('database = "sqlite:///var/syndicate.db"', f'database = "{database}"')
-        assert database in text
-    config.write_text(text)
-    return config
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    monkeypatch.setenv("SYNDICATE_SECRET", "admin-test-secret-" * 3)
-    monkeypatch.setenv(VARIABLE, HASH)
-    return monkeypatch
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(NOW)
-
-
-@pytest.fixture
-def seeded(project: Path, env: pytest.MonkeyPatch) -> Seeded:
-    settings = load_settings(admin_config(project))
-
-    async def fill() -> Seeded:
-        async with await Store.open(settings.database_url) as store:
-            return await seed(store)
-
-    return asyncio.run(fill())
-
-
-@pytest.fixture
-def site(project: Path, seeded: Seeded, clock: FrozenClock) -> Iterator[str]:
-    settings = load_settings(project / "config.toml")
-    with running(create_app(settings, clock=clock)) as url:
-        yield url
-
-
-def login_form(client: httpx.Client, url: str) -> str:
-    """The CSRF token of a freshly fetched login form."""
-    page = client.get(f"{url}admin/login")
-    assert page.status_code == 200
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found.group(1)
-
-
-def log_in(client: httpx.Client, url: str, password: str, **headers: str) -> httpx.Response:
-    token = login_form(client, url)
-    return client.post(
-        f"{url}admin/login",
-        data={"csrf_token": token, "password": password},
-        headers={"Origin": url.rstrip("/"), **headers},
-    )
-
-
-def session_of(response: httpx.Response) -> str:
-    cookie = response.headers["set-cookie"]
-    value = re.match(r"syndicate_admin=([^;]+);", cookie)
-    assert value, cookie
-    return value.group(1)
-
 
 def test_the_dashboard_is_the_sites_404_without_the_setting(
-    project: Path, env: pytest.MonkeyPatch, clock: FrozenClock
+    project: Path, env: pytest.MonkeyPatch, admin_clock: FrozenClock
 ) -> None:
     settings = load_settings(project / "config.toml")  # admin_password_env not set
-    with running(create_app(settings, clock=clock)) as url, httpx.Client() as client:
+    with running(create_app(settings, clock=admin_clock)) as url, httpx.Client() as client:
         for path in ("admin", "admin/login"):
             response = client.get(f"{url}{path}")
             assert response.status_code == 404
@@ -119,14 +48,14 @@ def test_the_dashboard_is_the_sites_404_without_the_setting(
 def test_a_plain_password_in_the_variable_keeps_the_dashboard_off(
     project: Path,
     env: pytest.MonkeyPatch,
-    clock: FrozenClock,
+    admin_clock: FrozenClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     env.setenv(VARIABLE, PASSWORD)
     settings = load_settings(admin_config(project))
     with (
         caplog.at_level(logging.ERROR, logger="syndicate.web.admingate"),
-        running(create_app(settings, clock=clock)) as url,
+        running(create_app(settings, clock=admin_clock)) as url,
         httpx.Client() as client,
     ):
         assert client.get(f"{url}admin/login").status_code == 404
@@ -167,12 +96,12 @@ def test_a_wrong_password_gets_the_same_answer_and_no_cookie(site: str) -> None:
             assert "set-cookie" not in response.headers
 
 
-def test_the_session_expires(site: str, clock: FrozenClock) -> None:
+def test_the_session_expires(site: str, admin_clock: FrozenClock) -> None:
     with httpx.Client() as client:
         cookie = {"Cookie": f"syndicate_admin={session_of(log_in(client, site, PASSWORD))}"}
-        clock.advance(SESSION_LIFETIME - timedelta(minutes=1))
+        admin_clock.advance(SESSION_LIFETIME - timedelta(minutes=1))
         assert client.get(f"{site}admin", headers=cookie).status_code == 200
-        clock.advance(timedelta(minutes=2))
+        admin_clock.advance(timedelta(minutes=2))
         assert client.get(f"{site}admin", headers=cookie).status_code == 303
         forged = {
             "Cookie": "syndicate_admin=" + session_of(log_in(client, site, PASSWORD))[:-2] + "xx"
@@ -214,7 +143,7 @@ def test_forms_without_or_with_a_forged_csrf_token_are_refused(site: str) -> Non
         assert "max-age=0" in real.headers["set-cookie"].lower()
 
 
-def test_failed_logins_lock_the_client_out_for_a_while(site: str, clock: FrozenClock) -> None:
+def test_failed_logins_lock_the_client_out_for_a_while(site: str, admin_clock: FrozenClock) -> None:
     with httpx.Client() as client:
         for _ in range(CLIENT_LIMIT):
             assert log_in(client, site, "guess").status_code == 401
@@ -226,11 +155,13 @@ def test_failed_logins_lock_the_client_out_for_a_while(site: str, clock: FrozenC
         # Another address is not locked out by this one's failures.
         other = log_in(client, site, PASSWORD, **{"X-Forwarded-For": "192.0.2.7"})
         assert other.status_code == 303
-        clock.advance(LOCKOUT + timedelta(seconds=1))
+        admin_clock.advance(LOCKOUT + timedelta(seconds=1))
         assert log_in(client, site, PASSWORD).status_code == 303
 
 
-def test_failures_from_many_addresses_lock_every_login_out(site: str, clock: FrozenClock) -> None:
+def test_failures_from_many_addresses_lock_every_login_out(
+    site: str, admin_clock: FrozenClock
+) -> None:
     # uvicorn trusts X-Forwarded-For from 127.0.0.1, as behind a local proxy (web/server.py).
     with httpx.Client() as client:
         for number in range(EVERYONE_LIMIT):
@@ -238,7 +169,7 @@ def test_failures_from_many_addresses_lock_every_login_out(site: str, clock: Fro
             assert log_in(client, site, "guess", **address).status_code == 401
         fresh = log_in(client, site, PASSWORD, **{"X-Forwarded-For": "203.0.113.9"})
         assert fresh.status_code == 429
-        clock.advance(LOCKOUT + timedelta(seconds=1))
+        admin_clock.advance(LOCKOUT + timedelta(seconds=1))
         assert log_in(client, site, PASSWORD).status_code == 303
 
 

@@ -8,8 +8,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from adminsite import VARIABLE, admin_config
 from click.testing import CliRunner
-from test_admin_login import VARIABLE, admin_config
 
 from syndicate.cli import cli
 from syndicate.passwords import NotAHash, check_hash, verify_password

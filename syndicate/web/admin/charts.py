@@ -174,7 +174,7 @@ def _y_axis(top: float, plot_height: float) -> list[str]:
 
 
 def _short(text: str, room: float) -> str:
-    """`text` cut with an ellipsis to what fits in `room` pixels (about 7 per character);
-    the tooltip and the table have it whole."""
-    fits = max(int(room // 7), 4)
+    """`text` cut with an ellipsis to what fits in `room` pixels (about 6 per character at
+    the charts' 11 px); the tooltip and the table have it whole."""
+    fits = max(int(room // 6), 4)
     return text if len(text) <= fits else text[: fits - 1] + "…"

@@ -34,7 +34,8 @@ from syndicate.config import Settings
 from syndicate.mail.transport import Transport, open_transport
 from syndicate.store import Store
 from syndicate.tokens import Tokens, signing_secret
-from syndicate.web import admin, feeds, home, ops, security, subscription
+from syndicate.web import feeds, home, ops, security, subscription
+from syndicate.web.admin import views as admin
 from syndicate.web.admingate import AdminGate
 from syndicate.web.csrf import csrf_serializer
 from syndicate.web.health import HealthCheck

@@ -6,7 +6,3 @@ syndicate/web/admin/charts.py    bar charts and poll strips as escaped SVG, with
 syndicate/web/admingate.py       the password check, the session cookie, the lock-out
 syndicate/store/dashboard.py     the counts, in SQL
 """
-
-from syndicate.web.admin.views import routes
-
-__all__ = ["routes"]

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, literal_column, or_, select
 
 from syndicate.statuses import BounceKind, DeliveryStatus, SubscriberStatus
 from syndicate.store.base import Queries
@@ -28,6 +28,7 @@ from syndicate.store.tables import bounce_events, deliveries, digest_issues, sub
 from syndicate.store.types import UTCDateTime
 
 STATUSES = tuple(status.value for status in SubscriberStatus)
+CODES = {status: number for number, status in enumerate(STATUSES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,27 +95,36 @@ class DashboardQueries(Queries):
             ),
             else_=subscribers.c.confirmed_at,
         )
-        columns = []
-        for point in points:
+        # Each subscriber's status at every point, as a row of small codes; grouped by that
+        # row, so what comes back is one row per distinct path through the statuses (a
+        # few hundred at most for twelve points, whatever the number of subscribers), and
+        # each status is worked out once per point rather than once per point and status.
+        states = []
+        for number, point in enumerate(points):
             at = _moment(point)
-            state = case(
-                (subscribers.c.consented_at > at, None),
-                (unsubscribed_at <= at, SubscriberStatus.UNSUBSCRIBED.value),
-                (bounced_at <= at, SubscriberStatus.BOUNCED.value),
-                (active_from <= at, SubscriberStatus.ACTIVE.value),
-                else_=SubscriberStatus.PENDING.value,
+            states.append(
+                case(
+                    (subscribers.c.consented_at > at, -1),
+                    (unsubscribed_at <= at, CODES[SubscriberStatus.UNSUBSCRIBED]),
+                    (bounced_at <= at, CODES[SubscriberStatus.BOUNCED]),
+                    (active_from <= at, CODES[SubscriberStatus.ACTIVE]),
+                    else_=CODES[SubscriberStatus.PENDING],
+                ).label(f"s{number}")
             )
-            columns.extend(func.count(case((state == name, 1))) for name in STATUSES)
-        query = select(*columns).select_from(
-            subscribers.outerjoin(last_bounce, last_bounce.c.subscriber_id == subscribers.c.id)
+        query = (
+            select(func.count(), *states)
+            .select_from(
+                subscribers.outerjoin(last_bounce, last_bounce.c.subscriber_id == subscribers.c.id)
+            )
+            .group_by(*(literal_column(f"s{number}") for number in range(len(points))))
         )
+        history = [dict.fromkeys(STATUSES, 0) for _ in points]
         async with self.read() as conn:
-            row = (await conn.execute(query)).one()
-        width = len(STATUSES)
-        return [
-            dict(zip(STATUSES, row[index * width : (index + 1) * width], strict=True))
-            for index in range(len(points))
-        ]
+            for count, *path in await conn.execute(query):
+                for counts, code in zip(history, path, strict=True):
+                    if code >= 0:
+                        counts[STATUSES[code]] += count
+        return history
 
     async def issue_deliveries(self, limit: int = 12) -> list[IssueDeliveries]:
         """The newest `limit` issues (by period, oldest first), each with its ledger counts,

@@ -88,3 +88,15 @@ def test_check_names_a_plain_password_in_the_variable(
     unset = CliRunner().invoke(cli, ["--config", str(config), "check"])
     assert unset.exit_code == 0
     assert f"web.admin_password_env: environment variable {VARIABLE} is not set" in unset.output
+
+
+def test_check_names_the_dashboards_templates_when_they_are_missing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = admin_config(project)
+    monkeypatch.setenv("SYNDICATE_SECRET", "check-secret")
+    monkeypatch.setenv(VARIABLE, scrypt_hash(PASSWORD))
+    (project / "templates" / "web" / "admin" / "dashboard.html.j2").unlink()
+    result = CliRunner().invoke(cli, ["--config", str(config), "check"])
+    assert result.exit_code == 2
+    assert "templates/web/admin/dashboard.html.j2: missing" in result.output

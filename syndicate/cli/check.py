@@ -7,6 +7,9 @@ import click
 from syndicate.cli.app import AppContext, cli, pass_app
 from syndicate.errors import ConfigError, TemplateError
 
+# What the /admin dashboard renders (syndicate/web/admin/views.py).
+ADMIN_TEMPLATES = ("base.html.j2", "chart.html.j2", "dashboard.html.j2", "login.html.j2")
+
 
 @cli.command()
 @pass_app
@@ -14,8 +17,10 @@ def check(app: AppContext) -> None:
     """Validate the config file and print a short summary.
 
     Also renders every email (digest, confirmation, welcome) and archive page template with
-    sample data. Exits 0 when the config is usable, 2 with one line per problem when it is
-    not (file, key path or template line, and what is wrong).
+    sample data. With the /admin dashboard on, its password variable must hold a hash, not a
+    password, and its templates must be there. Exits 0 when the config is usable, 2 with
+    one line per problem when it is not (file, key path or template line, and what is
+    wrong).
 
     \b
     Example:
@@ -49,6 +54,16 @@ def check(app: AppContext) -> None:
         # A plain password in the variable: the dashboard stays off, and it must not stay
         # there (an unset variable is only a warning, below).
         raise ConfigError([f"{app.config_file}: {dashboard.problem}"])
+    if dashboard.hash:
+        # A site whose templates/ was copied from a release before the dashboard.
+        missing = [
+            f"templates/web/admin/{name}: missing (copy templates/web/admin/ from syndicate's "
+            "release: the /admin dashboard needs it)"
+            for name in ADMIN_TEMPLATES
+            if not (settings.templates_dir / "web" / "admin" / name).is_file()
+        ]
+        if missing:
+            raise TemplateError("\n".join(missing))
     click.echo(f"{app.config_file}: OK")
     for label, value in describe(settings, app.clock.now()):
         click.echo(f"  {label:<10} {value}")

@@ -37,6 +37,7 @@ from syndicate.config import load_settings
 from syndicate.models import SourceState
 from syndicate.statuses import BounceKind
 from syndicate.store import Store
+from syndicate.web.admin.charts import Series, bars, nice_ceiling
 from syndicate.web.admin.panels import month_points
 from syndicate.web.app import create_app
 
@@ -230,3 +231,30 @@ def test_text_from_the_database_is_escaped_in_svg_and_html(
     html = re.sub(r"<svg.*?</svg>", "", page, flags=re.DOTALL)
     assert html.count(escaped) >= 4  # the tables: issue label, subject, source, its error
     assert not any(email in page for email in seeded.subscriber_emails)
+
+
+def test_a_bar_is_as_tall_as_its_number_and_says_it_in_its_title() -> None:
+    chart = bars(
+        "Deliveries",
+        ["2015-11", '<b x="1">'],
+        [Series("sent", "#080"), Series("<i>failed</i>", "#800")],
+        [[10, 0], [5, 2]],
+        label_name="Issue",
+    )
+    svg = str(chart.svg)
+    # The bars (not the legend's squares: no <title>), label by label, series by series.
+    heights = [float(h) for h in re.findall(r'height="([\d.]+)" fill="#\d+"><title>', svg)]
+    assert heights[0] == pytest.approx(2 * heights[2]) and heights[1] == 0
+    assert heights[3] == pytest.approx(heights[0] / 5)
+    assert "<title>2015-11: sent 10</title>" in svg
+    assert "&lt;b x=&#34;1&#34;&gt;: &lt;i&gt;failed&lt;/i&gt; 2" in svg
+    assert "<b " not in svg and "<i>" not in svg
+    assert chart.columns == ("Issue", "sent", "<i>failed</i>")  # escaped by the template
+    assert chart.rows == (("2015-11", "10", "0"), ('<b x="1">', "5", "2"))
+
+
+@pytest.mark.parametrize(
+    ("top", "axis"), [(0, 1), (1, 1), (3, 5), (12, 20), (100, 100), (101, 200), (7_001, 10_000)]
+)
+def test_the_axis_ends_at_a_round_number(top: int, axis: int) -> None:
+    assert nice_ceiling(top) == axis

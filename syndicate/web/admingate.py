@@ -54,6 +54,10 @@ CLIENT_LIMIT = 5
 EVERYONE_LIMIT = 50
 FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=15)
+# Password checks running at once; more wait their turn. argon2's defaults take 64 MiB and
+# tens of milliseconds each: without a cap, a burst of parallel logins (counted as failures
+# only once checked) could take a thread and 64 MiB each from the default executor.
+CHECKS_AT_ONCE = 2
 # Past this many client addresses remembered, the least recently failing are forgotten, so
 # a flood of addresses cannot grow the process without bound (everyone's count still holds).
 MAX_CLIENTS = 10_000
@@ -116,6 +120,7 @@ class AdminGate:
         ).hexdigest()[:24]
         self.clients = FailedLogins(CLIENT_LIMIT, FAILURE_WINDOW, LOCKOUT, clock)
         self.everyone = FailedLogins(EVERYONE_LIMIT, FAILURE_WINDOW, LOCKOUT, clock)
+        self._checking = asyncio.Semaphore(CHECKS_AT_ONCE)
 
     @classmethod
     def open(cls, settings: Settings, signing_secret: str, clock: Clock) -> AdminGate | None:
@@ -130,7 +135,8 @@ class AdminGate:
 
     async def verify(self, password: str) -> bool:
         # In a thread: tens of milliseconds of CPU and 64 MiB (argon2's defaults).
-        return await asyncio.to_thread(verify_password, self._hash, password)
+        async with self._checking:
+            return await asyncio.to_thread(verify_password, self._hash, password)
 
     def new_session(self) -> str:
         return self._sessions.dumps({"password": self._password_tag})

@@ -5,6 +5,7 @@ config); nothing else reaches the user as a traceback.
 """
 
 from syndicate.cli import (
+    admin,
     bounces,
     check,
     db,
@@ -21,6 +22,7 @@ from syndicate.cli import (
 from syndicate.cli.app import cli
 
 __all__ = [
+    "admin",
     "bounces",
     "check",
     "cli",

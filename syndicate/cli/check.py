@@ -5,7 +5,10 @@ from __future__ import annotations
 import click
 
 from syndicate.cli.app import AppContext, cli, pass_app
-from syndicate.errors import TemplateError
+from syndicate.errors import ConfigError, TemplateError
+
+# What the /admin dashboard renders (syndicate/web/admin/views.py).
+ADMIN_TEMPLATES = ("base.html.j2", "chart.html.j2", "dashboard.html.j2", "login.html.j2")
 
 
 @cli.command()
@@ -14,19 +17,22 @@ def check(app: AppContext) -> None:
     """Validate the config file and print a short summary.
 
     Also renders every email (digest, confirmation, welcome) and archive page template with
-    sample data. Exits 0 when the config is usable, 2 with one line per problem when it is
-    not (file, key path or template line, and what is wrong).
+    sample data. With the /admin dashboard on, its password variable must hold a hash, not a
+    password, and its templates must be there. Exits 0 when the config is usable, 2 with
+    one line per problem when it is not (file, key path or template line, and what is
+    wrong).
 
     \b
     Example:
       syndicate --config /etc/syndicate/config.toml check
     """
-    from syndicate.config import missing_secrets
+    from syndicate.config import missing_secrets, secret
     from syndicate.digest.build import renderer_for
     from syndicate.i18n import catalog_file
     from syndicate.languages import primary
     from syndicate.mail.confirm import ConfirmRenderer
     from syndicate.mail.welcome import WelcomeRenderer
+    from syndicate.passwords import admin_password
     from syndicate.publish.pages import PageRenderer
     from syndicate.summary import describe
 
@@ -43,6 +49,21 @@ def check(app: AppContext) -> None:
     )
     if problems:
         raise TemplateError("\n".join(problems))
+    dashboard = admin_password(settings)
+    if dashboard.problem and secret(settings.web.admin_password_env) is not None:
+        # A plain password in the variable: the dashboard stays off, and it must not stay
+        # there (an unset variable is only a warning, below).
+        raise ConfigError([f"{app.config_file}: {dashboard.problem}"])
+    if dashboard.hash:
+        # A site whose templates/ was copied from a release before the dashboard.
+        missing = [
+            f"templates/web/admin/{name}: missing (copy templates/web/admin/ from syndicate's "
+            "release: the /admin dashboard needs it)"
+            for name in ADMIN_TEMPLATES
+            if not (settings.templates_dir / "web" / "admin" / name).is_file()
+        ]
+        if missing:
+            raise TemplateError("\n".join(missing))
     click.echo(f"{app.config_file}: OK")
     for label, value in describe(settings, app.clock.now()):
         click.echo(f"  {label:<10} {value}")

@@ -112,6 +112,8 @@ def missing_secrets(settings: Settings) -> list[str]:
         wanted.append((settings.forum.discourse.api_key_env, "forum.discourse.api_key_env"))
     if settings.web.metrics_token_env:
         wanted.append((settings.web.metrics_token_env, "web.metrics_token_env"))
+    if settings.web.admin_password_env:
+        wanted.append((settings.web.admin_password_env, "web.admin_password_env"))
     if settings.bounces.imap:
         wanted.append((settings.bounces.imap.password_env, "bounces.imap.password_env"))
     return [

@@ -313,6 +313,9 @@ class WebSettings(Section):
         default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")]
     )
     metrics_token_env: EnvName | None = None
+    # The /admin dashboard: off unless this names a variable holding an argon2 or scrypt
+    # hash of its password (syndicate/passwords.py; `syndicate admin hash-password`).
+    admin_password_env: EnvName | None = None
 
 
 class Settings(Section):

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from syndicate.errors import StoreError
 from syndicate.store import migrate
 from syndicate.store.bounces import BounceQueries
+from syndicate.store.dashboard import DashboardQueries
 from syndicate.store.deliveries import DeliveryQueries
 from syndicate.store.engine import create_engine, safe_url
 from syndicate.store.forum import ForumQueries
@@ -36,6 +37,7 @@ __all__ = ["DatabaseHealth", "Store"]
 
 class Store(
     BounceQueries,
+    DashboardQueries,
     DeliveryQueries,
     ForumQueries,
     HealthQueries,

@@ -12,6 +12,7 @@ What they share lives in `WebServices` (services.py), reached as `services(reque
     syndicate/web/subscription.py   /subscribe /confirm/<t> /unsubscribe/<t> /preferences/<t>
     syndicate/web/ops.py            /healthz /metrics
     syndicate/web/review.py         /digest/review/<t>  a proof's page, its approve button
+    syndicate/web/admin/            /admin  the dashboard (off unless [web] admin_password_env)
     syndicate/web/security.py       security headers, body limits, error pages
     syndicate/web/render.py         pages from templates/web/ (sandboxed, autoescaped)
     syndicate/web/language.py       the language of each page, the `lang` cookie, Vary
@@ -35,6 +36,8 @@ from syndicate.mail.transport import Transport, open_transport
 from syndicate.store import Store
 from syndicate.tokens import Tokens, signing_secret
 from syndicate.web import feeds, home, ops, review, security, subscription
+from syndicate.web.admin import views as admin
+from syndicate.web.admingate import AdminGate
 from syndicate.web.csrf import csrf_serializer
 from syndicate.web.health import HealthCheck
 from syndicate.web.language import Languages
@@ -76,6 +79,7 @@ def create_app(
             home_page=PerLanguage(opened_store.content_version),
             post_categories=RenderedOnce(opened_store.content_version),
             worker_state=worker_state,
+            admin=AdminGate.open(settings, secret, app_clock),
             own_transport=own_transport,
         )
         if on_started is not None:
@@ -94,6 +98,7 @@ def create_app(
             *subscription.routes(),
             *review.routes(),
             *ops.routes(settings),
+            *admin.routes(),
         ],
         middleware=middleware(settings),
         exception_handlers=security.exception_handlers(),

@@ -26,6 +26,7 @@ from syndicate.config import Settings
 from syndicate.mail.transport import Transport, open_transport
 from syndicate.store import Store
 from syndicate.tokens import Tokens
+from syndicate.web.admingate import AdminGate
 from syndicate.web.health import HealthCheck
 from syndicate.web.pagecache import PerLanguage, RenderedOnce
 from syndicate.web.ratelimit import RateLimiter
@@ -55,6 +56,9 @@ class WebServices:
     post_categories: RenderedOnce[list[str]]
     # When the worker runs the app (`syndicate run`), what /healthz reports about it.
     worker_state: Callable[[], Mapping[str, Any]] | None = None
+    # The /admin dashboard's password check, sessions and lock-out; None: it is off
+    # (admingate.py, admin/views.py).
+    admin: AdminGate | None = None
     own_transport: bool = False  # opened for the app (so reopened when [mail] changes)
     _closing: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 

@@ -195,6 +195,16 @@ class IssueQueries(Queries):
             row = (await conn.execute(select(digest_issues).where(c.id == issue_id))).first()
         return _issue(row._mapping) if row else None
 
+    async def issues_awaiting_review(self) -> list[DigestIssue]:
+        """Issues built with review on and not approved yet, oldest period first (a few)."""
+        async with self.read() as conn:
+            rows = await conn.execute(
+                select(digest_issues)
+                .where(digest_issues.c.awaiting_review.is_(True))
+                .order_by(digest_issues.c.period)
+            )
+            return [_issue(row._mapping) for row in rows]
+
     async def approved_unsent_issues(self) -> list[DigestIssue]:
         """Issues approved after review whose sending has not begun (the web page approved
         them; the worker sends them)."""

@@ -34,21 +34,18 @@ from syndicate.digest.review import (
 from syndicate.models import DigestIssue
 from syndicate.tokens import signing_secret
 from syndicate.web.csrf import check_csrf, csrf_token
+from syndicate.web.security import SANDBOXED_COPY_POLICY
 from syndicate.web.services import services
 
 log = logging.getLogger(__name__)
 
 REVIEW_PAGE = "web/review.html.j2"
 NOT_SHARED = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-# The page frames its own /copy (default CSP forbids frames); the copy is sandboxed, with
-# the inline styles of an email and the posts' images, and may be framed by this site only.
+# The page frames its own /copy (the default CSP forbids frames; the copy's own policy is
+# security.SANDBOXED_COPY_POLICY).
 PAGE_POLICY = (
     "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; "
     "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-COPY_POLICY = (
-    "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
-    "style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'; base-uri 'none'"
 )
 
 
@@ -77,7 +74,7 @@ async def review_copy(request: Request) -> Response:
     html = web_copy_html(web.settings, content, None)
     headers = {
         **NOT_SHARED,
-        "Content-Security-Policy": COPY_POLICY,
+        "Content-Security-Policy": SANDBOXED_COPY_POLICY,
         "X-Frame-Options": "SAMEORIGIN",
     }
     return HTMLResponse(html, headers=headers)

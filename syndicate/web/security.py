@@ -31,6 +31,13 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+# A digest issue's copy shown to an admin or a reviewer before it is sent (review.py, the
+# dashboard): framed by this site only, sandboxed so that no script in it could run, with
+# the inline styles of an email and the posts' images.
+SANDBOXED_COPY_POLICY = (
+    "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
+    "style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'; base-uri 'none'"
+)
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),

@@ -4,6 +4,9 @@
     GET  /admin/login    the login form
     POST /admin/login    password, csrf_token -> the session cookie and the dashboard
     POST /admin/logout   csrf_token -> the cookie deleted
+    POST /admin/approve  period, version, csrf_token -> that version of an issue awaiting
+                         review approved (syndicate/digest/review.py); the worker sends it
+    GET  /admin/issue/<period>   the issue's copy, sandboxed, framed on the dashboard
 
 Off (every /admin address is the site's 404) unless `[web] admin_password_env` names a
 variable holding a password hash (web/admingate.py, syndicate/passwords.py). Every POST
@@ -27,9 +30,11 @@ from typing import Any
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from syndicate.digest.build import stored_content, web_copy_html
+from syndicate.digest.review import describe
 from syndicate.web.admin import panels
 from syndicate.web.admingate import (
     COOKIE_PATH,
@@ -38,6 +43,7 @@ from syndicate.web.admingate import (
     AdminGate,
 )
 from syndicate.web.csrf import FIELD, check_csrf, csrf_token
+from syndicate.web.security import SANDBOXED_COPY_POLICY
 from syndicate.web.services import services
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,8 @@ def routes() -> list[BaseRoute]:
         Route("/admin", dashboard, methods=["GET", "HEAD"]),
         Route("/admin/login", login, methods=["GET", "HEAD", "POST"]),
         Route("/admin/logout", logout, methods=["POST"]),
+        Route("/admin/approve", approve, methods=["POST"]),
+        Route("/admin/issue/{period}", issue_copy, methods=["GET"]),
     ]
 
 
@@ -114,14 +122,73 @@ async def dashboard(request: Request) -> Response:
         "sources": sources,
         "queue_chart": queue_chart,
         "next_retry": panels.when(queue.next_retry_at),
-        # ISSUES AWAITING REVIEW: the lead's syndicate/digest/review.py fills this list
-        # (an issue version to approve: its period, subject and version) and adds the
-        # route that approves one, posting through admin_post(); the template's
-        # "awaiting review" section draws a form per issue with form_fields().
-        "awaiting_review": [],
+        "awaiting_review": await _awaiting_review(request),
+        "approved": await _just_approved(request),
         **form_fields(request),
     }
     return _render(request, "web/admin/dashboard.html.j2", context)
+
+
+async def _awaiting_review(request: Request) -> list[dict[str, Any]]:
+    web = services(request)
+    settings, now = web.settings, web.clock.now()
+    return [
+        {
+            "period": issue.period,
+            "subject": issue.subject,
+            "version": issue.version,
+            "state": describe(settings.digest, issue, now, settings.site.tz),
+        }
+        for issue in await web.store.issues_awaiting_review()
+    ]
+
+
+async def _just_approved(request: Request) -> dict[str, Any] | None:
+    """The issue named by ?approved= after an approval, if it is approved: from the
+    database, never the parameter's own text."""
+    period = request.query_params.get("approved", "")
+    issue = await services(request).store.issue(period[:16]) if period else None
+    if issue is None or issue.approved_at is None:
+        return None
+    return {"period": issue.period, "version": issue.version, "by": issue.approved_by}
+
+
+async def approve(request: Request) -> Response:
+    """The approve button of an issue awaiting review: records the approval of the version
+    the dashboard showed (an issue rebuilt since is not approved by it); the worker sends."""
+    form = await admin_post(request)
+    if isinstance(form, Response):
+        return form
+    web = services(request)
+    period, shown = form.get("period"), form.get("version")
+    issue = await web.store.issue(period) if isinstance(period, str) else None
+    if issue is None or not isinstance(shown, str) or not shown.isdigit():
+        raise HTTPException(400)
+    by = f"admin dashboard ({client(request)})"
+    approved = await web.store.approve_issue(issue.id, int(shown), by, web.clock.now())
+    if approved is None:
+        log.info("admin: %s version %s not approved: it changed", issue.period, shown)
+        return RedirectResponse(_link(request, "/admin"), status_code=303, headers=PRIVATE)
+    log.info("admin: %s version %d approved by %s", issue.period, approved.version, by)
+    target = _link(request, f"/admin?approved={approved.period}")
+    return RedirectResponse(target, status_code=303, headers=PRIVATE)
+
+
+async def issue_copy(request: Request) -> Response:
+    """An issue's web copy as it would be published, for an admin to read before approving."""
+    if not logged_in(request):
+        return RedirectResponse(_link(request, "/admin/login"), status_code=303, headers=PRIVATE)
+    web = services(request)
+    issue = await web.store.issue(request.path_params["period"][:16])
+    if issue is None:
+        raise HTTPException(404)
+    html = web_copy_html(web.settings, await stored_content(web.settings, web.store, issue), None)
+    headers = {
+        **PRIVATE,
+        "Content-Security-Policy": SANDBOXED_COPY_POLICY,
+        "X-Frame-Options": "SAMEORIGIN",
+    }
+    return HTMLResponse(html, headers=headers)
 
 
 async def login(request: Request) -> Response:

@@ -91,10 +91,17 @@ def build(app: AppContext, month: str | None, week: str | None) -> None:
         click.echo(f"no posts in {result.period.label}: no issue built ([digest] skip_empty)")
         return
     state = "built" if result.created else "already built"
-    click.echo(
+    if result.rebuilt:
+        state = f"rebuilt as version {result.issue.version} (its content changed)"
+    say(
         f"{result.period.key} {state}: {result.issue.subject!r}, {result.posts} posts"
         + (f" ({result.more} more on the archive page)" if result.more else "")
     )
+    if result.issue.awaiting_review:
+        click.echo(
+            f"awaiting review ([digest] review): `syndicate digest send "
+            f"{_period_option(result.issue.period)}` sends its proof to the reviewers"
+        )
 
 
 @digest.command()
@@ -232,6 +239,13 @@ def send(app: AppContext, month: str | None, week: str | None, dry_run: bool) ->
         )
         if plan.ledger:
             click.echo("ledger: " + _statuses(plan.ledger))
+        if settings.digest.review is not None and (
+            plan.issue is None or plan.issue.awaiting_review
+        ):
+            click.echo(
+                f"but review is on: until it is approved only its proof goes out, to "
+                f"{len(settings.digest.reviewers)} reviewer(s)"
+            )
         return
 
     with send_progress() as on_progress:
@@ -289,8 +303,10 @@ def _say_awaiting(settings: Settings, now: datetime, waiting: AwaitingReview) ->
     for address, error in proofs.failed if proofs else ():
         say(f"failed: proof to {address}: {error}", err=True)
     say(f"{issue.period}: {describe(settings.digest, issue, now, settings.site.tz)}")
-    option = f"--week {issue.period}" if "-W" in issue.period else f"--month {issue.period}"
-    click.echo(f"nothing was sent to subscribers; to send it: syndicate digest approve {option}")
+    click.echo(
+        "nothing was sent to subscribers; to send it: "
+        f"syndicate digest approve {_period_option(issue.period)}"
+    )
     if proofs is not None and not proofs.sent:
         raise SystemExit(1)
 
@@ -416,6 +432,10 @@ def test_send(
         f"{sent.posts} posts, from {source}) via {transport_label(settings)}"
     )
     click.echo(f"subject: {sent.subject}")
+
+
+def _period_option(key: str) -> str:
+    return f"--week {key}" if "-W" in key else f"--month {key}"
 
 
 def transport_label(settings: Settings) -> str:

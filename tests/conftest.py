@@ -24,8 +24,16 @@ from syndicate.clock import FrozenClock
 from syndicate.store import Store
 
 # The real HTTP and SMTP server fixtures: tests/httpserver.py, tests/smtpserver.py; the web
-# app client: tests/webclient.py; the /admin dashboard's server: tests/adminsite.py.
-pytest_plugins = ["httpserver", "smtpserver", "imapserver", "webclient", "adminsite"]
+# app client: tests/webclient.py; the /admin dashboard's server: tests/adminsite.py; the live
+# preview's server: tests/previewsite.py.
+pytest_plugins = [
+    "httpserver",
+    "smtpserver",
+    "imapserver",
+    "webclient",
+    "adminsite",
+    "previewsite",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get(

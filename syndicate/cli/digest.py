@@ -110,9 +110,7 @@ def build(app: AppContext, month: str | None, week: str | None) -> None:
     "--format",
     "kind",
     type=click.Choice(["html", "text", "eml"]),
-    default="html",
-    show_default=True,
-    help="What to render.",
+    help="What to render.  [default: html]",
 )
 @click.option(
     "-o",
@@ -132,22 +130,53 @@ def build(app: AppContext, month: str | None, week: str | None) -> None:
     help="The copy for a reader of this language (default: the subscriber's, else the "
     "site's first).",
 )
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Serve the issue on a local page that reloads when a template, the intro or the "
+    "config changes, and lists its problems (default: the upcoming issue).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8025, show_default=True, help="With --serve."
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="With --serve: let --host be an address other machines reach (the page shows "
+    "subscribers' copies).",
+)
+@click.option(
+    "--no-link-check", is_flag=True, help="With --serve: do not request the issue's links."
+)
 @pass_app
 def preview(
     app: AppContext,
     month: str | None,
     week: str | None,
-    kind: str,
+    kind: str | None,
     output: Path | None,
     email: str | None,
     language: str | None,
+    serve: bool,
+    host: str,
+    port: int,
+    allow_remote: bool,
+    no_link_check: bool,
 ) -> None:
     """Render a period's digest without storing or sending anything.
+
+    With --serve, a page on this machine shows the issue at desktop and phone widths and
+    its text part, as any subscriber gets it, and reloads when templates/, the intro
+    (digest/intro/<period>.md) or the config changes. It lists the template errors (file
+    and line), links that do not answer, images without alt text, a message Gmail would
+    clip, and SpamAssassin's score when spamassassin is installed.
 
     \b
     Example:
       syndicate digest preview --month 2015-12 --format text
       syndicate digest preview --month 2015-12 --language th
+      syndicate digest preview --serve
     """
     from syndicate.cli.subscribers import offered_language
     from syndicate.digest.build import issue_content, reader_words, renderer_for
@@ -156,9 +185,18 @@ def preview(
     from syndicate.tokens import Tokens, signing_secret
 
     settings = app.settings
-    period = chosen_period(settings, month, week)
     if language is not None:
         language = offered_language(language, settings.site.offered_languages)
+    if serve:
+        if kind is not None or output is not None:
+            raise UsageError("--serve shows the issue on a page: leave out --format and -o")
+        _serve_preview(app, month, week, email, language, host, port, allow_remote, no_link_check)
+        return
+    for flag, given in (("--allow-remote", allow_remote), ("--no-link-check", no_link_check)):
+        if given:
+            raise UsageError(f"{flag} goes with --serve")
+    period = chosen_period(settings, month, week)
+    kind = kind or "html"
 
     async def go() -> bytes:
         async with await Store.open(settings.database_url) as store:
@@ -191,6 +229,46 @@ def preview(
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(data.decode(), nl=False)
+
+
+def _serve_preview(
+    app: AppContext,
+    month: str | None,
+    week: str | None,
+    email: str | None,
+    language: str | None,
+    host: str,
+    port: int,
+    allow_remote: bool,
+    no_link_check: bool,
+) -> None:
+    from urllib.parse import urlencode
+
+    from syndicate.preview.render import upcoming_period
+    from syndicate.preview.server import PreviewState, listening_socket, serve_preview, served_url
+    from syndicate.store import Store
+
+    settings = app.settings
+    sock = listening_socket(host, port, allow_remote)
+    url = served_url(sock)
+
+    async def go() -> None:
+        async with await Store.open(settings.database_url) as store:
+            if month is None and week is None:
+                key = (await upcoming_period(settings, store, app.clock.now())).key
+            else:
+                key = chosen_period(settings, month, week).key
+            state = PreviewState(settings, store, app.clock, key, check_links=not no_link_check)
+            query = urlencode({k: v for k, v in (("email", email), ("lang", language)) if v})
+            link = f"{url}?{query}" if query else url
+
+            def started() -> None:
+                say(f"preview of {key} at {link} (Ctrl+C to stop)")
+                click.echo(f"reloads when {', '.join(state.watched)} change", err=True)
+
+            await serve_preview(state, sock, allow_remote=allow_remote, started=started)
+
+    run_async(go())
 
 
 def _eml(settings: Settings, subject: str, html: str, text: str, to: str | None) -> bytes:

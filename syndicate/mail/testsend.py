@@ -36,6 +36,8 @@ from syndicate.digest.build import (
     stored_content,
 )
 from syndicate.digest.context import DigestSubscriber
+from syndicate.digest.issue import IssueContent
+from syndicate.digest.render import DigestRenderer
 from syndicate.errors import UsageError
 from syndicate.mail import headers
 from syndicate.mail.headers import HeaderError
@@ -85,23 +87,9 @@ async def send_test(
     else:
         content = await issue_content(settings, store, period)
         renderer = renderer_for(settings)
-    words = reader_words(settings, person.language if person else None)
-    categories = frozenset(c.casefold() for c in person.categories) if person else frozenset()
-    chosen = content.for_reader(categories, words, person.other_languages if person else None)
-    if not chosen.posts and not chosen.other_posts:
-        who = as_email or "a reader of the default language"
-        raise UsageError(
-            f"{who} would get no copy of {period.key}: no posts in their categories or language"
-        )
-    rendered = renderer.render(chosen)
-    home = f"{settings.site.url.rstrip('/')}/"
-    reader = (
-        DigestSubscriber.of(person.name, person.email, words)
-        if person is not None
-        else DigestSubscriber.of("", to, words)
-    )
-    html, text = rendered.personalise(reader, home, home)
-    subject = SUBJECT_PREFIX + rendered.subject
+    copy = personal_copy(settings, period.key, content, renderer, person, to)
+    html, text = copy.html, copy.text
+    subject = SUBJECT_PREFIX + copy.subject
     try:
         message = loose_copy(settings, clock, "test", ("", to), subject, html, text)
     except HeaderError as error:
@@ -115,11 +103,60 @@ async def send_test(
         period=period.key,
         to=to,
         subject=subject,
-        language=words.language,
-        posts=len(chosen.posts),
+        language=copy.language,
+        posts=copy.posts,
         as_email=as_email,
         stored=issue is not None,
     )
+
+
+class NoCopy(UsageError):
+    """The reader chosen would get no copy: no posts in their categories or language."""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalCopy:
+    """One reader's copy of an issue, its unsubscribe and preferences links to the home page."""
+
+    subject: str
+    html: str
+    text: str
+    language: str
+    posts: int  # in the copy, not counting other languages' listed by title
+
+
+def personal_copy(
+    settings: Settings,
+    key: str,
+    content: IssueContent,
+    renderer: DigestRenderer,
+    person: Subscriber | None,
+    address: str,
+    *,
+    language: str | None = None,
+) -> PersonalCopy:
+    """The copy of period `key` that `person` gets (their categories, language, choice of
+    other languages' posts and name), or with no person a reader at `address` who chose
+    nothing; `language`, when given, replaces theirs. Links that would act on a
+    subscription lead to the site's home page instead. NoCopy when that reader would get
+    nothing."""
+    words = reader_words(settings, language or (person.language if person else None))
+    categories = frozenset(c.casefold() for c in person.categories) if person else frozenset()
+    chosen = content.for_reader(categories, words, person.other_languages if person else None)
+    if not chosen.posts and not chosen.other_posts:
+        if person is not None:
+            who = person.email
+        else:
+            who = f"a reader of {language}" if language else "a reader of the default language"
+        raise NoCopy(f"{who} would get no copy of {key}: no posts in their categories or language")
+    rendered = renderer.render(chosen)
+    home = f"{settings.site.url.rstrip('/')}/"
+    if person is not None:
+        reader = DigestSubscriber.of(person.name, person.email, words)
+    else:
+        reader = DigestSubscriber.of("", address, words)
+    html, text = rendered.personalise(reader, home, home)
+    return PersonalCopy(rendered.subject, html, text, words.language, len(chosen.posts))
 
 
 def loose_copy(

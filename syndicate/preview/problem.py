@@ -15,7 +15,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-KINDS = ("template", "link", "image", "size", "spam")
+KINDS = ("template", "link", "image", "size", "spam", "reader")
 SEVERITIES = ("error", "warning", "info")
 
 MAX_WHERE = 300  # characters: a location is one line on a page or in a terminal
@@ -37,7 +37,7 @@ class Problem:
     sending), "warning" (worth a look) or "info" (for the record).
     """
 
-    kind: str  # "template" | "link" | "image" | "size" | "spam"
+    kind: str  # "template" | "link" | "image" | "size" | "spam" | "reader"
     where: str
     message: str
     severity: str = "error"  # "error" | "warning" | "info"

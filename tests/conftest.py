@@ -25,7 +25,7 @@ from syndicate.store import Store
 
 # The real HTTP and SMTP server fixtures: tests/httpserver.py, tests/smtpserver.py; the web
 # app client: tests/webclient.py; the /admin dashboard's server: tests/adminsite.py; the live
-# preview's server: tests/previewsite.py.
+# preview's server: tests/previewsite.py; the browser: tests/chromium.py.
 pytest_plugins = [
     "httpserver",
     "smtpserver",
@@ -33,6 +33,7 @@ pytest_plugins = [
     "webclient",
     "adminsite",
     "previewsite",
+    "chromium",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,28 +9,12 @@ secure contexts, so trying the dashboard locally works; on any other host it mus
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from adminsite import (
     PASSWORD,
 )
-from playwright.sync_api import Browser, expect, sync_playwright
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed (apt-get install chromium; scripts/test does)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable)
-        try:
-            yield launched
-        finally:
-            launched.close()
+from playwright.sync_api import Browser, expect
 
 
 def test_log_in_through_the_form_and_see_the_charts(

@@ -16,9 +16,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page
-from test_web_browser import browser, free_port, serving, syndicate
-
-__all__ = ["browser"]  # the fixture, used by name
+from test_web_browser import free_port, serving, syndicate
 
 THAI_TITLE = "เปิดศูนย์ให้คำปรึกษาแรงงานข้ามชาติแห่งใหม่ในจังหวัดสมุทรสาคร"
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 from outbox import outbox_messages
 from playwright.sync_api import Browser
-from test_web_browser import SECRET, browser, free_port, serving, syndicate
+from test_web_browser import SECRET, free_port, serving, syndicate
 from webclient import web_client
 
 from syndicate.cli import cli
@@ -25,8 +25,6 @@ from syndicate.ingest.poll import ingest
 from syndicate.mail.send import send_period
 from syndicate.store import Store
 from syndicate.web.app import create_app
-
-__all__ = ["browser"]  # the fixture, used by name
 
 DUE = datetime(2016, 1, 1, 9, tzinfo=UTC)  # December 2015's digest falls due
 PERIOD = "2015-12"

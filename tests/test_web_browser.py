@@ -25,7 +25,6 @@ import http.server
 import mailbox
 import os
 import re
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -42,7 +41,7 @@ import httpx
 import pytest
 
 # Imported, not importorskip'd: without Playwright (the `test` extra) this must fail too.
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 EMAIL = "ann@example.org"
 PHONE = {"width": 360, "height": 740}
@@ -132,23 +131,6 @@ def local_site(project: Path) -> Iterator[tuple[str, Path]]:
     syndicate(config, "ingest")
     with serving(config, port):
         yield f"http://127.0.0.1:{port}", config
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail(
-            "chromium is not installed: run the tests with ./scripts/test, which installs it, "
-            "or `apt-get update && apt-get install -y chromium fonts-liberation` "
-            "(Playwright drives the system browser; `playwright install` is not used)"
-        )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def status(config: Path, address: str) -> str | None:

@@ -18,9 +18,7 @@ import feedparser
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from test_web_browser import browser, free_port, serving, syndicate
-
-__all__ = ["browser"]  # the fixture, shared with tests/test_web_browser.py
+from test_web_browser import free_port, serving, syndicate
 
 PHONE = {"width": 360, "height": 740}
 

@@ -47,7 +47,8 @@ class PreviewServer:
     process: subprocess.Popen[str]
 
     def get(self, path: str, **options: object) -> httpx.Response:
-        return httpx.get(self.url + path.lstrip("/"), timeout=30, **options)  # type: ignore[arg-type]
+        options.setdefault("timeout", 30)
+        return httpx.get(self.url + path.lstrip("/"), **options)  # type: ignore[arg-type]
 
     def edit(self, relative: str, text: str) -> None:
         """Write a file of the site the way an editor saves it, and make sure its time

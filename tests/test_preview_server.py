@@ -118,6 +118,19 @@ def test_a_template_edit_is_a_new_generation_and_shows_at_once(preview: PreviewS
         httpx.get(f"{preview.url}changes?seen={waiting['gen']}", timeout=1)
 
 
+def test_each_page_shows_the_posts_as_they_are_now(preview: PreviewServer) -> None:
+    first = titles(copy_of(preview))[0]
+    feeds = preview.project / "examples"
+    for feed in feeds.iterdir():
+        text = feed.read_text(encoding="utf-8")
+        if first in text:
+            feed.write_text(text.replace(first, "Renamed while the preview ran"), "utf-8")
+    # The worker (here the command) ingests meanwhile; no watched file changes.
+    syndicate(preview.project, "ingest")
+    assert preview.get("/").status_code == 200  # the page, then its frame
+    assert titles(copy_of(preview))[0] == "Renamed while the preview ran"
+
+
 def test_a_template_error_is_listed_at_its_file_and_line_and_fixing_it_recovers(
     preview: PreviewServer,
 ) -> None:
@@ -186,6 +199,11 @@ def test_only_requests_to_this_machine_are_answered(preview: PreviewServer) -> N
     assert preview.get("/", headers={"Host": "localhost"}).status_code == 200
     assert preview.get("/static/../config.toml").status_code == 404
     assert preview.get("/static/page.html.j2").status_code == 404
+    # A generation no page was given is answered at once, however long.
+    boot = preview.generation().split("-")[0]
+    for seen in (f"{boot}-{'9' * 5000}", "x", ""):
+        answer = preview.get(f"/changes?seen={seen}", timeout=5)
+        assert answer.status_code == 200 and answer.json()["generation"].startswith(boot)
 
 
 def test_hostile_values_are_escaped_on_the_page(preview_project: Path) -> None:

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 VIEWS = ("desktop", "phone", "text")
 LONG_POLL = 20.0  # seconds a /changes request waits before answering "no change"
+REUSE_RENDERED = 10.0  # seconds a rendered copy serves the page's own requests
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -86,11 +88,10 @@ class PreviewState:
     clock: Clock
     period: str
     check_links: bool = True
-    allow_private_links: bool = False
     boot: str = field(default_factory=lambda: secrets.token_hex(4))
     config_problem: Problem | None = None
-    changes: Changes | None = None
-    _previews: dict[Reader, Preview] = field(default_factory=dict)
+    changes: Changes = field(init=False)
+    _previews: dict[Reader, tuple[float, Preview]] = field(default_factory=dict)
     _link_problems: dict[tuple[str, ...], list[Problem]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -99,7 +100,6 @@ class PreviewState:
     @property
     def generation(self) -> str:
         # The boot id too: a page from before a restart of the server reloads as well.
-        assert self.changes is not None
         return f"{self.boot}-{self.changes.generation}"
 
     @property
@@ -118,15 +118,21 @@ class PreviewState:
         else:
             self.config_problem = None
 
-    async def preview(self, reader: Reader) -> Preview:
-        """The copy for `reader`, rendered once per generation."""
-        if reader not in self._previews:
-            if len(self._previews) > 64:  # each reader someone typed in: keep it bounded
-                self._previews.clear()
-            self._previews[reader] = await render_preview(
+    async def preview(self, reader: Reader, *, fresh: bool = False) -> Preview:
+        """The copy for `reader`: rendered `fresh` for each page, then reused by the
+        requests the page makes at once (its frame, its checks), not longer, since posts
+        change without any file changing (the worker ingests meanwhile)."""
+        now = time.monotonic()
+        rendered = self._previews.get(reader)
+        if fresh or rendered is None or now - rendered[0] > REUSE_RENDERED:
+            self._previews = {
+                r: p for r, p in self._previews.items() if now - p[0] <= REUSE_RENDERED
+            }
+            preview = await render_preview(
                 self.settings, self.store, self.clock, self.period, reader
             )
-        return self._previews[reader]
+            rendered = self._previews[reader] = (now, preview)
+        return rendered[1]
 
     async def slow_checks(self, preview: Preview) -> list[Problem]:
         """The links' problems (remembered per set of links, so a template edit does not
@@ -138,9 +144,9 @@ class PreviewState:
         if self.check_links:
             links = tuple(links_in(preview.html))
             if links not in self._link_problems:
-                self._link_problems[links] = await check_links(
-                    links, allow_private=self.allow_private_links
-                )
+                if len(self._link_problems) >= 32:  # one set per copy and edit: bounded
+                    self._link_problems.clear()
+                self._link_problems[links] = await check_links(links)
             problems += self._link_problems[links]
         if (scored := await spam) is not None:
             problems.append(scored)
@@ -176,7 +182,7 @@ def _reader(request: Request) -> Reader:
 
 
 def _query(reader: Reader, **more: str) -> str:
-    """ "?email=...&lang=..." (what is given of it), or "" for nobody in particular."""
+    """The query string of a reader's links, "?email=...&lang=...", or "" for nobody."""
     pairs = {"email": reader.email or "", "lang": reader.language or "", **more}
     query = urlencode({key: value for key, value in pairs.items() if value})
     return f"?{query}" if query else ""
@@ -188,7 +194,7 @@ async def _page(request: Request) -> Response:
     view = request.query_params.get("view", "desktop")
     if view not in VIEWS:
         view = "desktop"
-    preview = await state.preview(reader)
+    preview = await state.preview(reader, fresh=True)
     problems = [*([state.config_problem] if state.config_problem else []), *preview.problems]
     problems.sort(key=lambda problem: _SEVERITY_ORDER[problem.severity])
     settings = state.settings
@@ -228,10 +234,9 @@ async def _checks(request: Request) -> Response:
 
 async def _changes(request: Request) -> Response:
     state = _state(request)
-    assert state.changes is not None
     seen = request.query_params.get("seen", "")
     boot, _, count = seen.partition("-")
-    if boot == state.boot and count.isdigit():
+    if boot == state.boot and count.isdigit() and len(count) < 10:
         await state.changes.wait(int(count), LONG_POLL)
     return JSONResponse({"generation": state.generation}, headers=HEADERS)
 
@@ -310,7 +315,6 @@ def served_url(sock: socket.socket) -> str:
 @contextlib.asynccontextmanager
 async def running(state: PreviewState) -> AsyncIterator[None]:
     """The watcher, running while the server does."""
-    assert state.changes is not None
     watcher = asyncio.create_task(state.changes.run(state.reload))
     try:
         yield

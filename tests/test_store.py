@@ -246,3 +246,15 @@ async def test_two_workers_syncing_the_same_new_sources_both_start(database_url:
     finally:
         await first.close()
         await second.close()
+
+
+async def test_the_latest_issue_and_those_awaiting_review_are_read_alone(store: Store) -> None:
+    now = datetime(2016, 1, 1, 9, tzinfo=UTC)
+    assert await store.latest_issue() is None
+    for period in ("2015-11", "2016-01", "2015-12"):  # built out of order
+        await store.create_issue(
+            period, "s", [], "<p>x</p>", "x", now, awaiting_review=period == "2015-12"
+        )
+    latest = await store.latest_issue()
+    assert latest is not None and latest.period == "2016-01"
+    assert [issue.period for issue in await store.issues_awaiting_review()] == ["2015-12"]

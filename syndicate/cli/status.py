@@ -31,15 +31,14 @@ class DigestStatus:
 
 
 async def digest_status(store: Store) -> DigestStatus:
-    issues = await store.issues()  # in period order
-    last = issues[-1] if issues else None
+    last = await store.latest_issue()
     return DigestStatus(
         last=last,
         last_run=await store.get_run(f"digest:{last.period}") if last else None,
         last_ledger=await store.delivery_counts(last.id) if last else {},
         queue=await store.delivery_counts(),
         next_retry_at=await store.next_retry_at(last.id) if last else None,
-        awaiting=[issue for issue in issues if issue.awaiting_review],
+        awaiting=await store.issues_awaiting_review(),
     )
 
 

@@ -80,6 +80,15 @@ class IssueQueries(Queries):
             rows = await conn.execute(select(digest_issues).order_by(digest_issues.c.period))
             return [_issue(row._mapping) for row in rows]
 
+    async def latest_issue(self) -> DigestIssue | None:
+        """The issue of the latest period built (None before the first)."""
+        async with self.read() as conn:
+            rows = await conn.execute(
+                select(digest_issues).order_by(digest_issues.c.period.desc()).limit(1)
+            )
+            row = rows.first()
+            return _issue(row._mapping) if row is not None else None
+
     async def issue_list(self) -> list[IssueSummary]:
         """Every issue's period, subject and build time, newest period first: the list of
         past issues, without the bodies and content (which may be large). An issue awaiting

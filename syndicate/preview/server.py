@@ -29,11 +29,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import uvicorn
-from jinja2 import Environment, PackageLoader, Template, select_autoescape
+from jinja2 import Template
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -51,6 +52,7 @@ from syndicate.preview.render import Preview, Reader, render_preview
 from syndicate.preview.spam import spam_score
 from syndicate.preview.watch import Changes, watched_paths
 from syndicate.store import Store
+from syndicate.templating import page_environment
 
 log = logging.getLogger(__name__)
 
@@ -252,12 +254,9 @@ async def _static(request: Request) -> Response:
     return Response(body, media_type=_STATIC[name], headers=HEADERS)
 
 
-# The page's own template ships with syndicate, apart from the site's templates/: the
+# The page's own templates ship with syndicate, apart from the site's templates/: the
 # preview has to show a page while those are being edited, and broken.
-_environment = Environment(
-    loader=PackageLoader("syndicate", "preview"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-)
+_environment = page_environment(Path(__file__).parent)
 
 
 def _template(name: str = "page.html.j2") -> Template:

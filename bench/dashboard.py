@@ -84,6 +84,7 @@ class Result:
     subscribers: int
     deliveries: int
     fill_seconds: float
+    vacuumed: bool
     page: Timing
     page_bytes: int
     server_peak_mib: float | None
@@ -522,7 +523,16 @@ def run(kind: str, size: int, issues: int, repeat: int, vacuum: bool) -> Result:
         print(f"{kind}: GET /admin first {page.first:.2f} s, median {page.median:.2f} s")
         queries, references = asyncio.run(measure_queries(db.url, repeat))
         return Result(
-            kind, size, delivered, fill_seconds, page, page_bytes, peak, queries, references
+            kind,
+            size,
+            delivered,
+            fill_seconds,
+            vacuum and kind == "postgresql",
+            page,
+            page_bytes,
+            peak,
+            queries,
+            references,
         )
     finally:
         db.drop()
@@ -553,7 +563,7 @@ def print_table(results: Sequence[Result]) -> None:
         lines.append(
             (
                 result.database,
-                "fill (set-based SQL, then ANALYZE)",
+                f"fill (set-based SQL, then {'VACUUM ' if result.vacuumed else ''}ANALYZE)",
                 f"{result.fill_seconds:.1f} s",
                 "",
                 "",

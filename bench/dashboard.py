@@ -56,7 +56,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scalekit import REPO, SYNDICATE, free_port, status_mib
+from scalekit import REPO, SYNDICATE, free_port, print_lines, status_mib
 
 from syndicate.store import Store
 from syndicate.web.admin.panels import ISSUES_SHOWN, MONTHS_SHOWN, month_points
@@ -571,12 +571,7 @@ def print_table(results: Sequence[Result]) -> None:
                 f"{result.subscribers:,} subscribers, {result.deliveries:,} deliveries",
             )
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for number, line in enumerate(lines):
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
-        if number == 0:
-            print("  ".join("-" * width for width in widths))
-    sys.stdout.flush()
+    print_lines(lines)
 
 
 def main() -> int:

@@ -253,7 +253,12 @@ def print_table(rows: Sequence[Row]) -> None:
                 row.note,
             )
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    print_lines(lines)
+
+
+def print_lines(lines: Sequence[Sequence[str]]) -> None:
+    """Cells in aligned columns, the first line a header ruled off below it."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     for number, line in enumerate(lines):
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
         if number == 0:

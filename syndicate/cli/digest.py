@@ -304,7 +304,8 @@ def send(app: AppContext, month: str | None, week: str | None, dry_run: bool) ->
       syndicate digest send --month 2015-12
     """
     from syndicate.cli.progress import send_progress
-    from syndicate.mail.send import SendReport, plan_period, send_period
+    from syndicate.mail.plan import plan_period
+    from syndicate.mail.send import SendReport, send_period
 
     settings = app.settings
     key = chosen_period(settings, month, week).key

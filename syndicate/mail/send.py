@@ -46,8 +46,6 @@ from syndicate.config import Settings
 from syndicate.digest.build import (
     build_issue,
     copy_renderer,
-    digest_context,
-    period_of,
     reader_words,
     stored_content,
 )
@@ -534,17 +532,6 @@ def _release(claimed: ClaimedDelivery) -> Outcome:
     return _outcome(claimed, DeliveryStatus.PENDING)
 
 
-@dataclass(frozen=True, slots=True)
-class SendPlan:
-    """What a send would do now (a dry run): nothing is stored, rendered or sent."""
-
-    period: str
-    issue: DigestIssue | None  # None: not built yet (or nothing to build)
-    posts: int
-    recipients: int  # rows still to send, or the active subscribers before the snapshot
-    ledger: dict[str, int]
-
-
 async def send_period(
     settings: Settings,
     store: Store,
@@ -585,19 +572,3 @@ async def send_period(
     finally:
         if own_transport:
             await transport.close()
-
-
-async def plan_period(settings: Settings, store: Store, key: str) -> SendPlan:
-    period = period_of(settings, key)
-    issue = await store.issue(period.key)
-    ledger = await store.delivery_counts(issue.id) if issue else {}
-    if issue is not None and issue.snapshot_at is not None:
-        recipients = sum(ledger.get(s, 0) for s in UNSENT)
-    else:
-        recipients = await store.count_subscribers(SubscriberStatus.ACTIVE)
-    if issue is not None:
-        posts = len(issue.post_ids)
-    else:
-        _, ids = await digest_context(settings, store, period)
-        posts = len(ids)
-    return SendPlan(period.key, issue, posts, recipients, ledger)

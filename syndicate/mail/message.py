@@ -159,13 +159,29 @@ class MessageFactory:
     ) -> MessageFactory:
         """The factory for `issue` from the config: [site] title and url, [digest] from and
         reply_to. List-Archive defaults to the site's archive of months."""
+        return cls.for_subject(
+            settings, issue.subject, archive_url=archive_url, clock=clock, eight_bit=eight_bit
+        )
+
+    @classmethod
+    def for_subject(
+        cls,
+        settings: Settings,
+        subject: str,
+        *,
+        archive_url: str | None = None,
+        clock: Clock | None = None,
+        eight_bit: bool = False,
+    ) -> MessageFactory:
+        """As for_issue, for a copy with this subject that is not a stored issue's (the live
+        preview's)."""
         site = settings.site
         base = site.url.rstrip("/")
         return cls(
             site_title=site.title,
             site_url=site.url,
             sender=settings.digest.sender,
-            subject=issue.subject,
+            subject=subject,
             archive_url=archive_url or f"{base}/feeds/archive/index.html",
             reply_to=settings.digest.reply_to,
             clock=clock,

@@ -147,16 +147,7 @@ def _as_sent(
     """The message with the headers a subscriber's copy has (List-Unsubscribe and all), for
     its size and its spam score. 8bit bodies, as sent to a server that offers 8BITMIME (as
     Gmail's and most do): quoted-printable would make the HTML a third bigger."""
-    factory = MessageFactory(
-        site_title=settings.site.title,
-        site_url=settings.site.url,
-        sender=settings.digest.sender,
-        subject=subject,
-        archive_url=f"{settings.site.url.rstrip('/')}/feeds/archive/index.html",
-        reply_to=settings.digest.reply_to,
-        clock=clock,
-        eight_bit=True,
-    )
+    factory = MessageFactory.for_subject(settings, subject, clock=clock, eight_bit=True)
     recipient = Recipient(
         id=person.id if person else 0,
         email=address,

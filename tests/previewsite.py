@@ -45,6 +45,7 @@ class PreviewServer:
     project: Path
     url: str
     process: subprocess.Popen[str]
+    link: str = ""  # the address it printed, with the reader chosen on the command line
 
     def get(self, path: str, **options: object) -> httpx.Response:
         options.setdefault("timeout", 30)
@@ -100,8 +101,8 @@ def start(project: Path, *options: str) -> PreviewServer:
             break
         said.append(line)
         if line.startswith(READY):
-            url = line.split(" at ", 1)[1].split(" ", 1)[0]
-            return PreviewServer(project, url.split("?", 1)[0], process)
+            link = line.split(" at ", 1)[1].split(" ", 1)[0]
+            return PreviewServer(project, link.split("?", 1)[0], process, link)
     process.kill()
     pytest.fail(f"the preview server did not start: {''.join(said)}")
 

@@ -72,8 +72,11 @@ def test_a_persona_is_a_subscribers_categories_name_and_language(
     add = ("subscribers", "add")
     syndicate(preview_project, *add, "ann@example.org", "--name", "Ann", "--category", "Rivers")
     syndicate(preview_project, *add, "som@example.org", "--name", "Som", "--language", "th")
-    server = start(preview_project, "--month", "2015-12", "--no-link-check")
+    start_as = ("--subscriber", "som@example.org", "--language", "en")
+    server = start(preview_project, "--month", "2015-12", "--no-link-check", *start_as)
     try:
+        # The reader given on the command line is in the address it prints.
+        assert server.link == f"{server.url}?email=som%40example.org&lang=en"
         everyone = titles(copy_of(server))
         ann = copy_of(server, "?email=ann@example.org")
         assert 0 < len(titles(ann)) < len(everyone)  # her category only
